@@ -1,0 +1,166 @@
+//! Rust SDK for lakeport: connect, authenticate, and stream Arrow record batches into a
+//! tenant's dataset with exactly-once producer sequences.
+
+use arrow::array::RecordBatch;
+use arrow_flight::error::FlightError;
+use arrow_flight::{FlightClient, FlightData, FlightDescriptor, PutResult};
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::transport::{Channel, Endpoint};
+
+pub use lakeport_proto::{IngestAck, IngestMetadata};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect {
+        endpoint: String,
+        source: tonic::transport::Error,
+    },
+    #[error("{}: {}", .0.code(), .0.message())]
+    Status(tonic::Status),
+    #[error("{0}")]
+    Flight(FlightError),
+    #[error("invalid ack from server: {0}")]
+    BadAck(prost::DecodeError),
+}
+
+impl ClientError {
+    /// The gRPC status the server answered with, if the error came from the server.
+    pub fn status(&self) -> Option<&tonic::Status> {
+        match self {
+            ClientError::Status(s) => Some(s),
+            ClientError::Flight(FlightError::Tonic(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl From<FlightError> for ClientError {
+    fn from(e: FlightError) -> Self {
+        match e {
+            FlightError::Tonic(status) => ClientError::Status(*status),
+            other => ClientError::Flight(other),
+        }
+    }
+}
+
+/// A batch and the producer sequence it carries.
+pub type SequencedBatch = (RecordBatch, Option<IngestMetadata>);
+
+/// A connection to a lakeport server.
+#[derive(Debug)]
+pub struct Client {
+    flight: FlightClient,
+}
+
+impl Client {
+    /// Connects to `http://host:port` (or `grpc://host:port`).
+    pub async fn connect(endpoint: &str) -> Result<Self, ClientError> {
+        let uri = endpoint.replacen("grpc://", "http://", 1).replacen("grpc+tcp://", "http://", 1);
+        let connect_error = |source| ClientError::Connect {
+            endpoint: endpoint.to_string(),
+            source,
+        };
+        let channel: Channel = Endpoint::from_shared(uri)
+            .map_err(connect_error)?
+            .connect()
+            .await
+            .map_err(connect_error)?;
+        Ok(Self {
+            flight: FlightClient::new(channel),
+        })
+    }
+
+    /// Sends `authorization: Bearer <token>` with every call.
+    pub fn with_token(mut self, token: &str) -> Self {
+        let _ = self.flight.add_header("authorization", &format!("Bearer {token}"));
+        self
+    }
+
+    /// Raw Flight client, for calls the SDK does not wrap.
+    pub fn flight(&mut self) -> &mut FlightClient {
+        &mut self.flight
+    }
+
+    /// Writes batches without producer sequences (a retry may duplicate them).
+    pub async fn put(
+        &mut self,
+        tenant: Option<&str>,
+        dataset: &str,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Vec<IngestAck>, ClientError> {
+        let items = batches.into_iter().map(|b| (b, None));
+        self.put_stream(tenant, dataset, futures::stream::iter(items)).await
+    }
+
+    /// Writes batches numbered `first_sequence`, `first_sequence + 1`, … for `producer_id`;
+    /// resending the same numbers after a failure never duplicates rows.
+    pub async fn put_sequenced(
+        &mut self,
+        tenant: Option<&str>,
+        dataset: &str,
+        producer_id: &str,
+        first_sequence: u64,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Vec<IngestAck>, ClientError> {
+        let producer_id = producer_id.to_string();
+        let items = batches.into_iter().enumerate().map(move |(i, b)| {
+            let meta = IngestMetadata {
+                producer_id: producer_id.clone(),
+                sequence: first_sequence + i as u64,
+            };
+            (b, Some(meta))
+        });
+        self.put_stream(tenant, dataset, futures::stream::iter(items)).await
+    }
+
+    /// Streams batches (all of one schema) and returns the server's acks once every row is
+    /// durably committed.
+    pub async fn put_stream<S>(
+        &mut self,
+        tenant: Option<&str>,
+        dataset: &str,
+        batches: S,
+    ) -> Result<Vec<IngestAck>, ClientError>
+    where
+        S: Stream<Item = SequencedBatch> + Send + 'static,
+    {
+        let path: Vec<String> = tenant.into_iter().map(str::to_string).chain([dataset.to_string()]).collect();
+        let descriptor = FlightDescriptor::new_path(path);
+        let data = encode(descriptor, batches);
+        let results = self.flight.do_put(data).await?;
+        let results: Vec<PutResult> = results.try_collect().await?;
+        results
+            .iter()
+            .map(|r| IngestAck::decode(r.app_metadata.as_ref()).map_err(ClientError::BadAck))
+            .collect()
+    }
+}
+
+/// Turns batches into FlightData: the descriptor rides on the schema message, each batch's
+/// sequence on its record-batch message.
+pub fn encode<S>(descriptor: FlightDescriptor, batches: S) -> impl Stream<Item = Result<FlightData, FlightError>> + Send
+where
+    S: Stream<Item = SequencedBatch> + Send + 'static,
+{
+    let mut descriptor = Some(descriptor);
+    batches.flat_map(move |(batch, meta)| {
+        let messages = match arrow_flight::utils::batches_to_flight_data(&batch.schema(), vec![batch]) {
+            Ok(mut messages) => {
+                match descriptor.take() {
+                    Some(d) => messages[0] = messages[0].clone().with_descriptor(d),
+                    None => {
+                        messages.remove(0);
+                    }
+                }
+                if let (Some(meta), Some(last)) = (meta, messages.last_mut()) {
+                    last.app_metadata = meta.encode_to_vec().into();
+                }
+                messages.into_iter().map(Ok).collect::<Vec<_>>()
+            }
+            Err(e) => vec![Err(FlightError::Arrow(e))],
+        };
+        futures::stream::iter(messages)
+    })
+}

@@ -1,0 +1,10 @@
+//! Wire messages of lakeport's own protocol, generated from `proto/lakeport.proto`.
+
+#![allow(unreachable_pub)]
+
+/// Version 1 of the lakeport protocol.
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/lakeport.v1.rs"));
+}
+
+pub use v1::{IngestAck, IngestMetadata};

@@ -1,0 +1,213 @@
+//! Who is calling: bearer tokens, Basic credentials for the Flight handshake, and what a
+//! caller may touch. The tenant always comes from the credential.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use tonic::metadata::MetadataMap;
+
+use crate::config::{AuthConfig, TokenHash};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing credentials: send header `authorization: Bearer <token>` or do a Flight handshake with Basic tenant:token")]
+    Missing,
+    #[error("invalid credentials: the token is not known to this server")]
+    InvalidToken,
+    #[error("malformed authorization header: expected `Bearer <token>` or `Basic <base64 tenant:token>`")]
+    Malformed,
+    #[error("the token does not belong to tenant {0:?}")]
+    WrongTenant(String),
+    #[error("tenant {caller:?} may not access tenant {target:?}")]
+    OtherTenant { caller: String, target: String },
+    #[error("an admin must name the tenant: use descriptor path [tenant, dataset] (or db_schema for Flight SQL ingest)")]
+    AdminNeedsTenant,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Admin,
+    Tenant(String),
+}
+
+impl Principal {
+    /// The tenant a request acts for: the caller's own, or the one an admin names.
+    pub fn resolve_tenant(&self, requested: Option<&str>) -> Result<String, AuthError> {
+        match (self, requested) {
+            (Principal::Admin, Some(t)) => Ok(t.to_string()),
+            (Principal::Admin, None) => Err(AuthError::AdminNeedsTenant),
+            (Principal::Tenant(own), None) => Ok(own.clone()),
+            (Principal::Tenant(own), Some(t)) if t == own => Ok(own.clone()),
+            (Principal::Tenant(own), Some(t)) => Err(AuthError::OtherTenant {
+                caller: own.clone(),
+                target: t.to_string(),
+            }),
+        }
+    }
+}
+
+/// Validates credentials against the configured token hashes.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    by_hash: HashMap<[u8; 32], Principal>,
+    open: bool,
+}
+
+impl Authenticator {
+    pub fn new(config: &AuthConfig) -> Self {
+        let mut by_hash = HashMap::new();
+        for tenant in &config.tenants {
+            for TokenHash(hash) in &tenant.tokens {
+                by_hash.insert(*hash, Principal::Tenant(tenant.id.clone()));
+            }
+        }
+        for TokenHash(hash) in &config.admin_tokens {
+            by_hash.insert(*hash, Principal::Admin);
+        }
+        Self {
+            by_hash,
+            open: config.is_open(),
+        }
+    }
+
+    /// True when no token is configured: every caller is admin (loopback binds only).
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    pub fn principal_for_token(&self, token: &str) -> Result<Principal, AuthError> {
+        self.by_hash
+            .get(&TokenHash::of_token(token).0)
+            .cloned()
+            .ok_or(AuthError::InvalidToken)
+    }
+
+    /// Authenticates an RPC from its `authorization` header.
+    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal, AuthError> {
+        let header = metadata
+            .get("authorization")
+            .map(|v| v.to_str().map_err(|_| AuthError::Malformed))
+            .transpose()?;
+        match header {
+            None if self.open => Ok(Principal::Admin),
+            None => Err(AuthError::Missing),
+            Some(value) => match parse_authorization(value)? {
+                Credential::Bearer(token) => self.check_bearer(token),
+                Credential::Basic { user, password } => self.check_basic(&user, &password).map(|(p, _)| p),
+            },
+        }
+    }
+
+    fn check_bearer(&self, token: &str) -> Result<Principal, AuthError> {
+        match self.principal_for_token(token) {
+            Err(_) if self.open => Ok(Principal::Admin),
+            other => other,
+        }
+    }
+
+    /// Checks Basic `tenant:token` (or `anything:admin-token`) and returns the principal and
+    /// the bearer token to hand back to the client.
+    pub fn check_basic(&self, user: &str, password: &str) -> Result<(Principal, String), AuthError> {
+        if self.open {
+            return Ok((Principal::Admin, password.to_string()));
+        }
+        match self.principal_for_token(password)? {
+            Principal::Admin => Ok((Principal::Admin, password.to_string())),
+            Principal::Tenant(t) if t == user => Ok((Principal::Tenant(t), password.to_string())),
+            Principal::Tenant(_) => Err(AuthError::WrongTenant(user.to_string())),
+        }
+    }
+
+    /// Reads the Basic credentials of a handshake request.
+    pub fn handshake(&self, metadata: &MetadataMap) -> Result<(Principal, String), AuthError> {
+        let header = metadata
+            .get("authorization")
+            .map(|v| v.to_str().map_err(|_| AuthError::Malformed))
+            .transpose()?;
+        match header {
+            None if self.open => Ok((Principal::Admin, String::new())),
+            None => Err(AuthError::Missing),
+            Some(value) => match parse_authorization(value)? {
+                Credential::Basic { user, password } => self.check_basic(&user, &password),
+                Credential::Bearer(token) => Ok((self.check_bearer(token)?, token.to_string())),
+            },
+        }
+    }
+}
+
+enum Credential<'a> {
+    Bearer(&'a str),
+    Basic { user: String, password: String },
+}
+
+fn parse_authorization(value: &str) -> Result<Credential<'_>, AuthError> {
+    let (scheme, rest) = value.trim().split_once(' ').ok_or(AuthError::Malformed)?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(Credential::Bearer(rest));
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .map_err(|_| AuthError::Malformed)?;
+        let text = String::from_utf8(decoded).map_err(|_| AuthError::Malformed)?;
+        let (user, password) = text.split_once(':').ok_or(AuthError::Malformed)?;
+        return Ok(Credential::Basic {
+            user: user.to_string(),
+            password: password.to_string(),
+        });
+    }
+    Err(AuthError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TenantConfig;
+
+    fn auth() -> Authenticator {
+        Authenticator::new(&AuthConfig {
+            admin_tokens: vec![TokenHash::of_token("root")],
+            tenants: vec![TenantConfig {
+                id: "acme".into(),
+                tokens: vec![TokenHash::of_token("a1"), TokenHash::of_token("a2")],
+            }],
+        })
+    }
+
+    fn headers(value: &str) -> MetadataMap {
+        let mut m = MetadataMap::new();
+        m.insert("authorization", value.parse().unwrap());
+        m
+    }
+
+    #[test]
+    fn bearer_tokens_map_to_principals() {
+        let a = auth();
+        assert_eq!(a.authenticate(&headers("Bearer a2")).unwrap(), Principal::Tenant("acme".into()));
+        assert_eq!(a.authenticate(&headers("bearer root")).unwrap(), Principal::Admin);
+        assert!(matches!(a.authenticate(&headers("Bearer nope")), Err(AuthError::InvalidToken)));
+        assert!(matches!(a.authenticate(&MetadataMap::new()), Err(AuthError::Missing)));
+        assert!(matches!(a.authenticate(&headers("Token x")), Err(AuthError::Malformed)));
+    }
+
+    #[test]
+    fn basic_must_name_the_tokens_tenant() {
+        let a = auth();
+        let basic = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
+        let (p, bearer) = a.handshake(&headers(&basic("acme:a1"))).unwrap();
+        assert_eq!((p, bearer.as_str()), (Principal::Tenant("acme".into()), "a1"));
+        assert!(matches!(a.handshake(&headers(&basic("beta:a1"))), Err(AuthError::WrongTenant(_))));
+        assert_eq!(a.handshake(&headers(&basic("admin:root"))).unwrap().0, Principal::Admin);
+    }
+
+    #[test]
+    fn tenants_resolve_only_to_themselves() {
+        let t = Principal::Tenant("acme".into());
+        assert_eq!(t.resolve_tenant(None).unwrap(), "acme");
+        assert_eq!(t.resolve_tenant(Some("acme")).unwrap(), "acme");
+        assert!(matches!(t.resolve_tenant(Some("beta")), Err(AuthError::OtherTenant { .. })));
+        assert!(matches!(Principal::Admin.resolve_tenant(None), Err(AuthError::AdminNeedsTenant)));
+    }
+}

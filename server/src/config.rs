@@ -1,0 +1,511 @@
+//! Server configuration: a TOML file layered under command-line flags and `LAKEPORT_*`
+//! environment variables (flag > env > file > default).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use clap::Parser;
+use serde::Deserialize;
+
+/// Errors found while reading or checking the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid setting {setting}: {message}")]
+    Invalid { setting: String, message: String },
+}
+
+fn invalid(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting: setting.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Command-line flags; each also readable from its `LAKEPORT_*` environment variable.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(name = "lakeport-server", version, about = "Flight server landing multi-tenant events into Delta Lake")]
+pub struct Args {
+    /// TOML configuration file; flags and environment variables override its values.
+    #[arg(long, env = "LAKEPORT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (`HOST:PORT`, port 0 picks a free port). Default 127.0.0.1:50051.
+    #[arg(long, env = "LAKEPORT_LISTEN")]
+    pub listen: Option<String>,
+    /// Write the bound address to this file once the server accepts connections.
+    #[arg(long, env = "LAKEPORT_ADDR_FILE")]
+    pub addr_file: Option<PathBuf>,
+    /// Default store for tables: a local path or URL (`file:///...`). Default `./lake`.
+    #[arg(long, env = "LAKEPORT_LAKE")]
+    pub lake: Option<String>,
+    /// Admin token (acts for any tenant).
+    #[arg(long, env = "LAKEPORT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Hex SHA-256 of the admin token, instead of the token itself.
+    #[arg(long, env = "LAKEPORT_ADMIN_TOKEN_SHA256")]
+    pub admin_token_sha256: Option<String>,
+    /// Tenant credential `ID=TOKEN` (repeatable; env: comma-separated). Added to the file's tenants.
+    #[arg(long = "tenant", env = "LAKEPORT_TENANTS", value_delimiter = ',', hide_env_values = true)]
+    pub tenants: Vec<String>,
+    /// Custom dataset `NAME:TIME_COLUMN[:APP_COLUMN]` (repeatable; env: comma-separated).
+    #[arg(long = "dataset", env = "LAKEPORT_DATASETS", value_delimiter = ',')]
+    pub datasets: Vec<String>,
+    /// Longest wait between two commits of one table (group commit), e.g. `1s`, `200ms`.
+    #[arg(long, env = "LAKEPORT_COMMIT_INTERVAL")]
+    pub commit_interval: Option<humantime::Duration>,
+    /// Largest gRPC message accepted, e.g. `64MiB`; bigger ones get RESOURCE_EXHAUSTED.
+    #[arg(long, env = "LAKEPORT_MAX_MESSAGE_SIZE")]
+    pub max_message_size: Option<ByteSize>,
+    /// Arrow data one DoPut buffers before it writes files and commits, e.g. `64MiB`.
+    #[arg(long, env = "LAKEPORT_FLUSH_SIZE")]
+    pub flush_size: Option<ByteSize>,
+    /// Longest time rows of a long-lived DoPut wait in the buffer before a commit, e.g. `10s`.
+    #[arg(long, env = "LAKEPORT_FLUSH_INTERVAL")]
+    pub flush_interval: Option<humantime::Duration>,
+    /// Memory all DoPuts together may hold in buffers; producers wait when it is used up.
+    #[arg(long, env = "LAKEPORT_MEMORY_LIMIT")]
+    pub memory_limit: Option<ByteSize>,
+    /// Parquet compression: `zstd` (default, level 3), `zstd(N)`, `snappy`, `lz4`, `none`.
+    #[arg(long, env = "LAKEPORT_COMPRESSION")]
+    pub compression: Option<String>,
+    /// Rows per Parquet row group.
+    #[arg(long, env = "LAKEPORT_ROW_GROUP_ROWS")]
+    pub row_group_rows: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    addr_file: Option<PathBuf>,
+    lake: Option<String>,
+    #[serde(default)]
+    auth: FileAuth,
+    #[serde(default)]
+    tenants: Vec<FileTenant>,
+    #[serde(default)]
+    datasets: BTreeMap<String, FileDataset>,
+    #[serde(default)]
+    ingest: FileIngest,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    admin_token: Option<String>,
+    admin_token_sha256: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTenant {
+    id: String,
+    token: Option<String>,
+    token_sha256: Option<String>,
+    #[serde(default)]
+    tokens: Vec<String>,
+    #[serde(default)]
+    tokens_sha256: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDataset {
+    time_column: Option<String>,
+    app_column: Option<String>,
+    store: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIngest {
+    #[serde(default, with = "humantime_serde_opt")]
+    commit_interval: Option<Duration>,
+    max_message_size: Option<ByteSize>,
+    flush_size: Option<ByteSize>,
+    #[serde(default, with = "humantime_serde_opt")]
+    flush_interval: Option<Duration>,
+    memory_limit: Option<ByteSize>,
+    compression: Option<String>,
+    row_group_rows: Option<usize>,
+}
+
+mod humantime_serde_opt {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// A credential as configured: the token itself is never kept, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    pub fn of_token(token: &str) -> Self {
+        use sha2::Digest;
+        Self(sha2::Sha256::digest(token.as_bytes()).into())
+    }
+
+    pub fn from_hex(setting: &str, text: &str) -> Result<Self, ConfigError> {
+        let bytes = hex::decode(text.trim())
+            .map_err(|e| invalid(setting, format!("not hex SHA-256: {e}")))?;
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| invalid(setting, "a SHA-256 is 64 hex characters"))?;
+        Ok(Self(array))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    pub id: String,
+    pub tokens: Vec<TokenHash>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub admin_tokens: Vec<TokenHash>,
+    pub tenants: Vec<TenantConfig>,
+}
+
+impl AuthConfig {
+    /// True when no credential at all is configured (open mode, loopback only).
+    pub fn is_open(&self) -> bool {
+        self.admin_tokens.is_empty() && self.tenants.iter().all(|t| t.tokens.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomDatasetConfig {
+    pub time_column: String,
+    pub app_column: Option<String>,
+}
+
+/// Per-dataset settings: custom datasets carry their columns, built-ins may only override
+/// the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatasetConfig {
+    pub custom: Option<CustomDatasetConfig>,
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Snappy,
+    Lz4,
+    Zstd(i32),
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let lower = text.trim().to_ascii_lowercase();
+        match lower.as_str() {
+            "none" | "uncompressed" => Ok(Self::None),
+            "snappy" => Ok(Self::Snappy),
+            "lz4" => Ok(Self::Lz4),
+            "zstd" => Ok(Self::Zstd(3)),
+            _ => {
+                let level = lower
+                    .strip_prefix("zstd(")
+                    .and_then(|rest| rest.strip_suffix(')'))
+                    .and_then(|n| n.parse::<i32>().ok())
+                    .filter(|n| (1..=22).contains(n))
+                    .ok_or_else(|| {
+                        format!("unknown compression {text:?}: use zstd, zstd(1..22), snappy, lz4 or none")
+                    })?;
+                Ok(Self::Zstd(level))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub commit_interval: Duration,
+    pub max_message_size: usize,
+    pub flush_size: usize,
+    pub flush_interval: Duration,
+    pub memory_limit: usize,
+    pub compression: Compression,
+    pub row_group_rows: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            commit_interval: Duration::from_secs(1),
+            max_message_size: 64 << 20,
+            flush_size: 64 << 20,
+            flush_interval: Duration::from_secs(10),
+            memory_limit: 1 << 30,
+            compression: Compression::Zstd(3),
+            row_group_rows: 1 << 20,
+        }
+    }
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    pub addr_file: Option<PathBuf>,
+    pub lake: String,
+    pub auth: AuthConfig,
+    pub datasets: BTreeMap<String, DatasetConfig>,
+    pub ingest: IngestConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".into(),
+            addr_file: None,
+            lake: "./lake".into(),
+            auth: AuthConfig::default(),
+            datasets: BTreeMap::new(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Resolves flags over the TOML file named by `--config` (if any) over defaults.
+    pub fn load(args: Args) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Self::layer(args, file)
+    }
+
+    fn layer(args: Args, file: FileConfig) -> Result<Self, ConfigError> {
+        let defaults = Config::default();
+        let mut auth = AuthConfig::default();
+        if let Some(token) = args.admin_token.or(file.auth.admin_token) {
+            auth.admin_tokens.push(TokenHash::of_token(&token));
+        }
+        if let Some(hash) = args.admin_token_sha256.or(file.auth.admin_token_sha256) {
+            auth.admin_tokens.push(TokenHash::from_hex("auth.admin_token_sha256", &hash)?);
+        }
+        for tenant in file.tenants {
+            let mut tokens: Vec<TokenHash> = tenant
+                .token
+                .iter()
+                .chain(tenant.tokens.iter())
+                .map(|t| TokenHash::of_token(t))
+                .collect();
+            for hash in tenant.token_sha256.iter().chain(tenant.tokens_sha256.iter()) {
+                tokens.push(TokenHash::from_hex("tenants.token_sha256", hash)?);
+            }
+            add_tenant(&mut auth, &tenant.id, tokens)?;
+        }
+        for spec in &args.tenants {
+            let (id, token) = spec
+                .split_once('=')
+                .ok_or_else(|| invalid("--tenant", format!("{spec:?} is not ID=TOKEN")))?;
+            add_tenant(&mut auth, id, vec![TokenHash::of_token(token)])?;
+        }
+
+        let mut datasets = BTreeMap::new();
+        for (name, d) in file.datasets {
+            let custom = match d.time_column {
+                Some(time_column) => Some(CustomDatasetConfig {
+                    time_column,
+                    app_column: d.app_column,
+                }),
+                None if d.app_column.is_some() => {
+                    return Err(invalid(
+                        &format!("datasets.{name}"),
+                        "app_column needs time_column",
+                    ))
+                }
+                None => None,
+            };
+            datasets.insert(name, DatasetConfig { custom, store: d.store });
+        }
+        for spec in &args.datasets {
+            let mut parts = spec.split(':');
+            let (Some(name), Some(time)) = (parts.next(), parts.next()) else {
+                return Err(invalid("--dataset", format!("{spec:?} is not NAME:TIME_COLUMN[:APP_COLUMN]")));
+            };
+            let app = parts.next().map(str::to_string);
+            let entry: &mut DatasetConfig = datasets.entry(name.to_string()).or_default();
+            entry.custom = Some(CustomDatasetConfig {
+                time_column: time.to_string(),
+                app_column: app,
+            });
+        }
+
+        let fi = file.ingest;
+        let d = defaults.ingest;
+        let compression = match args.compression.or(fi.compression) {
+            Some(text) => text.parse().map_err(|m| invalid("compression", m))?,
+            None => d.compression,
+        };
+        let ingest = IngestConfig {
+            commit_interval: args
+                .commit_interval
+                .map(Into::into)
+                .or(fi.commit_interval)
+                .unwrap_or(d.commit_interval),
+            max_message_size: size(args.max_message_size.or(fi.max_message_size), d.max_message_size),
+            flush_size: size(args.flush_size.or(fi.flush_size), d.flush_size),
+            flush_interval: args
+                .flush_interval
+                .map(Into::into)
+                .or(fi.flush_interval)
+                .unwrap_or(d.flush_interval),
+            memory_limit: size(args.memory_limit.or(fi.memory_limit), d.memory_limit),
+            compression,
+            row_group_rows: args.row_group_rows.or(fi.row_group_rows).unwrap_or(d.row_group_rows),
+        };
+        let config = Config {
+            listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
+            addr_file: args.addr_file.or(file.addr_file),
+            lake: args.lake.or(file.lake).unwrap_or(defaults.lake),
+            auth,
+            datasets,
+            ingest,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the settings that do not depend on the network or the store.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let i = &self.ingest;
+        if i.row_group_rows == 0 {
+            return Err(invalid("row_group_rows", "must be at least 1"));
+        }
+        if i.max_message_size < 1024 {
+            return Err(invalid("max_message_size", "must be at least 1KiB"));
+        }
+        if i.flush_size == 0 || i.memory_limit < i.flush_size {
+            return Err(invalid(
+                "memory_limit",
+                format!(
+                    "must be at least flush_size ({} < {})",
+                    ByteSize(i.memory_limit as u64),
+                    ByteSize(i.flush_size as u64)
+                ),
+            ));
+        }
+        for tenant in &self.auth.tenants {
+            crate::names::check_name("tenant id", &tenant.id)
+                .map_err(|e| invalid("tenants.id", e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+fn add_tenant(auth: &mut AuthConfig, id: &str, tokens: Vec<TokenHash>) -> Result<(), ConfigError> {
+    if tokens.is_empty() {
+        return Err(invalid(
+            &format!("tenants.{id}"),
+            "needs token, token_sha256, tokens or tokens_sha256",
+        ));
+    }
+    match auth.tenants.iter_mut().find(|t| t.id == id) {
+        Some(existing) => existing.tokens.extend(tokens),
+        None => auth.tenants.push(TenantConfig {
+            id: id.to_string(),
+            tokens,
+        }),
+    }
+    Ok(())
+}
+
+fn size(value: Option<ByteSize>, default: usize) -> usize {
+    value.map(|b| b.as_u64() as usize).unwrap_or(default)
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str, flags: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["lakeport-server"];
+        argv.extend_from_slice(flags);
+        let args = Args::try_parse_from(argv).expect("flags parse");
+        Config::layer(args, toml::from_str(toml_text).expect("toml parses"))
+    }
+
+    #[test]
+    fn flags_override_file_and_defaults_fill_the_rest() {
+        let config = parse(
+            r#"
+            listen = "0.0.0.0:1"
+            lake = "file:///tmp/x"
+            [auth]
+            admin_token = "root"
+            [[tenants]]
+            id = "acme"
+            tokens = ["a", "b"]
+            [datasets.my_events]
+            time_column = "ts"
+            app_column = "app"
+            [ingest]
+            commit_interval = "250ms"
+            flush_size = "8MiB"
+            "#,
+            &["--listen", "127.0.0.1:0", "--tenant", "beta=t"],
+        )
+        .unwrap();
+        assert_eq!(config.listen, "127.0.0.1:0");
+        assert_eq!(config.lake, "file:///tmp/x");
+        assert_eq!(config.auth.admin_tokens, vec![TokenHash::of_token("root")]);
+        assert_eq!(config.auth.tenants.len(), 2);
+        assert_eq!(config.auth.tenants[0].tokens.len(), 2);
+        assert_eq!(config.ingest.commit_interval, Duration::from_millis(250));
+        assert_eq!(config.ingest.flush_size, 8 << 20);
+        assert_eq!(config.ingest.compression, Compression::Zstd(3));
+        let custom = config.datasets["my_events"].custom.clone().unwrap();
+        assert_eq!(custom.app_column.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+        assert!(parse("", &["--compression", "gzip"]).is_err());
+        assert!(parse("[[tenants]]\nid = \"Bad Name\"\ntoken = \"x\"", &[]).is_err());
+        assert!(parse("[[tenants]]\nid = \"acme\"", &[]).is_err());
+        assert!(parse("[auth]\nadmin_token_sha256 = \"abc\"", &[]).is_err());
+    }
+
+    #[test]
+    fn compression_levels_parse() {
+        assert_eq!("zstd(9)".parse::<Compression>(), Ok(Compression::Zstd(9)));
+        assert!("zstd(99)".parse::<Compression>().is_err());
+        assert_eq!("none".parse::<Compression>(), Ok(Compression::None));
+    }
+}

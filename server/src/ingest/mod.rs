@@ -1,0 +1,61 @@
+//! Ingest: a pipeline of named steps per DoPut stream:
+//! decode → normalize → partition → buffer → write files → commit → ack.
+
+pub mod metadata;
+pub mod normalize;
+pub mod partition;
+pub mod rejected;
+pub mod session;
+pub mod types;
+
+pub use session::{IngestSummary, Ingestor, Target};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("dataset {dataset:?} has no column {column:?}; send only its columns (see README: Datasets)")]
+    UnknownColumn { dataset: String, column: String },
+    #[error("dataset {dataset:?} needs column {column:?} in every batch")]
+    MissingColumn { dataset: String, column: String },
+    #[error("column {column:?} must be {expected} (or convert to it losslessly) but is {found}")]
+    WrongType {
+        column: String,
+        expected: String,
+        found: String,
+    },
+    #[error("column {column:?} has type {found}, which cannot be stored: {hint}")]
+    UnsupportedType {
+        column: String,
+        found: String,
+        hint: String,
+    },
+    #[error("column {0:?} is a partition column lakeport derives itself; rename it")]
+    ReservedColumn(String),
+    #[error("columns {0:?} and {1:?} differ only in case, which Snowflake and Spark cannot tell apart; rename one")]
+    AmbiguousColumns(String, String),
+    #[error("column name {0:?} is empty or holds one of ' ,;{{}}()\\n\\t='; rename it")]
+    BadColumnName(String),
+    #[error("schema changed mid-stream at column {0:?}; start a new DoPut for a new schema")]
+    SchemaChanged(String),
+    #[error("invalid ingest metadata in app_metadata: {0}")]
+    BadMetadata(String),
+    #[error("malformed Arrow IPC data: {0}")]
+    BadIpc(String),
+    #[error("{0}; split the data into smaller batches or raise max_message_size")]
+    MessageTooLarge(String),
+    #[error("empty DoPut stream: the first message must carry the flight descriptor and the Arrow schema")]
+    EmptyStream,
+    #[error("the first DoPut message must carry the Arrow schema")]
+    MissingSchema,
+    #[error("invalid flight descriptor: {0}")]
+    BadDescriptor(String),
+    #[error("unsupported ingest option: {0}")]
+    Unsupported(String),
+    #[error("table {0} already exists; use mode 'append' (or 'create_append')")]
+    TableExists(String),
+    #[error("table {0} does not exist yet; use mode 'create' or 'create_append'")]
+    TableMissing(String),
+    #[error("the client stream failed: {0}")]
+    Client(tonic::Status),
+    #[error("arrow error: {0}")]
+    Arrow(arrow::error::ArrowError),
+}

@@ -1,0 +1,256 @@
+//! Step 4 of ingest: one committer task per table turns the file units of all concurrent
+//! DoPuts into Delta commits (group commit, at most one per `commit_interval`). Each
+//! producer's highest sequence goes into the same commit as its rows as a Delta `txn`
+//! action, so a retried unit is recognised and skipped, never duplicated.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, StructField, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::DeltaTable;
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::table::{delta_fields, table_data_schema};
+use super::LakeError;
+use crate::datasets::Dataset;
+
+/// How often a commit that lost a race with another writer is rebuilt and tried again.
+const MAX_ATTEMPTS: usize = 20;
+
+/// The producer sequences a unit covers, recorded as Delta `txn` (appId, version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceRange {
+    pub app_id: String,
+    pub first: i64,
+    pub last: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed { version: i64 },
+    /// Every sequence of the unit was already committed; its files stay unreferenced.
+    Duplicate,
+}
+
+/// Files of one unit of one DoPut, waiting to be committed together.
+#[derive(Debug)]
+pub struct CommitRequest {
+    pub adds: Vec<Add>,
+    pub sequences: Option<SequenceRange>,
+    /// Data schema (table columns minus derived partition columns) the files were written for.
+    pub schema: SchemaRef,
+    pub respond: oneshot::Sender<Result<CommitOutcome, LakeError>>,
+}
+
+pub(super) fn spawn(
+    table: Arc<Mutex<DeltaTable>>,
+    dataset: Arc<Dataset>,
+    interval: Duration,
+) -> mpsc::Sender<CommitRequest> {
+    let (tx, rx) = mpsc::channel(1024);
+    tokio::spawn(run(table, dataset, interval, rx));
+    tx
+}
+
+async fn run(
+    table: Arc<Mutex<DeltaTable>>,
+    dataset: Arc<Dataset>,
+    interval: Duration,
+    mut rx: mpsc::Receiver<CommitRequest>,
+) {
+    let mut next_commit = Instant::now();
+    while let Some(first) = rx.recv().await {
+        tokio::time::sleep_until(next_commit).await;
+        let mut group = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            group.push(more);
+        }
+        next_commit = Instant::now() + interval;
+        let mut table = table.lock().await;
+        commit_group(&mut table, &dataset, group).await;
+    }
+}
+
+struct Pending {
+    request: CommitRequest,
+    outcome: Option<Result<CommitOutcome, LakeError>>,
+}
+
+async fn commit_group(table: &mut DeltaTable, dataset: &Dataset, group: Vec<CommitRequest>) {
+    let mut pending: Vec<Pending> = group
+        .into_iter()
+        .map(|request| Pending { request, outcome: None })
+        .collect();
+    let mut last_error = None;
+    for attempt in 1..=MAX_ATTEMPTS {
+        match try_commit(table, dataset, &mut pending).await {
+            Ok(()) => {
+                last_error = None;
+                break;
+            }
+            Err(e) if e.is_retryable() => {
+                debug!(table = %table.table_url(), attempt, error = %e, "commit lost a race, rebuilding");
+                last_error = Some(e);
+            }
+            Err(e) => {
+                last_error = Some(e);
+                break;
+            }
+        }
+    }
+    if let Some(e) = last_error {
+        warn!(table = %table.table_url(), error = %e, "commit failed");
+        for p in pending.iter_mut().filter(|p| p.outcome.is_none()) {
+            p.outcome = Some(Err(e.clone_for_client()));
+        }
+    }
+    for p in pending {
+        let outcome = p.outcome.unwrap_or_else(|| Err(LakeError::Internal("unit left without outcome".into())));
+        let _ = p.request.respond.send(outcome);
+    }
+}
+
+/// One attempt: refresh the table, drop units already committed, commit the rest.
+async fn try_commit(table: &mut DeltaTable, dataset: &Dataset, pending: &mut [Pending]) -> Result<(), LakeError> {
+    let exists = refresh(table).await?;
+    let current = if exists { Some(table_data_schema(table, dataset)?) } else { None };
+
+    let mut versions: HashMap<String, i64> = HashMap::new();
+    let mut new_fields: Vec<Field> = Vec::new();
+    let mut included = Vec::new();
+    for (index, p) in pending.iter_mut().enumerate() {
+        p.outcome = None;
+        if let Some(range) = &p.request.sequences {
+            let committed = match versions.get(&range.app_id) {
+                Some(v) => Some(*v),
+                None if exists => table
+                    .snapshot()?
+                    .transaction_version(table.log_store().as_ref(), &range.app_id)
+                    .await?,
+                None => None,
+            };
+            let committed = committed.unwrap_or(-1);
+            if range.last <= committed {
+                p.outcome = Some(Ok(CommitOutcome::Duplicate));
+                continue;
+            }
+            if range.first <= committed {
+                p.outcome = Some(Err(LakeError::SequenceOverlap {
+                    producer: range.app_id.clone(),
+                    committed,
+                    first: range.first,
+                }));
+                continue;
+            }
+        }
+        if let Err(e) = merge_schema(current.as_ref(), &mut new_fields, &p.request.schema) {
+            p.outcome = Some(Err(e));
+            continue;
+        }
+        if let Some(range) = &p.request.sequences {
+            versions.insert(range.app_id.clone(), range.last);
+        }
+        included.push(index);
+    }
+    if included.is_empty() {
+        return Ok(());
+    }
+
+    let adds: Vec<Action> = included
+        .iter()
+        .flat_map(|i| pending[*i].request.adds.iter().cloned().map(Action::Add))
+        .collect();
+    let txns: Vec<Transaction> = versions
+        .iter()
+        .map(|(app_id, version)| Transaction::new(app_id, *version))
+        .collect();
+    let properties = CommitProperties::default().with_application_transactions(txns);
+    let partition_columns = dataset.partition_columns();
+
+    let version = if current.is_some() {
+        if !new_fields.is_empty() {
+            let fields = delta_fields(&new_fields)?;
+            *table = table.clone().add_columns().with_fields(fields).await?;
+            debug!(table = %table.table_url(), added = new_fields.len(), "table schema grew");
+        }
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(partition_columns),
+            predicate: None,
+        };
+        let finalized = CommitBuilder::from(properties)
+            .with_actions(adds)
+            .build(Some(table.snapshot()?), table.log_store(), operation)
+            .await?;
+        finalized.version() as i64
+    } else {
+        let columns: Vec<StructField> = delta_fields(&create_schema(dataset, &new_fields))?;
+        let created = table
+            .create()
+            .with_table_name(&dataset.name)
+            .with_columns(columns)
+            .with_partition_columns(partition_columns)
+            .with_actions(adds)
+            .with_commit_properties(properties)
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .await
+            .map_err(LakeError::retry_on_create_race)?;
+        *table = created;
+        0
+    };
+    let _ = table.update_incremental(None).await;
+    for i in included {
+        pending[i].outcome = Some(Ok(CommitOutcome::Committed { version }));
+    }
+    Ok(())
+}
+
+/// Loads newer commits; false when the table does not exist yet.
+async fn refresh(table: &mut DeltaTable) -> Result<bool, LakeError> {
+    match table.update_incremental(None).await {
+        Ok(()) => Ok(true),
+        Err(deltalake::DeltaTableError::NotATable(_)) => Ok(false),
+        Err(e) if table.version().is_none() && e.to_string().contains("No files in log segment") => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The full table schema of a new table: data columns, then derived partition columns.
+fn create_schema(dataset: &Dataset, data_fields: &[Field]) -> Vec<Field> {
+    let mut fields = data_fields.to_vec();
+    for column in dataset.partition_columns() {
+        if !fields.iter().any(|f| f.name() == &column) {
+            fields.push(Field::new(column, arrow::datatypes::DataType::Utf8, true));
+        }
+    }
+    fields
+}
+
+/// Adds the unit's columns the table lacks to `new_fields`; a type clash is an error.
+fn merge_schema(current: Option<&Schema>, new_fields: &mut Vec<Field>, unit: &Schema) -> Result<(), LakeError> {
+    let mut additions = Vec::new();
+    for field in unit.fields() {
+        let existing = current
+            .and_then(|s| s.field_with_name(field.name()).ok())
+            .or_else(|| new_fields.iter().find(|f| f.name() == field.name()));
+        match existing {
+            Some(e) if e.data_type().equals_datatype(field.data_type()) => {}
+            Some(e) => {
+                return Err(LakeError::SchemaConflict {
+                    column: field.name().clone(),
+                    table: e.data_type().to_string(),
+                    unit: field.data_type().to_string(),
+                })
+            }
+            None => additions.push(field.as_ref().clone()),
+        }
+    }
+    new_fields.extend(additions);
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! lakeport-server: lands multi-tenant event data from Arrow Flight into per-tenant,
+//! Hive-partitioned Delta Lake tables.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod datasets;
+pub mod error;
+pub mod flight;
+pub mod ingest;
+pub mod lake;
+pub mod names;
+pub mod server;
+
+pub use config::{Args, Config};
+pub use error::Error;
+pub use server::Server;
+
+/// Binds the configured address, serves until SIGINT/SIGTERM, then drains in-flight calls.
+pub async fn run(config: Config) -> Result<(), Error> {
+    let listener = tokio::net::TcpListener::bind(&config.listen).await?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let signal_token = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested; draining in-flight requests");
+        signal_token.cancel();
+    });
+    Server::new(config).serve(listener, shutdown).await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

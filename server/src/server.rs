@@ -1,0 +1,80 @@
+//! Wiring: build the services from a `Config` and serve them on a bound listener until
+//! the cancellation token fires, draining in-flight calls.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::auth::Authenticator;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::datasets::Datasets;
+use crate::error::Error;
+use crate::flight::{FlightEndpoint, SqlService};
+use crate::ingest::Ingestor;
+use crate::lake::Lake;
+
+/// Everything a running server needs besides its socket.
+pub struct Server {
+    config: Config,
+    clock: Arc<dyn Clock>,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Replaces the wall clock (tests pin file names and rejection times with it).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` is cancelled, then waits for in-flight calls.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), Error> {
+        let addr = listener.local_addr()?;
+        let auth = Arc::new(Authenticator::new(&self.config.auth));
+        if auth.is_open() && !addr.ip().is_loopback() {
+            return Err(Error::OpenNonLoopback(addr.to_string()));
+        }
+        let datasets = Arc::new(Datasets::new(&self.config.datasets)?);
+        let lake = Arc::new(Lake::new(&self.config.lake, self.config.ingest.commit_interval)?);
+        let ingestor = Arc::new(Ingestor::new(lake.clone(), datasets, self.config.ingest.clone(), self.clock));
+        let sql = Arc::new(SqlService::new(ingestor, auth.clone()));
+        let endpoint = FlightEndpoint::new(sql, auth.clone());
+        // tonic answers an oversize message with OUT_OF_RANGE; the endpoint and the ingest
+        // decoder turn that into RESOURCE_EXHAUSTED, what gRPC specifies for it.
+        let max = self.config.ingest.max_message_size;
+        let service = FlightServiceServer::new(endpoint)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(usize::MAX);
+
+        if let Some(path) = &self.config.addr_file {
+            write_addr_file(path, addr)?;
+        }
+        info!(%addr, lake = %lake.default_store(), open = auth.is_open(), "lakeport serving");
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+            .await?;
+        info!("lakeport stopped");
+        Ok(())
+    }
+}
+
+/// Writes atomically so a watcher never reads a half-written address.
+fn write_addr_file(path: &std::path::Path, addr: SocketAddr) -> Result<(), Error> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, addr.to_string())?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Integration tests: one binary, one shared fixture (a real server on 127.0.0.1:0 over a
+//! temporary lake, with a manual clock).
+
+mod fixture;
+
+mod auth;
+mod errors;
+mod idempotency;
+mod ingest;
+mod layout;
+mod schema;

@@ -1,0 +1,159 @@
+"""Fixtures for the Python interop tests: real lakeport-server processes on loopback."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import pyarrow as pa
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ADMIN = "admin-secret"
+ACME = "acme-secret"
+BETA = "beta-secret"
+
+
+def server_binary() -> str:
+    path = os.environ.get("LAKEPORT_SERVER_BIN") or str(ROOT / "target" / "debug" / "lakeport-server")
+    if not os.path.exists(path):
+        raise RuntimeError(f"{path} not found: run `cargo build -p lakeport-server` first (tests/run does)")
+    return path
+
+
+CONFIG = f"""
+[auth]
+admin_token = "{ADMIN}"
+
+[[tenants]]
+id = "acme"
+token = "{ACME}"
+
+[[tenants]]
+id = "beta"
+token = "{BETA}"
+
+[datasets.clicks]
+time_column = "ts"
+app_column = "app"
+
+[ingest]
+commit_interval = "10ms"
+"""
+
+
+class Server:
+    """A lakeport-server process over `lake`; restartable on the same lake."""
+
+    def __init__(self, workdir: pathlib.Path, lake: pathlib.Path, extra_args=()):
+        self.workdir = workdir
+        self.lake = lake
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.addr = None
+        self.config = workdir / "lakeport.toml"
+        self.config.write_text(CONFIG)
+        self.starts = 0
+
+    def start(self):
+        self.starts += 1
+        addr_file = self.workdir / f"addr-{id(self)}-{self.starts}"
+        log = open(self.workdir / f"server-{id(self)}-{self.starts}.log", "w")
+        self.proc = subprocess.Popen(
+            [server_binary(), "--config", str(self.config), "--listen", "127.0.0.1:0",
+             "--addr-file", str(addr_file), "--lake", str(self.lake), *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while not addr_file.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: see {log.name}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start within 60 s")
+            time.sleep(0.01)
+        self.addr = addr_file.read_text().strip()
+        return self
+
+    @property
+    def uri(self) -> str:
+        return f"grpc://{self.addr}"
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise
+
+
+@pytest.fixture
+def lake(tmp_path):
+    path = tmp_path / "lake"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def server(tmp_path, lake):
+    s = Server(tmp_path, lake).start()
+    yield s
+    s.stop()
+
+
+def snowplow_table(n: int, app: str = "web", start_us: int = 1_714_558_830_000_000, prefix: str = "e") -> pa.Table:
+    """`n` Snowplow events one second apart from 2024-05-01T10:20:30Z."""
+    return pa.table({
+        "app_id": pa.array([app] * n, pa.string()),
+        "collector_tstamp": pa.array([start_us + i * 1_000_000 for i in range(n)], pa.timestamp("us", tz="UTC")),
+        "event_id": pa.array([f"{prefix}-{i}" for i in range(n)], pa.string()),
+        "event": pa.array(["page_view"] * n, pa.string()),
+        "page_urlpath": pa.array([f"/p/{i % 7}" for i in range(n)], pa.string()),
+    })
+
+
+def decode_ack(buf) -> dict:
+    """Decodes an IngestAck protobuf (see proto/lakeport.proto) without generated code."""
+    data = buf.to_pybytes() if hasattr(buf, "to_pybytes") else bytes(buf)
+    names = {1: "tenant", 2: "dataset", 3: "rows_committed", 4: "duplicates_skipped",
+             5: "rows_rejected", 6: "table_version", 7: "last_sequence"}
+    out = {"rows_committed": 0, "duplicates_skipped": 0, "rows_rejected": 0, "table_version": 0}
+    i = 0
+
+    def varint():
+        nonlocal i
+        shift = value = 0
+        while True:
+            b = data[i]
+            i += 1
+            value |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return value
+
+    while i < len(data):
+        key = varint()
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value = varint()
+            if field == 6 and value >= 1 << 63:
+                value -= 1 << 64
+            out[names.get(field, str(field))] = value
+        elif wire == 2:
+            length = varint()
+            out[names.get(field, str(field))] = data[i:i + length].decode()
+            i += length
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+    return out
+
+
+def metadata(producer: str, sequence: int) -> pa.Buffer:
+    return pa.py_buffer(json.dumps({"producer_id": producer, "sequence": sequence}).encode())

@@ -1,0 +1,45 @@
+"""The lake read back by third-party readers: the deltalake package and DuckDB."""
+
+import duckdb
+import pyarrow as pa
+import pyarrow.flight as flight
+from deltalake import DeltaTable
+
+from conftest import ACME, snowplow_table
+
+
+def put(server, table):
+    client = flight.FlightClient(server.uri)
+    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {ACME}".encode())])
+    writer, reader = client.do_put(flight.FlightDescriptor.for_path("snowplow"), table.schema, options=options)
+    writer.write_table(table, max_chunksize=100)
+    writer.close()
+
+
+def test_deltalake_and_duckdb_read_exact_rows(server, lake):
+    web = snowplow_table(3_000, app="web")  # 50 minutes: hours 10 and 11
+    ios = snowplow_table(700, app="ios", prefix="i")
+    put(server, web)
+    put(server, ios)
+    root = lake / "tenant_id=acme" / "snowplow"
+
+    dt = DeltaTable(str(root))
+    assert dt.metadata().partition_columns == ["app_id", "year", "month", "day", "hour"]
+    table = dt.to_pyarrow_table()
+    assert table.num_rows == 3_700
+    assert table.schema.field("collector_tstamp").type == pa.timestamp("us", tz="UTC")
+    by_app = dict(duckdb.sql("SELECT app_id, count(*) FROM table GROUP BY app_id").fetchall())
+    assert by_app == {"web": 3_000, "ios": 700}
+
+    glob = str(root / "**" / "*.parquet")
+    con = duckdb.connect()
+    total = con.execute(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning=true)").fetchone()[0]
+    assert total == 3_700
+    rows = con.execute(
+        f"SELECT app_id, year, month, day, hour, count(*) FROM read_parquet('{glob}', hive_partitioning=true) "
+        "GROUP BY ALL ORDER BY ALL").fetchall()
+    assert [(r[0],) + tuple(int(v) for v in r[1:5]) + (r[5],) for r in rows] == [
+        ("ios", 2024, 5, 1, 10, 700),
+        ("web", 2024, 5, 1, 10, 2_370),
+        ("web", 2024, 5, 1, 11, 630),
+    ]
