@@ -40,7 +40,7 @@ async fn files_land_in_hive_partitions_with_the_fixed_names() {
     let table = server.table("acme", "snowplow").await;
     let snapshot = table.snapshot().unwrap();
     assert_eq!(
-        snapshot.metadata().partition_columns().clone(),
+        snapshot.metadata().partition_columns().to_vec(),
         vec!["app_id", "year", "month", "day", "hour"]
     );
     let protocol = snapshot.protocol();
@@ -62,7 +62,7 @@ async fn files_land_in_hive_partitions_with_the_fixed_names() {
     let names: Vec<&str> = meta.file_metadata().schema_descr().columns().iter().map(|c| c.name()).collect();
     assert!(!names.contains(&"app_id") && !names.contains(&"hour"), "partition columns live in the path");
     let ts = meta.file_metadata().schema_descr().columns().iter().find(|c| c.name() == "collector_tstamp").unwrap().logical_type_ref().cloned();
-    assert_eq!(format!("{ts:?}"), "Some(Timestamp { is_adjusted_to_u_t_c: true, unit: MICROS(MicroSeconds) })");
+    assert_eq!(format!("{ts:?}"), "Some(Timestamp(TimestampType { is_adjusted_to_u_t_c: true, unit: MICROS }))");
     server.shutdown().await;
 }
 

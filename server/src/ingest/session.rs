@@ -112,9 +112,15 @@ impl Ingestor {
         let span = info_span!("ingest", tenant = %target.tenant, dataset = %target.dataset.name);
         let mut stream = StreamState::new(self.clone(), target, acks);
         async move {
-            let result = stream.run(input).await;
-            let drained = stream.drain().await;
-            result.and(drained)?;
+            match stream.run(input).await {
+                Ok(()) => stream.drain().await?,
+                Err(e) => {
+                    // The buffered unit is dropped (its rows were never acknowledged); units
+                    // already handed over finish, so their acks stay true.
+                    let _ = stream.collect_previous().await;
+                    return Err(e);
+                }
+            }
             Ok(stream.summary)
         }
         .instrument(span)

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::table::{delta_fields, table_data_schema};
+use super::table::{delta_fields, ensure_local_dir, refresh, table_data_schema};
 use super::LakeError;
 use crate::datasets::Dataset;
 
@@ -191,6 +191,7 @@ async fn try_commit(table: &mut DeltaTable, dataset: &Dataset, pending: &mut [Pe
         finalized.version() as i64
     } else {
         let columns: Vec<StructField> = delta_fields(&create_schema(dataset, &new_fields))?;
+        ensure_local_dir(table.table_url())?;
         let created = table
             .create()
             .with_table_name(&dataset.name)
@@ -209,16 +210,6 @@ async fn try_commit(table: &mut DeltaTable, dataset: &Dataset, pending: &mut [Pe
         pending[i].outcome = Some(Ok(CommitOutcome::Committed { version }));
     }
     Ok(())
-}
-
-/// Loads newer commits; false when the table does not exist yet.
-async fn refresh(table: &mut DeltaTable) -> Result<bool, LakeError> {
-    match table.update_incremental(None).await {
-        Ok(()) => Ok(true),
-        Err(deltalake::DeltaTableError::NotATable(_)) => Ok(false),
-        Err(e) if table.version().is_none() && e.to_string().contains("No files in log segment") => Ok(false),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The full table schema of a new table: data columns, then derived partition columns.

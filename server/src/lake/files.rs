@@ -61,8 +61,10 @@ pub async fn write_data_file(
         .map_err(|e| LakeError::Internal(format!("encoder task failed: {e}")))??;
     let relative = format!("{}/{}", key.path(), data_file_name(now));
     let size = bytes.len() as i64;
+    // `parse` keeps Hive escapes such as `%2F` literal in the object name, as Spark does.
+    let location = Path::parse(&relative).map_err(|e| LakeError::Internal(format!("bad file path {relative}: {e}")))?;
     store
-        .put(&Path::from(relative.as_str()), bytes.into())
+        .put(&location, bytes.into())
         .await
         .map_err(LakeError::ObjectStore)?;
     Ok(Add {

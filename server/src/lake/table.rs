@@ -30,7 +30,8 @@ impl TableHandle {
         url: Url,
         commit_interval: std::time::Duration,
     ) -> Result<Self, LakeError> {
-        let table = DeltaTable::try_from_url(url.clone()).await?;
+        // Not loaded yet: the table (and its directory) may not exist before its first commit.
+        let table = deltalake::DeltaTableBuilder::from_url(url.clone())?.build()?;
         let table = Arc::new(Mutex::new(table));
         let committer = committer::spawn(table.clone(), dataset.clone(), commit_interval);
         Ok(Self {
@@ -51,13 +52,8 @@ impl TableHandle {
     /// table's data schema (`None` for a table not created yet).
     pub async fn refresh(&self, app_id: Option<&str>) -> Result<(Option<i64>, Option<SchemaRef>), LakeError> {
         let mut table = self.table.lock().await;
-        match table.update_incremental(None).await {
-            Ok(()) => {}
-            Err(deltalake::DeltaTableError::NotATable(_)) => return Ok((None, None)),
-            Err(e) if table.version().is_none() && e.to_string().contains("No files in log segment") => {
-                return Ok((None, None))
-            }
-            Err(e) => return Err(e.into()),
+        if !refresh(&mut table).await? {
+            return Ok((None, None));
         }
         let committed = match app_id {
             Some(app_id) => {
@@ -88,6 +84,29 @@ impl TableHandle {
         self.committer.send(request).await.map_err(|_| LakeError::ShuttingDown)?;
         outcome.await.map_err(|_| LakeError::ShuttingDown)?
     }
+}
+
+/// Loads newer commits; false when the table does not exist yet.
+pub(super) async fn refresh(table: &mut DeltaTable) -> Result<bool, LakeError> {
+    let url = table.table_url();
+    let local_dir_missing = url.scheme() == "file" && url.to_file_path().is_ok_and(|p| !p.exists());
+    if table.version().is_none() && local_dir_missing {
+        return Ok(false);
+    }
+    match table.update_incremental(None).await {
+        Ok(()) => Ok(true),
+        Err(deltalake::DeltaTableError::NotATable(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates the directory of a local table before its first commit.
+pub(super) fn ensure_local_dir(url: &Url) -> Result<(), LakeError> {
+    if url.scheme() == "file" {
+        let path = url.to_file_path().map_err(|_| LakeError::BadLocation(url.to_string()))?;
+        std::fs::create_dir_all(&path).map_err(|e| LakeError::BadLocation(format!("{url}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// The table's columns as Arrow, minus the partition columns derived from time and app.
