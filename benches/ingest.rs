@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use arrow::array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use lakeport_client::Client;
 use lakeport_server::config::Config;
 use lakeport_server::lake::files::writer_properties;
@@ -31,27 +33,88 @@ fn snowplow_batches(rows: usize) -> Vec<RecordBatch> {
         let n = BATCH_ROWS.min(rows - done);
         let idx: Vec<usize> = (done..done + n).collect();
         let columns: Vec<(&str, ArrayRef)> = vec![
-            ("app_id", Arc::new(StringArray::from_iter_values(idx.iter().map(|_| apps[rng.gen_range(0..4)])))),
+            (
+                "app_id",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter().map(|_| apps[rng.gen_range(0..4)]),
+                )),
+            ),
             (
                 "collector_tstamp",
                 Arc::new(
                     TimestampMicrosecondArray::from_iter_values(
                         // six hours of traffic, in arrival order with jitter
-                        idx.iter().map(|i| START_US + (*i as i64 * 21_600_000_000 / rows as i64) + rng.gen_range(0..1_000_000)),
+                        idx.iter().map(|i| {
+                            START_US
+                                + (*i as i64 * 21_600_000_000 / rows as i64)
+                                + rng.gen_range(0..1_000_000)
+                        }),
                     )
                     .with_timezone("UTC"),
                 ),
             ),
-            ("event_id", Arc::new(StringArray::from_iter_values(idx.iter().map(|i| format!("{:08x}-bench-{i:012}", rng.gen::<u32>()))))),
-            ("event", Arc::new(StringArray::from_iter_values(idx.iter().map(|_| events[rng.gen_range(0..4)])))),
-            ("platform", Arc::new(StringArray::from_iter_values(idx.iter().map(|_| "web")))),
-            ("domain_userid", Arc::new(StringArray::from_iter_values(idx.iter().map(|_| format!("user-{:06}", rng.gen_range(0..50_000)))))),
-            ("domain_sessionidx", Arc::new(Int32Array::from_iter_values(idx.iter().map(|_| rng.gen_range(1..40))))),
-            ("geo_country", Arc::new(StringArray::from_iter_values(idx.iter().map(|_| countries[rng.gen_range(0..8)])))),
-            ("page_urlpath", Arc::new(StringArray::from_iter_values(idx.iter().map(|_| format!("/products/{}", rng.gen_range(0..2_000)))))),
-            ("page_title", Arc::new(StringArray::from_iter_values(idx.iter().map(|_| format!("Product {}", rng.gen_range(0..2_000)))))),
-            ("br_viewwidth", Arc::new(Int32Array::from_iter_values(idx.iter().map(|_| rng.gen_range(320..2560))))),
-            ("geo_latitude", Arc::new(Float64Array::from_iter_values(idx.iter().map(|_| rng.gen_range(-60.0..60.0))))),
+            (
+                "event_id",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter()
+                        .map(|i| format!("{:08x}-bench-{i:012}", rng.gen::<u32>())),
+                )),
+            ),
+            (
+                "event",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter().map(|_| events[rng.gen_range(0..4)]),
+                )),
+            ),
+            (
+                "platform",
+                Arc::new(StringArray::from_iter_values(idx.iter().map(|_| "web"))),
+            ),
+            (
+                "domain_userid",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter()
+                        .map(|_| format!("user-{:06}", rng.gen_range(0..50_000))),
+                )),
+            ),
+            (
+                "domain_sessionidx",
+                Arc::new(Int32Array::from_iter_values(
+                    idx.iter().map(|_| rng.gen_range(1..40)),
+                )),
+            ),
+            (
+                "geo_country",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter().map(|_| countries[rng.gen_range(0..8)]),
+                )),
+            ),
+            (
+                "page_urlpath",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter()
+                        .map(|_| format!("/products/{}", rng.gen_range(0..2_000))),
+                )),
+            ),
+            (
+                "page_title",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter()
+                        .map(|_| format!("Product {}", rng.gen_range(0..2_000))),
+                )),
+            ),
+            (
+                "br_viewwidth",
+                Arc::new(Int32Array::from_iter_values(
+                    idx.iter().map(|_| rng.gen_range(320..2560)),
+                )),
+            ),
+            (
+                "geo_latitude",
+                Arc::new(Float64Array::from_iter_values(
+                    idx.iter().map(|_| rng.gen_range(-60.0..60.0)),
+                )),
+            ),
         ];
         out.push(RecordBatch::try_from_iter(columns).expect("batch"));
         done += n;
@@ -62,7 +125,11 @@ fn snowplow_batches(rows: usize) -> Vec<RecordBatch> {
 /// The limit: ArrowWriter encoding the same batches with the server's Parquet settings.
 fn baseline(batches: &[RecordBatch], config: &Config) -> anyhow::Result<f64> {
     let start = Instant::now();
-    let mut writer = ArrowWriter::try_new(Vec::new(), batches[0].schema(), Some(writer_properties(&config.ingest)))?;
+    let mut writer = ArrowWriter::try_new(
+        Vec::new(),
+        batches[0].schema(),
+        Some(writer_properties(&config.ingest)),
+    )?;
     for batch in batches {
         writer.write(batch)?;
     }
@@ -89,7 +156,11 @@ fn server_binary() -> anyhow::Result<std::path::PathBuf> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let rows: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(1 << 20);
+    let rows: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(1 << 20);
     let batches = snowplow_batches(rows);
     let arrow_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
     let config = Config::default();
@@ -113,22 +184,42 @@ async fn main() -> anyhow::Result<()> {
     let mut client = Client::connect(&endpoint).await?;
 
     // Warm-up: the table exists, so the timed run measures steady-state ingest.
-    client.put(Some("bench"), "snowplow", batches[..1].to_vec()).await?;
+    client
+        .put(Some("bench"), "snowplow", batches[..1].to_vec())
+        .await?;
 
     let baseline_secs = baseline(&batches, &config)?;
     let start = Instant::now();
-    let acks = client.put(Some("bench"), "snowplow", batches.clone()).await?;
+    let acks = client
+        .put(Some("bench"), "snowplow", batches.clone())
+        .await?;
     let lakeport_secs = start.elapsed().as_secs_f64();
     let committed: u64 = acks.iter().map(|a| a.rows_committed).sum();
-    anyhow::ensure!(committed == rows as u64, "committed {committed} of {rows} rows");
+    anyhow::ensure!(
+        committed == rows as u64,
+        "committed {committed} of {rows} rows"
+    );
     let rss = peak_rss_kib(server.id());
     let _ = server.kill();
 
     let mrows = |secs: f64| rows as f64 / secs / 1e6;
-    println!("rows: {rows} in {} batches, {:.1} MiB of Arrow data", batches.len(), arrow_bytes as f64 / 1048576.0);
-    println!("baseline ArrowWriter (in process): {baseline_secs:.3} s, {:.2} Mrows/s", mrows(baseline_secs));
-    println!("lakeport over loopback Flight, until committed: {lakeport_secs:.3} s, {:.2} Mrows/s", mrows(lakeport_secs));
-    println!("throughput ratio lakeport/baseline: {:.2}", baseline_secs / lakeport_secs);
+    println!(
+        "rows: {rows} in {} batches, {:.1} MiB of Arrow data",
+        batches.len(),
+        arrow_bytes as f64 / 1048576.0
+    );
+    println!(
+        "baseline ArrowWriter (in process): {baseline_secs:.3} s, {:.2} Mrows/s",
+        mrows(baseline_secs)
+    );
+    println!(
+        "lakeport over loopback Flight, until committed: {lakeport_secs:.3} s, {:.2} Mrows/s",
+        mrows(lakeport_secs)
+    );
+    println!(
+        "throughput ratio lakeport/baseline: {:.2}",
+        baseline_secs / lakeport_secs
+    );
     if let Some(kib) = rss {
         println!(
             "server peak RSS: {:.1} MiB (memory_limit {} MiB, flush_size {} MiB)",

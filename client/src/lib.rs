@@ -57,7 +57,9 @@ pub struct Client {
 impl Client {
     /// Connects to `http://host:port` (or `grpc://host:port`).
     pub async fn connect(endpoint: &str) -> Result<Self, ClientError> {
-        let uri = endpoint.replacen("grpc://", "http://", 1).replacen("grpc+tcp://", "http://", 1);
+        let uri = endpoint
+            .replacen("grpc://", "http://", 1)
+            .replacen("grpc+tcp://", "http://", 1);
         let connect_error = |source| ClientError::Connect {
             endpoint: endpoint.to_string(),
             source,
@@ -74,7 +76,9 @@ impl Client {
 
     /// Sends `authorization: Bearer <token>` with every call.
     pub fn with_token(mut self, token: &str) -> Self {
-        let _ = self.flight.add_header("authorization", &format!("Bearer {token}"));
+        let _ = self
+            .flight
+            .add_header("authorization", &format!("Bearer {token}"));
         self
     }
 
@@ -91,7 +95,8 @@ impl Client {
         batches: Vec<RecordBatch>,
     ) -> Result<Vec<IngestAck>, ClientError> {
         let items = batches.into_iter().map(|b| (b, None));
-        self.put_stream(tenant, dataset, futures::stream::iter(items)).await
+        self.put_stream(tenant, dataset, futures::stream::iter(items))
+            .await
     }
 
     /// Writes batches numbered `first_sequence`, `first_sequence + 1`, … for `producer_id`;
@@ -112,7 +117,8 @@ impl Client {
             };
             (b, Some(meta))
         });
-        self.put_stream(tenant, dataset, futures::stream::iter(items)).await
+        self.put_stream(tenant, dataset, futures::stream::iter(items))
+            .await
     }
 
     /// Streams batches (all of one schema) and returns the server's acks once every row is
@@ -126,7 +132,11 @@ impl Client {
     where
         S: Stream<Item = SequencedBatch> + Send + 'static,
     {
-        let path: Vec<String> = tenant.into_iter().map(str::to_string).chain([dataset.to_string()]).collect();
+        let path: Vec<String> = tenant
+            .into_iter()
+            .map(str::to_string)
+            .chain([dataset.to_string()])
+            .collect();
         let descriptor = FlightDescriptor::new_path(path);
         let data = encode(descriptor, batches);
         let results = self.flight.do_put(data).await?;
@@ -140,27 +150,31 @@ impl Client {
 
 /// Turns batches into FlightData: the descriptor rides on the schema message, each batch's
 /// sequence on its record-batch message.
-pub fn encode<S>(descriptor: FlightDescriptor, batches: S) -> impl Stream<Item = Result<FlightData, FlightError>> + Send
+pub fn encode<S>(
+    descriptor: FlightDescriptor,
+    batches: S,
+) -> impl Stream<Item = Result<FlightData, FlightError>> + Send
 where
     S: Stream<Item = SequencedBatch> + Send + 'static,
 {
     let mut descriptor = Some(descriptor);
     batches.flat_map(move |(batch, meta)| {
-        let messages = match arrow_flight::utils::batches_to_flight_data(&batch.schema(), vec![batch]) {
-            Ok(mut messages) => {
-                match descriptor.take() {
-                    Some(d) => messages[0] = messages[0].clone().with_descriptor(d),
-                    None => {
-                        messages.remove(0);
+        let messages =
+            match arrow_flight::utils::batches_to_flight_data(&batch.schema(), vec![batch]) {
+                Ok(mut messages) => {
+                    match descriptor.take() {
+                        Some(d) => messages[0] = messages[0].clone().with_descriptor(d),
+                        None => {
+                            messages.remove(0);
+                        }
                     }
+                    if let (Some(meta), Some(last)) = (meta, messages.last_mut()) {
+                        last.app_metadata = meta.encode_to_vec().into();
+                    }
+                    messages.into_iter().map(Ok).collect::<Vec<_>>()
                 }
-                if let (Some(meta), Some(last)) = (meta, messages.last_mut()) {
-                    last.app_metadata = meta.encode_to_vec().into();
-                }
-                messages.into_iter().map(Ok).collect::<Vec<_>>()
-            }
-            Err(e) => vec![Err(FlightError::Arrow(e))],
-        };
+                Err(e) => vec![Err(FlightError::Arrow(e))],
+            };
         futures::stream::iter(messages)
     })
 }

@@ -12,7 +12,11 @@ use lakeport_client::Client;
 #[command(name = "lakeport", version, about = "Client for a lakeport server")]
 struct Cli {
     /// Server address, e.g. http://127.0.0.1:50051.
-    #[arg(long, env = "LAKEPORT_ENDPOINT", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "LAKEPORT_ENDPOINT",
+        default_value = "http://127.0.0.1:50051"
+    )]
     endpoint: String,
     /// Bearer token (omit for an open server).
     #[arg(long, env = "LAKEPORT_TOKEN", hide_env_values = true)]
@@ -37,13 +41,21 @@ enum Command {
 
 fn read_batches(path: &PathBuf) -> anyhow::Result<Vec<RecordBatch>> {
     let file = File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
     let batches = match extension {
         "parquet" => parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
             .build()?
             .collect::<Result<Vec<_>, _>>()?,
-        "arrow" | "feather" | "ipc" => arrow::ipc::reader::FileReader::try_new(file, None)?.collect::<Result<Vec<_>, _>>()?,
-        other => anyhow::bail!("{}: unsupported file type {other:?}; use .parquet or .arrow", path.display()),
+        "arrow" | "feather" | "ipc" => {
+            arrow::ipc::reader::FileReader::try_new(file, None)?.collect::<Result<Vec<_>, _>>()?
+        }
+        other => anyhow::bail!(
+            "{}: unsupported file type {other:?}; use .parquet or .arrow",
+            path.display()
+        ),
     };
     Ok(batches)
 }
@@ -72,7 +84,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let committed: u64 = acks.iter().map(|a| a.rows_committed).sum();
                 let rejected: u64 = acks.iter().map(|a| a.rows_rejected).sum();
                 let version = acks.iter().map(|a| a.table_version).max().unwrap_or(-1);
-                println!("{}: {committed} rows committed, {rejected} rejected (table version {version})", path.display());
+                println!(
+                    "{}: {committed} rows committed, {rejected} rejected (table version {version})",
+                    path.display()
+                );
             }
         }
     }

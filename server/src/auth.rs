@@ -94,7 +94,9 @@ impl Authenticator {
             None => Err(AuthError::Missing),
             Some(value) => match parse_authorization(value)? {
                 Credential::Bearer(token) => self.check_bearer(token),
-                Credential::Basic { user, password } => self.check_basic(&user, &password).map(|(p, _)| p),
+                Credential::Basic { user, password } => {
+                    self.check_basic(&user, &password).map(|(p, _)| p)
+                }
             },
         }
     }
@@ -108,7 +110,11 @@ impl Authenticator {
 
     /// Checks Basic `tenant:token` (or `anything:admin-token`) and returns the principal and
     /// the bearer token to hand back to the client.
-    pub fn check_basic(&self, user: &str, password: &str) -> Result<(Principal, String), AuthError> {
+    pub fn check_basic(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<(Principal, String), AuthError> {
         if self.open {
             return Ok((Principal::Admin, password.to_string()));
         }
@@ -136,6 +142,13 @@ impl Authenticator {
     }
 }
 
+/// Standard base64 with or without padding: the Go Flight client (ADBC) omits it.
+const BASIC_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 enum Credential<'a> {
     Bearer(&'a str),
     Basic { user: String, password: String },
@@ -148,7 +161,7 @@ fn parse_authorization(value: &str) -> Result<Credential<'_>, AuthError> {
         return Ok(Credential::Bearer(rest));
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
+        let decoded = BASIC_BASE64
             .decode(rest)
             .map_err(|_| AuthError::Malformed)?;
         let text = String::from_utf8(decoded).map_err(|_| AuthError::Malformed)?;
@@ -185,21 +198,58 @@ mod tests {
     #[test]
     fn bearer_tokens_map_to_principals() {
         let a = auth();
-        assert_eq!(a.authenticate(&headers("Bearer a2")).unwrap(), Principal::Tenant("acme".into()));
-        assert_eq!(a.authenticate(&headers("bearer root")).unwrap(), Principal::Admin);
-        assert!(matches!(a.authenticate(&headers("Bearer nope")), Err(AuthError::InvalidToken)));
-        assert!(matches!(a.authenticate(&MetadataMap::new()), Err(AuthError::Missing)));
-        assert!(matches!(a.authenticate(&headers("Token x")), Err(AuthError::Malformed)));
+        assert_eq!(
+            a.authenticate(&headers("Bearer a2")).unwrap(),
+            Principal::Tenant("acme".into())
+        );
+        assert_eq!(
+            a.authenticate(&headers("bearer root")).unwrap(),
+            Principal::Admin
+        );
+        assert!(matches!(
+            a.authenticate(&headers("Bearer nope")),
+            Err(AuthError::InvalidToken)
+        ));
+        assert!(matches!(
+            a.authenticate(&MetadataMap::new()),
+            Err(AuthError::Missing)
+        ));
+        assert!(matches!(
+            a.authenticate(&headers("Token x")),
+            Err(AuthError::Malformed)
+        ));
     }
 
     #[test]
     fn basic_must_name_the_tokens_tenant() {
         let a = auth();
-        let basic = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
+        let basic = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
         let (p, bearer) = a.handshake(&headers(&basic("acme:a1"))).unwrap();
-        assert_eq!((p, bearer.as_str()), (Principal::Tenant("acme".into()), "a1"));
-        assert!(matches!(a.handshake(&headers(&basic("beta:a1"))), Err(AuthError::WrongTenant(_))));
-        assert_eq!(a.handshake(&headers(&basic("admin:root"))).unwrap().0, Principal::Admin);
+        assert_eq!(
+            (p, bearer.as_str()),
+            (Principal::Tenant("acme".into()), "a1")
+        );
+        assert!(matches!(
+            a.handshake(&headers(&basic("beta:a1"))),
+            Err(AuthError::WrongTenant(_))
+        ));
+        assert_eq!(
+            a.handshake(&headers(&basic("admin:root"))).unwrap().0,
+            Principal::Admin
+        );
+        let unpadded = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode("acme:a1")
+        );
+        assert_eq!(
+            a.handshake(&headers(&unpadded)).unwrap().0,
+            Principal::Tenant("acme".into())
+        );
     }
 
     #[test]
@@ -207,7 +257,13 @@ mod tests {
         let t = Principal::Tenant("acme".into());
         assert_eq!(t.resolve_tenant(None).unwrap(), "acme");
         assert_eq!(t.resolve_tenant(Some("acme")).unwrap(), "acme");
-        assert!(matches!(t.resolve_tenant(Some("beta")), Err(AuthError::OtherTenant { .. })));
-        assert!(matches!(Principal::Admin.resolve_tenant(None), Err(AuthError::AdminNeedsTenant)));
+        assert!(matches!(
+            t.resolve_tenant(Some("beta")),
+            Err(AuthError::OtherTenant { .. })
+        ));
+        assert!(matches!(
+            Principal::Admin.resolve_tenant(None),
+            Err(AuthError::AdminNeedsTenant)
+        ));
     }
 }

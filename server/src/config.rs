@@ -35,7 +35,11 @@ fn invalid(setting: &str, message: impl Into<String>) -> ConfigError {
 
 /// Command-line flags; each also readable from its `LAKEPORT_*` environment variable.
 #[derive(Debug, Clone, Default, Parser)]
-#[command(name = "lakeport-server", version, about = "Flight server landing multi-tenant events into Delta Lake")]
+#[command(
+    name = "lakeport-server",
+    version,
+    about = "Flight server landing multi-tenant events into Delta Lake"
+)]
 pub struct Args {
     /// TOML configuration file; flags and environment variables override its values.
     #[arg(long, env = "LAKEPORT_CONFIG")]
@@ -56,7 +60,12 @@ pub struct Args {
     #[arg(long, env = "LAKEPORT_ADMIN_TOKEN_SHA256")]
     pub admin_token_sha256: Option<String>,
     /// Tenant credential `ID=TOKEN` (repeatable; env: comma-separated). Added to the file's tenants.
-    #[arg(long = "tenant", env = "LAKEPORT_TENANTS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long = "tenant",
+        env = "LAKEPORT_TENANTS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub tenants: Vec<String>,
     /// Custom dataset `NAME:TIME_COLUMN[:APP_COLUMN]` (repeatable; env: comma-separated).
     #[arg(long = "dataset", env = "LAKEPORT_DATASETS", value_delimiter = ',')]
@@ -145,7 +154,9 @@ mod humantime_serde_opt {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
         text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
             .transpose()
@@ -304,7 +315,8 @@ impl Config {
             auth.admin_tokens.push(TokenHash::of_token(&token));
         }
         if let Some(hash) = args.admin_token_sha256.or(file.auth.admin_token_sha256) {
-            auth.admin_tokens.push(TokenHash::from_hex("auth.admin_token_sha256", &hash)?);
+            auth.admin_tokens
+                .push(TokenHash::from_hex("auth.admin_token_sha256", &hash)?);
         }
         for tenant in file.tenants {
             let mut tokens: Vec<TokenHash> = tenant
@@ -313,7 +325,11 @@ impl Config {
                 .chain(tenant.tokens.iter())
                 .map(|t| TokenHash::of_token(t))
                 .collect();
-            for hash in tenant.token_sha256.iter().chain(tenant.tokens_sha256.iter()) {
+            for hash in tenant
+                .token_sha256
+                .iter()
+                .chain(tenant.tokens_sha256.iter())
+            {
                 tokens.push(TokenHash::from_hex("tenants.token_sha256", hash)?);
             }
             add_tenant(&mut auth, &tenant.id, tokens)?;
@@ -340,12 +356,21 @@ impl Config {
                 }
                 None => None,
             };
-            datasets.insert(name, DatasetConfig { custom, store: d.store });
+            datasets.insert(
+                name,
+                DatasetConfig {
+                    custom,
+                    store: d.store,
+                },
+            );
         }
         for spec in &args.datasets {
             let mut parts = spec.split(':');
             let (Some(name), Some(time)) = (parts.next(), parts.next()) else {
-                return Err(invalid("--dataset", format!("{spec:?} is not NAME:TIME_COLUMN[:APP_COLUMN]")));
+                return Err(invalid(
+                    "--dataset",
+                    format!("{spec:?} is not NAME:TIME_COLUMN[:APP_COLUMN]"),
+                ));
             };
             let app = parts.next().map(str::to_string);
             let entry: &mut DatasetConfig = datasets.entry(name.to_string()).or_default();
@@ -367,7 +392,10 @@ impl Config {
                 .map(Into::into)
                 .or(fi.commit_interval)
                 .unwrap_or(d.commit_interval),
-            max_message_size: size(args.max_message_size.or(fi.max_message_size), d.max_message_size),
+            max_message_size: size(
+                args.max_message_size.or(fi.max_message_size),
+                d.max_message_size,
+            ),
             flush_size: size(args.flush_size.or(fi.flush_size), d.flush_size),
             flush_interval: args
                 .flush_interval
@@ -376,7 +404,10 @@ impl Config {
                 .unwrap_or(d.flush_interval),
             memory_limit: size(args.memory_limit.or(fi.memory_limit), d.memory_limit),
             compression,
-            row_group_rows: args.row_group_rows.or(fi.row_group_rows).unwrap_or(d.row_group_rows),
+            row_group_rows: args
+                .row_group_rows
+                .or(fi.row_group_rows)
+                .unwrap_or(d.row_group_rows),
         };
         let config = Config {
             listen: args.listen.or(file.listen).unwrap_or(defaults.listen),

@@ -38,7 +38,9 @@ impl From<Error> for Status {
         let message = e.to_string();
         match code {
             Code::Internal | Code::Unknown => error!(%message, "request failed"),
-            Code::Unavailable | Code::Aborted | Code::ResourceExhausted => warn!(%message, "request failed"),
+            Code::Unavailable | Code::Aborted | Code::ResourceExhausted => {
+                warn!(%message, "request failed")
+            }
             _ => info!(%message, "request refused"),
         }
         if let Error::Ingest(IngestError::Client(status)) = e {
@@ -52,9 +54,10 @@ fn code_of(e: &Error) -> Code {
     match e {
         Error::Config(_) => Code::InvalidArgument,
         Error::Auth(a) => match a {
-            AuthError::Missing | AuthError::InvalidToken | AuthError::Malformed | AuthError::WrongTenant(_) => {
-                Code::Unauthenticated
-            }
+            AuthError::Missing
+            | AuthError::InvalidToken
+            | AuthError::Malformed
+            | AuthError::WrongTenant(_) => Code::Unauthenticated,
             AuthError::OtherTenant { .. } => Code::PermissionDenied,
             AuthError::AdminNeedsTenant => Code::InvalidArgument,
         },

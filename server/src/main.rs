@@ -5,7 +5,8 @@ use lakeport_server::{run, Args, Config};
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LAKEPORT_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("LAKEPORT_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .init();
     let result = match Config::load(Args::parse()) {

@@ -35,7 +35,17 @@ mod tests {
         for ok in ["a", "acme", "0day", "my_events", "a-b", &"x".repeat(63)] {
             assert!(check_name("tenant", ok).is_ok(), "{ok}");
         }
-        for bad in ["", "_rejected", "-a", "Acme", "a b", "a/b", "..", "é", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "_rejected",
+            "-a",
+            "Acme",
+            "a b",
+            "a/b",
+            "..",
+            "é",
+            &"x".repeat(64),
+        ] {
             assert!(check_name("tenant", bad).is_err(), "{bad}");
         }
     }

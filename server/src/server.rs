@@ -40,15 +40,27 @@ impl Server {
     }
 
     /// Serves on `listener` until `shutdown` is cancelled, then waits for in-flight calls.
-    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), Error> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), Error> {
         let addr = listener.local_addr()?;
         let auth = Arc::new(Authenticator::new(&self.config.auth));
         if auth.is_open() && !addr.ip().is_loopback() {
             return Err(Error::OpenNonLoopback(addr.to_string()));
         }
         let datasets = Arc::new(Datasets::new(&self.config.datasets)?);
-        let lake = Arc::new(Lake::new(&self.config.lake, self.config.ingest.commit_interval)?);
-        let ingestor = Arc::new(Ingestor::new(lake.clone(), datasets, self.config.ingest.clone(), self.clock));
+        let lake = Arc::new(Lake::new(
+            &self.config.lake,
+            self.config.ingest.commit_interval,
+        )?);
+        let ingestor = Arc::new(Ingestor::new(
+            lake.clone(),
+            datasets,
+            self.config.ingest.clone(),
+            self.clock,
+        ));
         let sql = Arc::new(SqlService::new(ingestor, auth.clone()));
         let endpoint = FlightEndpoint::new(sql, auth.clone());
         // tonic answers an oversize message with OUT_OF_RANGE; the endpoint and the ingest
@@ -64,7 +76,10 @@ impl Server {
         info!(%addr, lake = %lake.default_store(), open = auth.is_open(), "lakeport serving");
         tonic::transport::Server::builder()
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(listener),
+                shutdown.cancelled_owned(),
+            )
             .await?;
         info!("lakeport stopped");
         Ok(())

@@ -10,7 +10,9 @@ use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 use lakeport_client::Client;
 use lakeport_server::clock::ManualClock;
-use lakeport_server::config::{AuthConfig, CustomDatasetConfig, DatasetConfig, TenantConfig, TokenHash};
+use lakeport_server::config::{
+    AuthConfig, CustomDatasetConfig, DatasetConfig, TenantConfig, TokenHash,
+};
 use lakeport_server::{Config, Error, Server};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -93,7 +95,10 @@ impl TestServer {
     }
 
     pub async fn client(&self, token: &str) -> Client {
-        Client::connect(&self.endpoint()).await.expect("connect").with_token(token)
+        Client::connect(&self.endpoint())
+            .await
+            .expect("connect")
+            .with_token(token)
     }
 
     pub async fn anonymous(&self) -> Client {
@@ -107,11 +112,17 @@ impl TestServer {
 
     pub async fn shutdown(self) {
         self.shutdown.cancel();
-        self.handle.await.expect("server task").expect("server result");
+        self.handle
+            .await
+            .expect("server task")
+            .expect("server result");
     }
 
     pub fn table_path(&self, tenant: &str, dataset: &str) -> PathBuf {
-        self.lake.path().join(format!("tenant_id={tenant}")).join(dataset)
+        self.lake
+            .path()
+            .join(format!("tenant_id={tenant}"))
+            .join(dataset)
     }
 
     pub async fn table(&self, tenant: &str, dataset: &str) -> DeltaTable {
@@ -121,7 +132,9 @@ impl TestServer {
 
     /// Rows visible through the Delta log, read with DataFusion.
     pub async fn count(&self, tenant: &str, dataset: &str) -> usize {
-        let rows = self.query(tenant, dataset, "SELECT count(*) AS n FROM t").await;
+        let rows = self
+            .query(tenant, dataset, "SELECT count(*) AS n FROM t")
+            .await;
         let n = rows[0]
             .column(0)
             .as_any()
@@ -136,7 +149,12 @@ impl TestServer {
         let ctx = SessionContext::new();
         ctx.register_table("t", table.table_provider().await.expect("provider"))
             .expect("register");
-        ctx.sql(sql).await.expect("plan").collect().await.expect("run")
+        ctx.sql(sql)
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run")
     }
 
     /// Data files present on disk under a table (committed or not).
@@ -144,7 +162,9 @@ impl TestServer {
         let mut out = Vec::new();
         let mut stack = vec![self.table_path(tenant, dataset)];
         while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let path = entry.path();
                 if path.is_dir() {
@@ -163,16 +183,23 @@ impl TestServer {
 
 /// A Snowplow batch: `n` events of app `app` at `at + i seconds`.
 pub fn snowplow_batch(app: &str, at: DateTime<Utc>, n: usize, id_prefix: &str) -> RecordBatch {
-    let times: Vec<i64> = (0..n).map(|i| at.timestamp_micros() + i as i64 * 1_000_000).collect();
+    let times: Vec<i64> = (0..n)
+        .map(|i| at.timestamp_micros() + i as i64 * 1_000_000)
+        .collect();
     RecordBatch::try_from_iter(vec![
-        ("app_id", Arc::new(StringArray::from(vec![app; n])) as ArrayRef),
+        (
+            "app_id",
+            Arc::new(StringArray::from(vec![app; n])) as ArrayRef,
+        ),
         (
             "collector_tstamp",
             Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")),
         ),
         (
             "event_id",
-            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("{id_prefix}-{i}")))),
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("{id_prefix}-{i}")),
+            )),
         ),
         ("event", Arc::new(StringArray::from(vec!["page_view"; n]))),
     ])
@@ -180,5 +207,7 @@ pub fn snowplow_batch(app: &str, at: DateTime<Utc>, n: usize, id_prefix: &str) -
 }
 
 pub fn status_of(err: &lakeport_client::ClientError) -> tonic::Code {
-    err.status().map(|s| s.code()).unwrap_or(tonic::Code::Unknown)
+    err.status()
+        .map(|s| s.code())
+        .unwrap_or(tonic::Code::Unknown)
 }

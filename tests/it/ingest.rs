@@ -17,7 +17,10 @@ async fn put_commits_every_row_and_acks_it() {
     let committed: u64 = acks.iter().map(|a| a.rows_committed).sum();
     assert_eq!(committed, 15);
     let last = acks.last().unwrap();
-    assert_eq!((last.tenant.as_str(), last.dataset.as_str()), ("acme", "snowplow"));
+    assert_eq!(
+        (last.tenant.as_str(), last.dataset.as_str()),
+        ("acme", "snowplow")
+    );
     assert_eq!(last.table_version, 0);
     assert_eq!(server.count("acme", "snowplow").await, 15);
     server.shutdown().await;
@@ -28,12 +31,20 @@ async fn admin_names_the_tenant_and_tables_appear_on_first_write() {
     let server = TestServer::start().await;
     let mut admin = server.client(ADMIN).await;
     admin
-        .put(Some("newcomer"), "snowplow", vec![snowplow_batch("app", fixed_now(), 3, "x")])
+        .put(
+            Some("newcomer"),
+            "snowplow",
+            vec![snowplow_batch("app", fixed_now(), 3, "x")],
+        )
         .await
         .unwrap();
     assert_eq!(server.count("newcomer", "snowplow").await, 3);
     let err = admin
-        .put(None, "snowplow", vec![snowplow_batch("app", fixed_now(), 1, "x")])
+        .put(
+            None,
+            "snowplow",
+            vec![snowplow_batch("app", fixed_now(), 1, "x")],
+        )
         .await
         .unwrap_err();
     assert_eq!(status_of(&err), tonic::Code::InvalidArgument);
@@ -43,20 +54,32 @@ async fn admin_names_the_tenant_and_tables_appear_on_first_write() {
 
 #[tokio::test]
 async fn concurrent_puts_share_group_commits() {
-    let server = TestServer::start_with(|c| c.ingest.commit_interval = Duration::from_secs(1)).await;
+    let server =
+        TestServer::start_with(|c| c.ingest.commit_interval = Duration::from_secs(1)).await;
     let puts = (0..8).map(|i| {
         let endpoint = server.endpoint();
         async move {
-            let mut client = lakeport_client::Client::connect(&endpoint).await.unwrap().with_token(ACME);
+            let mut client = lakeport_client::Client::connect(&endpoint)
+                .await
+                .unwrap()
+                .with_token(ACME);
             client
-                .put(None, "snowplow", vec![snowplow_batch("web", fixed_now(), 100, &format!("p{i}"))])
+                .put(
+                    None,
+                    "snowplow",
+                    vec![snowplow_batch("web", fixed_now(), 100, &format!("p{i}"))],
+                )
                 .await
                 .unwrap()
         }
     });
     let acks: Vec<Vec<IngestAck>> = futures::future::join_all(puts).await;
-    let versions: std::collections::BTreeSet<i64> = acks.iter().flatten().map(|a| a.table_version).collect();
-    assert!(versions.len() < 8, "8 puts within one interval must share commits, got versions {versions:?}");
+    let versions: std::collections::BTreeSet<i64> =
+        acks.iter().flatten().map(|a| a.table_version).collect();
+    assert!(
+        versions.len() < 8,
+        "8 puts within one interval must share commits, got versions {versions:?}"
+    );
     assert_eq!(server.count("acme", "snowplow").await, 800);
     server.shutdown().await;
 }
@@ -78,9 +101,13 @@ async fn a_schema_only_stream_commits_nothing_and_acks_zero() {
         .collect()
         .await;
     assert_eq!(results.len(), 1);
-    let ack: IngestAck = prost::Message::decode(results[0].as_ref().unwrap().app_metadata.as_ref()).unwrap();
+    let ack: IngestAck =
+        prost::Message::decode(results[0].as_ref().unwrap().app_metadata.as_ref()).unwrap();
     assert_eq!((ack.rows_committed, ack.table_version), (0, -1));
-    assert!(!server.table_path("acme", "snowplow").join("_delta_log").exists());
+    assert!(!server
+        .table_path("acme", "snowplow")
+        .join("_delta_log")
+        .exists());
     server.shutdown().await;
 }
 
@@ -89,18 +116,25 @@ async fn shutdown_drains_a_put_in_flight() {
     let server = TestServer::start().await;
     let mut client = server.client(ACME).await;
     let (tx, rx) = futures::channel::mpsc::unbounded();
-    tx.unbounded_send((snowplow_batch("web", fixed_now(), 4, "first"), None)).unwrap();
+    tx.unbounded_send((snowplow_batch("web", fixed_now(), 4, "first"), None))
+        .unwrap();
     let descriptor = arrow_flight::FlightDescriptor::new_path(vec!["snowplow".into()]);
     // do_put returns once the server has answered with headers: the call is in flight.
-    let results = client.flight().do_put(lakeport_client::encode(descriptor, rx)).await.unwrap();
+    let results = client
+        .flight()
+        .do_put(lakeport_client::encode(descriptor, rx))
+        .await
+        .unwrap();
     server.begin_shutdown();
-    tx.unbounded_send((snowplow_batch("web", fixed_now(), 6, "second"), None)).unwrap();
+    tx.unbounded_send((snowplow_batch("web", fixed_now(), 6, "second"), None))
+        .unwrap();
     drop(tx);
     let results: Vec<_> = results.collect().await;
     let committed: u64 = results
         .iter()
         .map(|r| {
-            let ack: IngestAck = prost::Message::decode(r.as_ref().unwrap().app_metadata.as_ref()).unwrap();
+            let ack: IngestAck =
+                prost::Message::decode(r.as_ref().unwrap().app_metadata.as_ref()).unwrap();
             ack.rows_committed
         })
         .sum();

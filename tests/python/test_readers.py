@@ -25,10 +25,10 @@ def test_deltalake_and_duckdb_read_exact_rows(server, lake):
 
     dt = DeltaTable(str(root))
     assert dt.metadata().partition_columns == ["app_id", "year", "month", "day", "hour"]
-    table = dt.to_pyarrow_table()
-    assert table.num_rows == 3_700
-    assert table.schema.field("collector_tstamp").type == pa.timestamp("us", tz="UTC")
-    by_app = dict(duckdb.sql("SELECT app_id, count(*) FROM table GROUP BY app_id").fetchall())
+    delta_rows = dt.to_pyarrow_table()
+    assert delta_rows.num_rows == 3_700
+    assert delta_rows.schema.field("collector_tstamp").type == pa.timestamp("us", tz="UTC")
+    by_app = dict(duckdb.sql("SELECT app_id, count(*) FROM delta_rows GROUP BY app_id").fetchall())
     assert by_app == {"web": 3_000, "ios": 700}
 
     glob = str(root / "**" / "*.parquet")

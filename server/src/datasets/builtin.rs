@@ -150,23 +150,21 @@ pub(super) const OTEL_LOGS_REQUIRED: &[&str] = &["time"];
 /// OTLP log records, flattened; attributes are JSON objects in strings.
 pub(super) fn otel_logs() -> SchemaRef {
     use DataType::{Int32, Utf8};
-    fields(
-        &[
-            ("time", ts()),
-            ("observed_time", ts()),
-            ("service_name", Utf8),
-            ("severity_number", Int32),
-            ("severity_text", Utf8),
-            ("body", Utf8),
-            ("trace_id", Utf8),
-            ("span_id", Utf8),
-            ("flags", Int32),
-            ("attributes", Utf8),
-            ("resource_attributes", Utf8),
-            ("scope_name", Utf8),
-            ("scope_version", Utf8),
-        ],
-    )
+    fields(&[
+        ("time", ts()),
+        ("observed_time", ts()),
+        ("service_name", Utf8),
+        ("severity_number", Int32),
+        ("severity_text", Utf8),
+        ("body", Utf8),
+        ("trace_id", Utf8),
+        ("span_id", Utf8),
+        ("flags", Int32),
+        ("attributes", Utf8),
+        ("resource_attributes", Utf8),
+        ("scope_name", Utf8),
+        ("scope_version", Utf8),
+    ])
 }
 
 pub(super) const OTEL_SPANS_REQUIRED: &[&str] = &["start_time", "trace_id", "span_id"];
@@ -174,29 +172,27 @@ pub(super) const OTEL_SPANS_REQUIRED: &[&str] = &["start_time", "trace_id", "spa
 /// OTLP spans, flattened; events and links are JSON arrays in strings.
 pub(super) fn otel_spans() -> SchemaRef {
     use DataType::{Int32, Int64, Utf8};
-    fields(
-        &[
-            ("start_time", ts()),
-            ("end_time", ts()),
-            ("duration_us", Int64),
-            ("service_name", Utf8),
-            ("trace_id", Utf8),
-            ("span_id", Utf8),
-            ("parent_span_id", Utf8),
-            ("trace_state", Utf8),
-            ("name", Utf8),
-            ("kind", Utf8),
-            ("status_code", Utf8),
-            ("status_message", Utf8),
-            ("attributes", Utf8),
-            ("resource_attributes", Utf8),
-            ("events", Utf8),
-            ("links", Utf8),
-            ("scope_name", Utf8),
-            ("scope_version", Utf8),
-            ("dropped_attributes_count", Int32),
-        ],
-    )
+    fields(&[
+        ("start_time", ts()),
+        ("end_time", ts()),
+        ("duration_us", Int64),
+        ("service_name", Utf8),
+        ("trace_id", Utf8),
+        ("span_id", Utf8),
+        ("parent_span_id", Utf8),
+        ("trace_state", Utf8),
+        ("name", Utf8),
+        ("kind", Utf8),
+        ("status_code", Utf8),
+        ("status_message", Utf8),
+        ("attributes", Utf8),
+        ("resource_attributes", Utf8),
+        ("events", Utf8),
+        ("links", Utf8),
+        ("scope_name", Utf8),
+        ("scope_version", Utf8),
+        ("dropped_attributes_count", Int32),
+    ])
 }
 
 pub(super) const OTEL_METRICS_REQUIRED: &[&str] = &["time", "metric_name"];
@@ -204,31 +200,29 @@ pub(super) const OTEL_METRICS_REQUIRED: &[&str] = &["time", "metric_name"];
 /// OTLP metric data points, one row each; histogram buckets are JSON in strings.
 pub(super) fn otel_metrics() -> SchemaRef {
     use DataType::{Float64, Int64, Utf8};
-    fields(
-        &[
-            ("time", ts()),
-            ("start_time", ts()),
-            ("service_name", Utf8),
-            ("metric_name", Utf8),
-            ("metric_description", Utf8),
-            ("metric_unit", Utf8),
-            ("metric_type", Utf8),
-            ("value_double", Float64),
-            ("value_int", Int64),
-            ("count", Int64),
-            ("sum", Float64),
-            ("min", Float64),
-            ("max", Float64),
-            ("bucket_counts", Utf8),
-            ("explicit_bounds", Utf8),
-            ("aggregation_temporality", Utf8),
-            ("is_monotonic", DataType::Boolean),
-            ("attributes", Utf8),
-            ("resource_attributes", Utf8),
-            ("scope_name", Utf8),
-            ("scope_version", Utf8),
-        ],
-    )
+    fields(&[
+        ("time", ts()),
+        ("start_time", ts()),
+        ("service_name", Utf8),
+        ("metric_name", Utf8),
+        ("metric_description", Utf8),
+        ("metric_unit", Utf8),
+        ("metric_type", Utf8),
+        ("value_double", Float64),
+        ("value_int", Int64),
+        ("count", Int64),
+        ("sum", Float64),
+        ("min", Float64),
+        ("max", Float64),
+        ("bucket_counts", Utf8),
+        ("explicit_bounds", Utf8),
+        ("aggregation_temporality", Utf8),
+        ("is_monotonic", DataType::Boolean),
+        ("attributes", Utf8),
+        ("resource_attributes", Utf8),
+        ("scope_name", Utf8),
+        ("scope_version", Utf8),
+    ])
 }
 
 pub(super) const CLOUDEVENTS_REQUIRED: &[&str] = &["id", "source", "specversion", "type", "time"];
@@ -236,32 +230,28 @@ pub(super) const CLOUDEVENTS_REQUIRED: &[&str] = &["id", "source", "specversion"
 /// CloudEvents 1.0 context attributes plus `data` (text or JSON).
 pub(super) fn cloudevents() -> SchemaRef {
     use DataType::Utf8;
-    fields(
-        &[
-            ("id", Utf8),
-            ("source", Utf8),
-            ("specversion", Utf8),
-            ("type", Utf8),
-            ("time", ts()),
-            ("subject", Utf8),
-            ("datacontenttype", Utf8),
-            ("dataschema", Utf8),
-            ("data", Utf8),
-        ],
-    )
+    fields(&[
+        ("id", Utf8),
+        ("source", Utf8),
+        ("specversion", Utf8),
+        ("type", Utf8),
+        ("time", ts()),
+        ("subject", Utf8),
+        ("datacontenttype", Utf8),
+        ("dataschema", Utf8),
+        ("data", Utf8),
+    ])
 }
 
 /// The tenant's dead-letter table: rows that could not be placed, with the reason.
 pub(super) fn rejected() -> SchemaRef {
     use DataType::{Int64, Utf8};
-    fields(
-        &[
-            ("rejected_at", ts()),
-            ("dataset", Utf8),
-            ("reason", Utf8),
-            ("producer_id", Utf8),
-            ("sequence", Int64),
-            ("row", Utf8),
-        ],
-    )
+    fields(&[
+        ("rejected_at", ts()),
+        ("dataset", Utf8),
+        ("reason", Utf8),
+        ("producer_id", Utf8),
+        ("sequence", Int64),
+        ("row", Utf8),
+    ])
 }

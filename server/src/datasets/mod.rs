@@ -68,7 +68,13 @@ pub struct Datasets {
     rejected: Arc<Dataset>,
 }
 
-fn builtin(name: &str, schema: SchemaRef, required: &[&str], time: &str, app: Option<&str>) -> Dataset {
+fn builtin(
+    name: &str,
+    schema: SchemaRef,
+    required: &[&str],
+    time: &str,
+    app: Option<&str>,
+) -> Dataset {
     Dataset {
         name: name.into(),
         schema: Some(schema),
@@ -83,11 +89,41 @@ impl Datasets {
     pub fn new(config: &BTreeMap<String, DatasetConfig>) -> Result<Self, DatasetError> {
         use builtin::*;
         let mut by_name: BTreeMap<String, Dataset> = [
-            builtin("snowplow", snowplow(), SNOWPLOW_REQUIRED, "collector_tstamp", Some("app_id")),
-            builtin("otel_logs", otel_logs(), OTEL_LOGS_REQUIRED, "time", Some("service_name")),
-            builtin("otel_spans", otel_spans(), OTEL_SPANS_REQUIRED, "start_time", Some("service_name")),
-            builtin("otel_metrics", otel_metrics(), OTEL_METRICS_REQUIRED, "time", Some("service_name")),
-            builtin("cloudevents", cloudevents(), CLOUDEVENTS_REQUIRED, "time", None),
+            builtin(
+                "snowplow",
+                snowplow(),
+                SNOWPLOW_REQUIRED,
+                "collector_tstamp",
+                Some("app_id"),
+            ),
+            builtin(
+                "otel_logs",
+                otel_logs(),
+                OTEL_LOGS_REQUIRED,
+                "time",
+                Some("service_name"),
+            ),
+            builtin(
+                "otel_spans",
+                otel_spans(),
+                OTEL_SPANS_REQUIRED,
+                "start_time",
+                Some("service_name"),
+            ),
+            builtin(
+                "otel_metrics",
+                otel_metrics(),
+                OTEL_METRICS_REQUIRED,
+                "time",
+                Some("service_name"),
+            ),
+            builtin(
+                "cloudevents",
+                cloudevents(),
+                CLOUDEVENTS_REQUIRED,
+                "time",
+                None,
+            ),
         ]
         .into_iter()
         .map(|d| (d.name.clone(), d))
@@ -109,7 +145,8 @@ impl Datasets {
                     let reserved = TIME_PARTITION_COLUMNS.iter().chain([&APP_PARTITION_COLUMN]);
                     for column in reserved {
                         if custom.time_column == *column
-                            || (custom.app_column.as_deref() == Some(column) && *column != APP_PARTITION_COLUMN)
+                            || (custom.app_column.as_deref() == Some(column)
+                                && *column != APP_PARTITION_COLUMN)
                         {
                             return Err(bad(format!("{column:?} is a partition column name and cannot be the time or app column")));
                         }
@@ -130,7 +167,13 @@ impl Datasets {
                 }
             }
         }
-        let rejected = Arc::new(builtin(REJECTED_DATASET, rejected(), &[], "rejected_at", None));
+        let rejected = Arc::new(builtin(
+            REJECTED_DATASET,
+            rejected(),
+            &[],
+            "rejected_at",
+            None,
+        ));
         let by_name = by_name.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
         Ok(Self { by_name, rejected })
     }

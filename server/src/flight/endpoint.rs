@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
-    Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest,
-    PollInfo, SchemaResult, Ticket,
+    Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, PollInfo,
+    SchemaResult, Ticket,
 };
 use tonic::{Request, Response, Status, Streaming};
 
@@ -39,7 +39,9 @@ impl FlightEndpoint {
 
 /// gRPC's "message too large" is RESOURCE_EXHAUSTED; tonic reports OUT_OF_RANGE.
 fn message_size_status(status: Status) -> Status {
-    if status.code() == tonic::Code::OutOfRange && status.message().contains("message length too large") {
+    if status.code() == tonic::Code::OutOfRange
+        && status.message().contains("message length too large")
+    {
         Status::resource_exhausted(format!(
             "{}; split the data into smaller batches or raise max_message_size",
             status.message()
@@ -66,27 +68,42 @@ impl FlightService for FlightEndpoint {
         FlightService::handshake(self.sql.as_ref(), request).await
     }
 
-    async fn list_flights(&self, mut request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+    async fn list_flights(
+        &self,
+        mut request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
         self.authenticate(&mut request)?;
         FlightService::list_flights(self.sql.as_ref(), request).await
     }
 
-    async fn get_flight_info(&self, mut request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+    async fn get_flight_info(
+        &self,
+        mut request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
         self.authenticate(&mut request)?;
         FlightService::get_flight_info(self.sql.as_ref(), request).await
     }
 
-    async fn poll_flight_info(&self, mut request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+    async fn poll_flight_info(
+        &self,
+        mut request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
         self.authenticate(&mut request)?;
         FlightService::poll_flight_info(self.sql.as_ref(), request).await
     }
 
-    async fn get_schema(&self, mut request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+    async fn get_schema(
+        &self,
+        mut request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
         self.authenticate(&mut request)?;
         FlightService::get_schema(self.sql.as_ref(), request).await
     }
 
-    async fn do_get(&self, mut request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+    async fn do_get(
+        &self,
+        mut request: Request<Ticket>,
+    ) -> Result<Response<Self::DoGetStream>, Status> {
         self.authenticate(&mut request)?;
         FlightService::do_get(self.sql.as_ref(), request).await
     }
@@ -109,14 +126,19 @@ impl FlightService for FlightEndpoint {
         FlightService::do_exchange(self.sql.as_ref(), request).await
     }
 
-    async fn do_action(&self, mut request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+    async fn do_action(
+        &self,
+        mut request: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
         self.authenticate(&mut request)?;
         FlightService::do_action(self.sql.as_ref(), request).await
     }
 
-    async fn list_actions(&self, mut request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+    async fn list_actions(
+        &self,
+        mut request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
         self.authenticate(&mut request)?;
         FlightService::list_actions(self.sql.as_ref(), request).await
     }
 }
-

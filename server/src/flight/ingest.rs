@@ -93,10 +93,16 @@ pub(super) async fn put_statement_ingest(
 ) -> Result<i64, Error> {
     let principal = principal(&request).map_err(IngestError::Client)?;
     if command.temporary {
-        return Err(IngestError::Unsupported("temporary tables; lakeport tables are permanent Delta tables".into()).into());
+        return Err(IngestError::Unsupported(
+            "temporary tables; lakeport tables are permanent Delta tables".into(),
+        )
+        .into());
     }
     if command.transaction_id.is_some() {
-        return Err(IngestError::Unsupported("transactions; every ingest commits on its own".into()).into());
+        return Err(IngestError::Unsupported(
+            "transactions; every ingest commits on its own".into(),
+        )
+        .into());
     }
     let tenant = principal.resolve_tenant(command.schema.as_deref().filter(|s| !s.is_empty()))?;
     let target = ingestor.target(&tenant, &command.table).await?;
@@ -104,17 +110,24 @@ pub(super) async fn put_statement_ingest(
 
     let (ack_tx, mut ack_rx) = mpsc::channel::<IngestAck>(16);
     let drain = tokio::spawn(async move { while ack_rx.recv().await.is_some() {} });
-    let summary = ingestor.ingest(target, request.into_inner(), ack_tx).await?;
+    let summary = ingestor
+        .ingest(target, request.into_inner(), ack_tx)
+        .await?;
     let _ = drain.await;
     Ok(summary.rows_committed as i64)
 }
 
-async fn check_table_options(target: &Target, command: &CommandStatementIngest) -> Result<(), Error> {
+async fn check_table_options(
+    target: &Target,
+    command: &CommandStatementIngest,
+) -> Result<(), Error> {
     let Some(options) = &command.table_definition_options else {
         return Ok(());
     };
-    let if_exists = TableExistsOption::try_from(options.if_exists).unwrap_or(TableExistsOption::Unspecified);
-    let if_not_exist = TableNotExistOption::try_from(options.if_not_exist).unwrap_or(TableNotExistOption::Unspecified);
+    let if_exists =
+        TableExistsOption::try_from(options.if_exists).unwrap_or(TableExistsOption::Unspecified);
+    let if_not_exist = TableNotExistOption::try_from(options.if_not_exist)
+        .unwrap_or(TableNotExistOption::Unspecified);
     if if_exists == TableExistsOption::Replace {
         return Err(IngestError::Unsupported(
             "mode 'replace': lakeport never drops landed data; use 'append'".into(),

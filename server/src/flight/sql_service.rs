@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::server::{DoPutError, FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::Any;
 use arrow_flight::sql::{CommandStatementIngest, SqlInfo};
 use arrow_flight::HandshakeRequest;
-use arrow_flight::sql::Any;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::handshake::{handshake, HandshakeStream};

@@ -14,8 +14,8 @@ pub fn parse(app_metadata: &[u8]) -> Result<Option<(String, i64)>, IngestError> 
         return Ok(None);
     }
     let meta = if app_metadata.first() == Some(&b'{') {
-        let value: serde_json::Value =
-            serde_json::from_slice(app_metadata).map_err(|e| IngestError::BadMetadata(format!("not JSON: {e}")))?;
+        let value: serde_json::Value = serde_json::from_slice(app_metadata)
+            .map_err(|e| IngestError::BadMetadata(format!("not JSON: {e}")))?;
         let producer_id = value
             .get("producer_id")
             .and_then(|v| v.as_str())
@@ -24,8 +24,13 @@ pub fn parse(app_metadata: &[u8]) -> Result<Option<(String, i64)>, IngestError> 
         let sequence = value
             .get("sequence")
             .and_then(|v| v.as_u64())
-            .ok_or_else(|| IngestError::BadMetadata("JSON needs an unsigned integer sequence".into()))?;
-        IngestMetadata { producer_id, sequence }
+            .ok_or_else(|| {
+                IngestError::BadMetadata("JSON needs an unsigned integer sequence".into())
+            })?;
+        IngestMetadata {
+            producer_id,
+            sequence,
+        }
     } else {
         IngestMetadata::decode(app_metadata)
             .map_err(|e| IngestError::BadMetadata(format!("not an IngestMetadata protobuf: {e}")))?
@@ -52,10 +57,20 @@ mod tests {
         }
         .encode_to_vec();
         assert_eq!(parse(&pb).unwrap(), Some(("p".into(), 7)));
-        assert_eq!(parse(br#"{"producer_id":"q","sequence":3}"#).unwrap(), Some(("q".into(), 3)));
+        assert_eq!(
+            parse(br#"{"producer_id":"q","sequence":3}"#).unwrap(),
+            Some(("q".into(), 3))
+        );
         assert_eq!(parse(b"").unwrap(), None);
         assert!(parse(br#"{"producer_id":"q"}"#).is_err());
         assert!(parse(b"\xff\xff").is_err());
-        assert!(parse(&IngestMetadata { producer_id: "".into(), sequence: 1 }.encode_to_vec()).is_err());
+        assert!(parse(
+            &IngestMetadata {
+                producer_id: "".into(),
+                sequence: 1
+            }
+            .encode_to_vec()
+        )
+        .is_err());
     }
 }

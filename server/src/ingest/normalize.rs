@@ -36,7 +36,11 @@ pub struct Normalized {
 impl Normalizer {
     /// `table_schema` is the data schema of an existing custom table (no derived partition
     /// columns); built-in datasets ignore it.
-    pub fn new(dataset: &Dataset, table_schema: Option<&Schema>, input: &Schema) -> Result<Self, IngestError> {
+    pub fn new(
+        dataset: &Dataset,
+        table_schema: Option<&Schema>,
+        input: &Schema,
+    ) -> Result<Self, IngestError> {
         check_names(input)?;
         for required in &dataset.required {
             if input.index_of(required).is_err() {
@@ -77,12 +81,13 @@ impl Normalizer {
             }
             sources.push(source);
         }
-        let time_index = target
-            .index_of(&dataset.time_column)
-            .map_err(|_| IngestError::MissingColumn {
-                dataset: dataset.name.clone(),
-                column: dataset.time_column.clone(),
-            })?;
+        let time_index =
+            target
+                .index_of(&dataset.time_column)
+                .map_err(|_| IngestError::MissingColumn {
+                    dataset: dataset.name.clone(),
+                    column: dataset.time_column.clone(),
+                })?;
         Ok(Self {
             target,
             sources,
@@ -118,17 +123,17 @@ impl Normalizer {
                     rejected = reasons;
                     times
                 }
-                Some(i) => cast_with_options(input.column(*i), field.data_type(), &options).map_err(|e| {
-                    IngestError::WrongType {
+                Some(i) => cast_with_options(input.column(*i), field.data_type(), &options)
+                    .map_err(|e| IngestError::WrongType {
                         column: field.name().clone(),
                         expected: field.data_type().to_string(),
                         found: format!("{} ({e})", input.column(*i).data_type()),
-                    }
-                })?,
+                    })?,
             };
             columns.push(column);
         }
-        let batch = RecordBatch::try_new(self.target.clone(), columns).map_err(IngestError::Arrow)?;
+        let batch =
+            RecordBatch::try_new(self.target.clone(), columns).map_err(IngestError::Arrow)?;
         if rejected.is_empty() {
             return Ok(Normalized { batch, rejected });
         }
@@ -136,12 +141,16 @@ impl Normalizer {
         for (row, _) in &rejected {
             keep[*row] = false;
         }
-        let batch = filter_record_batch(&batch, &BooleanArray::from(keep)).map_err(IngestError::Arrow)?;
+        let batch =
+            filter_record_batch(&batch, &BooleanArray::from(keep)).map_err(IngestError::Arrow)?;
         Ok(Normalized { batch, rejected })
     }
 
     /// Converts the event-time column; rows where it is null or unparseable are listed.
-    fn event_times(&self, column: &ArrayRef) -> Result<(ArrayRef, Vec<(usize, String)>), IngestError> {
+    fn event_times(
+        &self,
+        column: &ArrayRef,
+    ) -> Result<(ArrayRef, Vec<(usize, String)>), IngestError> {
         let target = timestamp_us_utc();
         let text = is_text(column.data_type());
         // Text is parsed leniently (failures become null and are reported per row).
@@ -149,16 +158,20 @@ impl Normalizer {
             safe: text,
             ..Default::default()
         };
-        let times = cast_with_options(column, &target, &options).map_err(|e| IngestError::WrongType {
-            column: self.time_column.clone(),
-            expected: target.to_string(),
-            found: format!("{} ({e})", column.data_type()),
-        })?;
+        let times =
+            cast_with_options(column, &target, &options).map_err(|e| IngestError::WrongType {
+                column: self.time_column.clone(),
+                expected: target.to_string(),
+                found: format!("{} ({e})", column.data_type()),
+            })?;
         if times.null_count() == 0 {
             return Ok((times, vec![]));
         }
         let as_text = if text {
-            Some(cast_with_options(column, &DataType::Utf8, &CastOptions::default()).map_err(IngestError::Arrow)?)
+            Some(
+                cast_with_options(column, &DataType::Utf8, &CastOptions::default())
+                    .map_err(IngestError::Arrow)?,
+            )
         } else {
             None
         };
@@ -169,9 +182,13 @@ impl Normalizer {
             }
             let reason = match &as_text {
                 Some(strings) if strings.is_valid(row) => {
-                    let value = arrow::array::AsArray::as_string::<i32>(strings.as_ref()).value(row);
+                    let value =
+                        arrow::array::AsArray::as_string::<i32>(strings.as_ref()).value(row);
                     let shown: String = value.chars().take(64).collect();
-                    format!("unparseable event time in column {}: {shown:?}", self.time_column)
+                    format!(
+                        "unparseable event time in column {}: {shown:?}",
+                        self.time_column
+                    )
                 }
                 _ => format!("null event time in column {}", self.time_column),
             };
@@ -189,7 +206,10 @@ fn check_names(input: &Schema) -> Result<(), IngestError> {
             return Err(IngestError::BadColumnName(name.clone()));
         }
         if let Some(other) = seen.insert(name.to_lowercase(), name) {
-            return Err(IngestError::AmbiguousColumns(other.to_string(), name.clone()));
+            return Err(IngestError::AmbiguousColumns(
+                other.to_string(),
+                name.clone(),
+            ));
         }
     }
     Ok(())
@@ -213,7 +233,10 @@ fn custom_target(
         }
         if let Some(existing) = fields.iter().find(|f| f.name().eq_ignore_ascii_case(name)) {
             if existing.name() != name {
-                return Err(IngestError::AmbiguousColumns(existing.name().clone(), name.clone()));
+                return Err(IngestError::AmbiguousColumns(
+                    existing.name().clone(),
+                    name.clone(),
+                ));
             }
             continue;
         }
@@ -259,13 +282,22 @@ mod tests {
 
     fn snowplow_input() -> RecordBatch {
         RecordBatch::try_from_iter(vec![
-            ("app_id", Arc::new(StringArray::from(vec!["web", "web"])) as ArrayRef),
+            (
+                "app_id",
+                Arc::new(StringArray::from(vec!["web", "web"])) as ArrayRef,
+            ),
             (
                 "collector_tstamp",
-                Arc::new(TimestampNanosecondArray::from(vec![Some(1_700_000_000_123_456_789), None])),
+                Arc::new(TimestampNanosecondArray::from(vec![
+                    Some(1_700_000_000_123_456_789),
+                    None,
+                ])),
             ),
             ("event_id", Arc::new(StringArray::from(vec!["e1", "e2"]))),
-            ("txn_id", Arc::new(arrow::array::Int16Array::from(vec![1, 2]))),
+            (
+                "txn_id",
+                Arc::new(arrow::array::Int16Array::from(vec![1, 2])),
+            ),
         ])
         .unwrap()
     }
@@ -279,9 +311,15 @@ mod tests {
         let out = n.apply(&input).unwrap();
         assert_eq!(out.batch.num_rows(), 1);
         assert_eq!(out.batch.schema(), snowplow.schema.clone().unwrap());
-        assert_eq!(out.rejected, vec![(1, "null event time in column collector_tstamp".to_string())]);
+        assert_eq!(
+            out.rejected,
+            vec![(1, "null event time in column collector_tstamp".to_string())]
+        );
         let ts = out.batch.column_by_name("collector_tstamp").unwrap();
-        assert_eq!(ts.data_type(), &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+        assert_eq!(
+            ts.data_type(),
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
     }
 
     #[test]
@@ -298,11 +336,17 @@ mod tests {
         };
         let mut unknown = base();
         unknown.push(Field::new("bogus", DataType::Utf8, true));
-        assert!(matches!(Normalizer::new(&snowplow, None, &schema(unknown)), Err(IngestError::UnknownColumn { column, .. }) if column == "bogus"));
-        assert!(matches!(Normalizer::new(&snowplow, None, &schema(base()[..2].to_vec())), Err(IngestError::MissingColumn { column, .. }) if column == "event_id"));
+        assert!(
+            matches!(Normalizer::new(&snowplow, None, &schema(unknown)), Err(IngestError::UnknownColumn { column, .. }) if column == "bogus")
+        );
+        assert!(
+            matches!(Normalizer::new(&snowplow, None, &schema(base()[..2].to_vec())), Err(IngestError::MissingColumn { column, .. }) if column == "event_id")
+        );
         let mut narrowing = base();
         narrowing.push(Field::new("txn_id", DataType::Int64, true));
-        assert!(matches!(Normalizer::new(&snowplow, None, &schema(narrowing)), Err(IngestError::WrongType { column, .. }) if column == "txn_id"));
+        assert!(
+            matches!(Normalizer::new(&snowplow, None, &schema(narrowing)), Err(IngestError::WrongType { column, .. }) if column == "txn_id")
+        );
     }
 
     #[test]
@@ -310,7 +354,10 @@ mod tests {
         let ds = datasets();
         let clicks = ds.get("clicks").unwrap();
         let input = RecordBatch::try_from_iter(vec![
-            ("ts", Arc::new(StringArray::from(vec!["2024-05-01T10:00:00Z", "yesterday"])) as ArrayRef),
+            (
+                "ts",
+                Arc::new(StringArray::from(vec!["2024-05-01T10:00:00Z", "yesterday"])) as ArrayRef,
+            ),
             ("n", Arc::new(Int32Array::from(vec![1, 2]))),
         ])
         .unwrap();
@@ -320,10 +367,27 @@ mod tests {
         let out = n.apply(&input).unwrap();
         assert_eq!(out.batch.num_rows(), 1);
         assert_eq!(out.rejected[0].0, 1);
-        assert!(out.rejected[0].1.contains("unparseable"), "{}", out.rejected[0].1);
-        let reserved = Schema::new(vec![Field::new("ts", DataType::Utf8, true), Field::new("hour", DataType::Utf8, true)]);
-        assert!(matches!(Normalizer::new(&clicks, None, &reserved), Err(IngestError::ReservedColumn(_))));
-        let ambiguous = Schema::new(vec![Field::new("ts", DataType::Utf8, true), Field::new("A", DataType::Utf8, true), Field::new("a", DataType::Utf8, true)]);
-        assert!(matches!(Normalizer::new(&clicks, None, &ambiguous), Err(IngestError::AmbiguousColumns(..))));
+        assert!(
+            out.rejected[0].1.contains("unparseable"),
+            "{}",
+            out.rejected[0].1
+        );
+        let reserved = Schema::new(vec![
+            Field::new("ts", DataType::Utf8, true),
+            Field::new("hour", DataType::Utf8, true),
+        ]);
+        assert!(matches!(
+            Normalizer::new(&clicks, None, &reserved),
+            Err(IngestError::ReservedColumn(_))
+        ));
+        let ambiguous = Schema::new(vec![
+            Field::new("ts", DataType::Utf8, true),
+            Field::new("A", DataType::Utf8, true),
+            Field::new("a", DataType::Utf8, true),
+        ]);
+        assert!(matches!(
+            Normalizer::new(&clicks, None, &ambiguous),
+            Err(IngestError::AmbiguousColumns(..))
+        ));
     }
 }

@@ -66,7 +66,24 @@ impl PartitionKey {
 pub fn escape_path_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
-        let needs = c.is_control() || matches!(c, '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '\x7f' | '{' | '[' | ']' | '^');
+        let needs = c.is_control()
+            || matches!(
+                c,
+                '"' | '#'
+                    | '%'
+                    | '\''
+                    | '*'
+                    | '/'
+                    | ':'
+                    | '='
+                    | '?'
+                    | '\\'
+                    | '\x7f'
+                    | '{'
+                    | '['
+                    | ']'
+                    | '^'
+            );
         if needs {
             let mut buf = [0u8; 4];
             for b in c.encode_utf8(&mut buf).bytes() {
@@ -94,10 +111,12 @@ pub struct Partitioner {
 impl Partitioner {
     pub fn new(dataset: &Dataset, table_schema: &Schema) -> Result<Self, IngestError> {
         let index = |name: &str| {
-            table_schema.index_of(name).map_err(|_| IngestError::MissingColumn {
-                dataset: dataset.name.clone(),
-                column: name.to_string(),
-            })
+            table_schema
+                .index_of(name)
+                .map_err(|_| IngestError::MissingColumn {
+                    dataset: dataset.name.clone(),
+                    column: name.to_string(),
+                })
         };
         let time_index = index(&dataset.time_column)?;
         let app_index = dataset.app_column.as_deref().map(index).transpose()?;
@@ -105,7 +124,11 @@ impl Partitioner {
         let file_columns: Vec<usize> = (0..table_schema.fields().len())
             .filter(|i| !(drop_app && table_schema.field(*i).name() == APP_PARTITION_COLUMN))
             .collect();
-        let file_schema = Arc::new(table_schema.project(&file_columns).map_err(IngestError::Arrow)?);
+        let file_schema = Arc::new(
+            table_schema
+                .project(&file_columns)
+                .map_err(IngestError::Arrow)?,
+        );
         Ok(Self {
             time_index,
             app_index,
@@ -119,11 +142,16 @@ impl Partitioner {
         &self.file_schema
     }
 
-    pub fn split(&self, batch: &RecordBatch) -> Result<Vec<(PartitionKey, RecordBatch)>, IngestError> {
+    pub fn split(
+        &self,
+        batch: &RecordBatch,
+    ) -> Result<Vec<(PartitionKey, RecordBatch)>, IngestError> {
         if batch.num_rows() == 0 {
             return Ok(vec![]);
         }
-        let times = batch.column(self.time_index).as_primitive::<TimestampMicrosecondType>();
+        let times = batch
+            .column(self.time_index)
+            .as_primitive::<TimestampMicrosecondType>();
         let apps = match self.app_index {
             Some(i) => Some(cast(batch.column(i), &DataType::Utf8).map_err(IngestError::Arrow)?),
             None => None,
@@ -135,7 +163,9 @@ impl Partitioner {
             let app = apps.map(|a| a.is_valid(row).then(|| a.value(row)));
             groups.entry((app, hour)).or_default().push(row as u32);
         }
-        let projected = batch.project(&self.file_columns).map_err(IngestError::Arrow)?;
+        let projected = batch
+            .project(&self.file_columns)
+            .map_err(IngestError::Arrow)?;
         let mut out = Vec::with_capacity(groups.len());
         for ((app, hour), rows) in groups {
             let key = PartitionKey {
@@ -145,7 +175,8 @@ impl Partitioner {
             let part = if rows.len() == batch.num_rows() {
                 projected.clone()
             } else {
-                take_record_batch(&projected, &UInt32Array::from(rows)).map_err(IngestError::Arrow)?
+                take_record_batch(&projected, &UInt32Array::from(rows))
+                    .map_err(IngestError::Arrow)?
             };
             out.push((key, part));
         }
@@ -164,12 +195,20 @@ mod tests {
             app: Some(Some("web/shop".into())),
             hour: 473_352 + 5, // 2024-01-01T05:00Z
         };
-        assert_eq!(key.path(), "app_id=web%2Fshop/year=2024/month=01/day=01/hour=05");
+        assert_eq!(
+            key.path(),
+            "app_id=web%2Fshop/year=2024/month=01/day=01/hour=05"
+        );
         assert_eq!(key.values()["month"].as_deref(), Some("01"));
         let no_app = PartitionKey { app: None, hour: 0 };
         assert_eq!(no_app.path(), "year=1970/month=01/day=01/hour=00");
-        let null_app = PartitionKey { app: Some(None), hour: 0 };
-        assert!(null_app.path().starts_with("app_id=__HIVE_DEFAULT_PARTITION__/"));
+        let null_app = PartitionKey {
+            app: Some(None),
+            hour: 0,
+        };
+        assert!(null_app
+            .path()
+            .starts_with("app_id=__HIVE_DEFAULT_PARTITION__/"));
         assert_eq!(null_app.values()["app_id"], None);
     }
 }

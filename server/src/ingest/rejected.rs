@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array};
+use arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
+};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::SchemaRef;
 use chrono::{DateTime, Utc};
@@ -27,9 +29,13 @@ pub fn rejected_rows(
     let json: Vec<&str> = text.lines().collect();
     let n = rows.len();
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMicrosecondArray::from(vec![now.timestamp_micros(); n]).with_timezone("UTC")),
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![now.timestamp_micros(); n]).with_timezone("UTC"),
+        ),
         Arc::new(StringArray::from(vec![dataset; n])),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, reason)| reason.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(_, reason)| reason.as_str()),
+        )),
         Arc::new(StringArray::from(vec![producer.map(|p| p.0.as_str()); n])),
         Arc::new(Int64Array::from(vec![producer.map(|p| p.1); n])),
         Arc::new(StringArray::from_iter((0..n).map(|i| json.get(i).copied()))),

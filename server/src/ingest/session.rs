@@ -68,7 +68,12 @@ pub struct IngestSummary {
 }
 
 impl Ingestor {
-    pub fn new(lake: Arc<Lake>, datasets: Arc<Datasets>, config: IngestConfig, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        lake: Arc<Lake>,
+        datasets: Arc<Datasets>,
+        config: IngestConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let memory_permits = (config.memory_limit / 1024).clamp(1, Semaphore::MAX_PERMITS);
         Self {
             lake,
@@ -180,7 +185,10 @@ struct UnitResult {
 impl StreamState {
     fn new(ingestor: Arc<Ingestor>, target: Target, acks: mpsc::Sender<IngestAck>) -> Self {
         let rejected_dataset = ingestor.datasets.rejected();
-        let rejected_schema = rejected_dataset.schema.clone().unwrap_or_else(|| Arc::new(Schema::empty()));
+        let rejected_schema = rejected_dataset
+            .schema
+            .clone()
+            .unwrap_or_else(|| Arc::new(Schema::empty()));
         let rejected_partitioner = Partitioner::new(&rejected_dataset, &rejected_schema)
             .expect("the _rejected schema has its time column");
         Self {
@@ -206,7 +214,8 @@ impl StreamState {
     where
         S: Stream<Item = Result<FlightData, tonic::Status>> + Send + Unpin + 'static,
     {
-        let mut decoder = FlightDataDecoder::new(input.map_err(|status| FlightError::Tonic(Box::new(status))));
+        let mut decoder =
+            FlightDataDecoder::new(input.map_err(|status| FlightError::Tonic(Box::new(status))));
         let flush_interval = self.ingestor.config.flush_interval;
         loop {
             let deadline = self.unit.started.map(|t| t + flush_interval);
@@ -279,9 +288,21 @@ impl StreamState {
         if let Some(state) = self.producers.get(producer) {
             return Ok(*state);
         }
-        let main = self.target.main.refresh(Some(producer)).await?.0.unwrap_or(-1);
+        let main = self
+            .target
+            .main
+            .refresh(Some(producer))
+            .await?
+            .0
+            .unwrap_or(-1);
         let rejected_app = rejected_app_id(&self.target.dataset.name, producer);
-        let rejected = self.target.rejected.refresh(Some(&rejected_app)).await?.0.unwrap_or(-1);
+        let rejected = self
+            .target
+            .rejected
+            .refresh(Some(&rejected_app))
+            .await?
+            .0
+            .unwrap_or(-1);
         let state = ProducerState {
             main,
             rejected,
@@ -291,15 +312,26 @@ impl StreamState {
         Ok(state)
     }
 
-    async fn on_batch(&mut self, batch: RecordBatch, meta: Option<(String, i64)>) -> Result<(), Error> {
+    async fn on_batch(
+        &mut self,
+        batch: RecordBatch,
+        meta: Option<(String, i64)>,
+    ) -> Result<(), Error> {
         let rows = batch.num_rows() as u64;
         if rows == 0 {
             return Ok(());
         }
         let state = match &meta {
             Some((producer, _)) => {
-                let changes = self.unit.sequences.as_ref().or(self.unit.rejected_sequences.as_ref());
-                if changes.is_some_and(|r| &r.app_id != producer && r.app_id != rejected_app_id(&self.target.dataset.name, producer)) {
+                let changes = self
+                    .unit
+                    .sequences
+                    .as_ref()
+                    .or(self.unit.rejected_sequences.as_ref());
+                if changes.is_some_and(|r| {
+                    &r.app_id != producer
+                        && r.app_id != rejected_app_id(&self.target.dataset.name, producer)
+                }) {
                     self.flush().await?;
                 }
                 Some(self.producer(producer).await?)
@@ -315,12 +347,16 @@ impl StreamState {
         }
         let normalizer = self.normalizer.as_ref().ok_or(IngestError::MissingSchema)?;
         let normalized = normalizer.apply(&batch)?;
-        let partitioner = self.partitioner.as_ref().ok_or(IngestError::MissingSchema)?;
+        let partitioner = self
+            .partitioner
+            .as_ref()
+            .ok_or(IngestError::MissingSchema)?;
         let dataset_name = self.target.dataset.name.clone();
         let now = self.ingestor.clock.now();
 
         let main_dup = matches!((&meta, &state), (Some((_, seq)), Some(s)) if *seq <= s.main);
-        let rejected_dup = matches!((&meta, &state), (Some((_, seq)), Some(s)) if *seq <= s.rejected);
+        let rejected_dup =
+            matches!((&meta, &state), (Some((_, seq)), Some(s)) if *seq <= s.rejected);
         let mut bytes = 0;
         let main_parts = if main_dup {
             self.unit.duplicates += normalized.batch.num_rows() as u64;
@@ -335,10 +371,21 @@ impl StreamState {
             vec![]
         } else {
             let rejected_schema = self.rejected_partitioner.file_schema().clone();
-            let rows = rejected_rows(&rejected_schema, &dataset_name, &batch, &normalized.rejected, meta.as_ref(), now)?;
+            let rows = rejected_rows(
+                &rejected_schema,
+                &dataset_name,
+                &batch,
+                &normalized.rejected,
+                meta.as_ref(),
+                now,
+            )?;
             self.rejected_partitioner.split(&rows)?
         };
-        bytes += main_parts.iter().chain(&rejected_parts).map(|(_, b)| b.get_array_memory_size()).sum::<usize>();
+        bytes += main_parts
+            .iter()
+            .chain(&rejected_parts)
+            .map(|(_, b)| b.get_array_memory_size())
+            .sum::<usize>();
         self.reserve(bytes).await?;
 
         if let Some((producer, seq)) = &meta {
@@ -349,7 +396,11 @@ impl StreamState {
                 extend_range(&mut self.unit.sequences, producer, *seq);
             }
             if !rejected_parts.is_empty() {
-                extend_range(&mut self.unit.rejected_sequences, &rejected_app_id(&dataset_name, producer), *seq);
+                extend_range(
+                    &mut self.unit.rejected_sequences,
+                    &rejected_app_id(&dataset_name, producer),
+                    *seq,
+                );
             }
         }
         for (key, part) in main_parts {
@@ -421,7 +472,9 @@ impl StreamState {
     }
 
     async fn collect_previous(&mut self) -> Result<(), Error> {
-        let Some(previous) = self.previous.take() else { return Ok(()) };
+        let Some(previous) = self.previous.take() else {
+            return Ok(());
+        };
         let result = previous
             .await
             .map_err(|e| crate::lake::LakeError::Internal(format!("unit task failed: {e}")))??;
@@ -447,9 +500,19 @@ struct UnitJob {
 
 impl UnitJob {
     async fn run(self, mut unit: Unit) -> Result<UnitResult, Error> {
-        let main_adds = self.write_files(&self.target.main, &self.file_schema, std::mem::take(&mut unit.parts)).await?;
+        let main_adds = self
+            .write_files(
+                &self.target.main,
+                &self.file_schema,
+                std::mem::take(&mut unit.parts),
+            )
+            .await?;
         let rejected_adds = self
-            .write_files(&self.target.rejected, &self.rejected_schema, std::mem::take(&mut unit.rejected_parts))
+            .write_files(
+                &self.target.rejected,
+                &self.rejected_schema,
+                std::mem::take(&mut unit.rejected_parts),
+            )
             .await?;
         drop(unit.permit.take());
         let main = async {
@@ -469,7 +532,11 @@ impl UnitJob {
                 false => self
                     .target
                     .rejected
-                    .commit(rejected_adds, unit.rejected_sequences.clone(), self.rejected_schema.clone())
+                    .commit(
+                        rejected_adds,
+                        unit.rejected_sequences.clone(),
+                        self.rejected_schema.clone(),
+                    )
                     .await
                     .map(Some),
             }
@@ -497,7 +564,13 @@ impl UnitJob {
             Some(CommitOutcome::Duplicate) => ack.duplicates_skipped += unit.rejected,
             None => {}
         }
-        debug!(rows = ack.rows_committed, rejected = ack.rows_rejected, duplicates = ack.duplicates_skipped, version = ack.table_version, "unit committed");
+        debug!(
+            rows = ack.rows_committed,
+            rejected = ack.rows_rejected,
+            duplicates = ack.duplicates_skipped,
+            version = ack.table_version,
+            "unit committed"
+        );
         Ok(UnitResult { ack })
     }
 
@@ -511,7 +584,9 @@ impl UnitJob {
             return Ok(vec![]);
         }
         let store = table.store().await;
-        let parallelism = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let parallelism = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let now = self.ingestor.clock.now();
         let writes = parts.into_iter().map(|(key, batches)| {
             let store = store.clone();
@@ -569,7 +644,9 @@ fn first_difference(a: &Schema, b: &Schema) -> String {
 fn flight_error(e: FlightError) -> Error {
     match e {
         FlightError::Tonic(status) => {
-            if status.code() == tonic::Code::OutOfRange && status.message().contains("message length too large") {
+            if status.code() == tonic::Code::OutOfRange
+                && status.message().contains("message length too large")
+            {
                 IngestError::MessageTooLarge(status.message().to_string()).into()
             } else {
                 IngestError::Client(*status).into()

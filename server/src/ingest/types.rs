@@ -44,7 +44,9 @@ pub fn storage_type(ty: &DataType) -> Result<DataType, String> {
 }
 
 fn storage_field(field: &Field) -> Result<Field, String> {
-    Ok(field.clone().with_data_type(storage_type(field.data_type())?))
+    Ok(field
+        .clone()
+        .with_data_type(storage_type(field.data_type())?))
 }
 
 /// True when every value of `from` is representable as `to` (nanoseconds are truncated to
@@ -99,7 +101,10 @@ mod tests {
         assert!(!converts_losslessly(&Int64, &Int32));
         assert!(!converts_losslessly(&Int64, &Float64));
         assert!(!converts_losslessly(&Utf8, &Int64));
-        assert!(converts_losslessly(&Timestamp(TimeUnit::Nanosecond, None), &timestamp_us_utc()));
+        assert!(converts_losslessly(
+            &Timestamp(TimeUnit::Nanosecond, None),
+            &timestamp_us_utc()
+        ));
         assert!(converts_losslessly(
             &Dictionary(Box::new(Int32), Box::new(Utf8)),
             &Utf8
@@ -114,6 +119,9 @@ mod tests {
         assert!(storage_type(&UInt64).is_err());
         assert!(storage_type(&Null).is_err());
         assert!(storage_type(&Decimal256(40, 2)).is_err());
-        assert_eq!(storage_type(&Timestamp(TimeUnit::Second, None)).unwrap(), timestamp_us_utc());
+        assert_eq!(
+            storage_type(&Timestamp(TimeUnit::Second, None)).unwrap(),
+            timestamp_us_utc()
+        );
     }
 }

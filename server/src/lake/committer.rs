@@ -33,7 +33,9 @@ pub struct SequenceRange {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitOutcome {
-    Committed { version: i64 },
+    Committed {
+        version: i64,
+    },
     /// Every sequence of the unit was already committed; its files stay unreferenced.
     Duplicate,
 }
@@ -85,7 +87,10 @@ struct Pending {
 async fn commit_group(table: &mut DeltaTable, dataset: &Dataset, group: Vec<CommitRequest>) {
     let mut pending: Vec<Pending> = group
         .into_iter()
-        .map(|request| Pending { request, outcome: None })
+        .map(|request| Pending {
+            request,
+            outcome: None,
+        })
         .collect();
     let mut last_error = None;
     for attempt in 1..=MAX_ATTEMPTS {
@@ -111,15 +116,25 @@ async fn commit_group(table: &mut DeltaTable, dataset: &Dataset, group: Vec<Comm
         }
     }
     for p in pending {
-        let outcome = p.outcome.unwrap_or_else(|| Err(LakeError::Internal("unit left without outcome".into())));
+        let outcome = p
+            .outcome
+            .unwrap_or_else(|| Err(LakeError::Internal("unit left without outcome".into())));
         let _ = p.request.respond.send(outcome);
     }
 }
 
 /// One attempt: refresh the table, drop units already committed, commit the rest.
-async fn try_commit(table: &mut DeltaTable, dataset: &Dataset, pending: &mut [Pending]) -> Result<(), LakeError> {
+async fn try_commit(
+    table: &mut DeltaTable,
+    dataset: &Dataset,
+    pending: &mut [Pending],
+) -> Result<(), LakeError> {
     let exists = refresh(table).await?;
-    let current = if exists { Some(table_data_schema(table, dataset)?) } else { None };
+    let current = if exists {
+        Some(table_data_schema(table, dataset)?)
+    } else {
+        None
+    };
 
     let mut versions: HashMap<String, i64> = HashMap::new();
     let mut new_fields: Vec<Field> = Vec::new();
@@ -129,10 +144,12 @@ async fn try_commit(table: &mut DeltaTable, dataset: &Dataset, pending: &mut [Pe
         if let Some(range) = &p.request.sequences {
             let committed = match versions.get(&range.app_id) {
                 Some(v) => Some(*v),
-                None if exists => table
-                    .snapshot()?
-                    .transaction_version(table.log_store().as_ref(), &range.app_id)
-                    .await?,
+                None if exists => {
+                    table
+                        .snapshot()?
+                        .transaction_version(table.log_store().as_ref(), &range.app_id)
+                        .await?
+                }
                 None => None,
             };
             let committed = committed.unwrap_or(-1);
@@ -224,7 +241,11 @@ fn create_schema(dataset: &Dataset, data_fields: &[Field]) -> Vec<Field> {
 }
 
 /// Adds the unit's columns the table lacks to `new_fields`; a type clash is an error.
-fn merge_schema(current: Option<&Schema>, new_fields: &mut Vec<Field>, unit: &Schema) -> Result<(), LakeError> {
+fn merge_schema(
+    current: Option<&Schema>,
+    new_fields: &mut Vec<Field>,
+    unit: &Schema,
+) -> Result<(), LakeError> {
     let mut additions = Vec::new();
     for field in unit.fields() {
         let existing = current

@@ -62,7 +62,8 @@ pub async fn write_data_file(
     let relative = format!("{}/{}", key.path(), data_file_name(now));
     let size = bytes.len() as i64;
     // `parse` keeps Hive escapes such as `%2F` literal in the object name, as Spark does.
-    let location = Path::parse(&relative).map_err(|e| LakeError::Internal(format!("bad file path {relative}: {e}")))?;
+    let location = Path::parse(&relative)
+        .map_err(|e| LakeError::Internal(format!("bad file path {relative}: {e}")))?;
     store
         .put(&location, bytes.into())
         .await
@@ -84,7 +85,8 @@ fn encode(
     props: WriterProperties,
 ) -> Result<(Vec<u8>, String), LakeError> {
     let mut stats = StatsBuilder::new(&schema);
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(props)).map_err(LakeError::Parquet)?;
+    let mut writer =
+        ArrowWriter::try_new(Vec::new(), schema, Some(props)).map_err(LakeError::Parquet)?;
     for batch in batches {
         stats.add(batch);
         writer.write(batch).map_err(LakeError::Parquet)?;

@@ -64,7 +64,9 @@ impl LakeError {
 
     pub(crate) fn retry_on_create_race(e: deltalake::DeltaTableError) -> LakeError {
         let text = e.to_string();
-        if text.contains("already exists") || matches!(e, deltalake::DeltaTableError::VersionAlreadyExists(_)) {
+        if text.contains("already exists")
+            || matches!(e, deltalake::DeltaTableError::VersionAlreadyExists(_))
+        {
             LakeError::CreateRace(text)
         } else {
             LakeError::Delta(e)
@@ -120,14 +122,19 @@ impl Lake {
             .map_err(|e| LakeError::BadLocation(format!("{base}: {e}")))
     }
 
-    pub async fn table(&self, tenant: &str, dataset: &Arc<Dataset>) -> Result<Arc<TableHandle>, LakeError> {
+    pub async fn table(
+        &self,
+        tenant: &str,
+        dataset: &Arc<Dataset>,
+    ) -> Result<Arc<TableHandle>, LakeError> {
         let key = (tenant.to_string(), dataset.name.clone());
         let mut tables = self.tables.lock().await;
         if let Some(handle) = tables.get(&key) {
             return Ok(handle.clone());
         }
         let url = self.table_url(tenant, dataset)?;
-        let handle = Arc::new(TableHandle::open(tenant, dataset.clone(), url, self.commit_interval).await?);
+        let handle =
+            Arc::new(TableHandle::open(tenant, dataset.clone(), url, self.commit_interval).await?);
         tables.insert(key, handle.clone());
         Ok(handle)
     }
@@ -139,18 +146,21 @@ pub fn store_url(store: &str) -> Result<Url, LakeError> {
         Ok(url) if url.scheme().len() > 1 => url,
         _ => {
             let path = std::path::Path::new(store);
-            std::fs::create_dir_all(path).map_err(|e| LakeError::BadLocation(format!("{store}: {e}")))?;
+            std::fs::create_dir_all(path)
+                .map_err(|e| LakeError::BadLocation(format!("{store}: {e}")))?;
             let absolute = path
                 .canonicalize()
                 .map_err(|e| LakeError::BadLocation(format!("{store}: {e}")))?;
-            Url::from_directory_path(&absolute).map_err(|_| LakeError::BadLocation(store.to_string()))?
+            Url::from_directory_path(&absolute)
+                .map_err(|_| LakeError::BadLocation(store.to_string()))?
         }
     };
     if url.scheme() == "file" {
         let path = url
             .to_file_path()
             .map_err(|_| LakeError::BadLocation(store.to_string()))?;
-        std::fs::create_dir_all(&path).map_err(|e| LakeError::BadLocation(format!("{store}: {e}")))?;
+        std::fs::create_dir_all(&path)
+            .map_err(|e| LakeError::BadLocation(format!("{store}: {e}")))?;
     } else if !matches!(url.scheme(), "memory") {
         return Err(LakeError::BadLocation(store.to_string()));
     }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::{max, max_string, min, min_string};
 use arrow::datatypes::{
-    DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, TimeUnit,
-    TimestampMicrosecondType,
+    DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
+    TimeUnit, TimestampMicrosecondType,
 };
 use chrono::DateTime;
 use serde_json::{json, Map, Value};
@@ -118,7 +118,11 @@ fn to_json(bound: &Bound, is_max: bool) -> Value {
         }
         Bound::Micros(us) => {
             // Delta stats carry milliseconds: round the bound outwards so it still holds.
-            let ms = if is_max { us.div_euclid(1000) + (us.rem_euclid(1000) != 0) as i64 } else { us.div_euclid(1000) };
+            let ms = if is_max {
+                us.div_euclid(1000) + (us.rem_euclid(1000) != 0) as i64
+            } else {
+                us.div_euclid(1000)
+            };
             let t = DateTime::from_timestamp_millis(ms).unwrap_or_default();
             json!(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         }
@@ -181,7 +185,10 @@ mod tests {
         let batch = |ids: Vec<Option<i64>>, ts: Vec<i64>, s: Vec<&str>| {
             RecordBatch::try_from_iter(vec![
                 ("id", Arc::new(Int64Array::from(ids)) as ArrayRef),
-                ("t", Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC"))),
+                (
+                    "t",
+                    Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+                ),
                 ("s", Arc::new(StringArray::from(s))),
             ])
             .unwrap()
@@ -189,7 +196,11 @@ mod tests {
         let first = batch(vec![Some(5), None], vec![1_500, 2_001], vec!["b", "c"]);
         let mut stats = StatsBuilder::new(&first.schema());
         stats.add(&first);
-        stats.add(&batch(vec![Some(-3), Some(9)], vec![1_000, 1_000], vec!["a", &"z".repeat(40)]));
+        stats.add(&batch(
+            vec![Some(-3), Some(9)],
+            vec![1_000, 1_000],
+            vec!["a", &"z".repeat(40)],
+        ));
         let v: Value = serde_json::from_str(&stats.to_json()).unwrap();
         assert_eq!(v["numRecords"], 4);
         assert_eq!(v["minValues"]["id"], -3);
@@ -197,6 +208,9 @@ mod tests {
         assert_eq!(v["nullCount"]["id"], 1);
         assert_eq!(v["minValues"]["t"], "1970-01-01T00:00:00.001Z");
         assert_eq!(v["maxValues"]["t"], "1970-01-01T00:00:00.003Z");
-        assert!(v["maxValues"].get("s").is_none(), "long max strings are not truncated into a wrong bound");
+        assert!(
+            v["maxValues"].get("s").is_none(),
+            "long max strings are not truncated into a wrong bound"
+        );
     }
 }

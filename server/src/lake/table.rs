@@ -50,7 +50,10 @@ impl TableHandle {
 
     /// Refreshes the table and returns the highest committed sequence of a producer and the
     /// table's data schema (`None` for a table not created yet).
-    pub async fn refresh(&self, app_id: Option<&str>) -> Result<(Option<i64>, Option<SchemaRef>), LakeError> {
+    pub async fn refresh(
+        &self,
+        app_id: Option<&str>,
+    ) -> Result<(Option<i64>, Option<SchemaRef>), LakeError> {
         let mut table = self.table.lock().await;
         if !refresh(&mut table).await? {
             return Ok((None, None));
@@ -64,7 +67,10 @@ impl TableHandle {
             }
             None => None,
         };
-        Ok((committed, Some(Arc::new(table_data_schema(&table, &self.dataset)?))))
+        Ok((
+            committed,
+            Some(Arc::new(table_data_schema(&table, &self.dataset)?)),
+        ))
     }
 
     /// Hands a unit to the committer and waits until it is durable (or found duplicate).
@@ -81,7 +87,10 @@ impl TableHandle {
             schema,
             respond,
         };
-        self.committer.send(request).await.map_err(|_| LakeError::ShuttingDown)?;
+        self.committer
+            .send(request)
+            .await
+            .map_err(|_| LakeError::ShuttingDown)?;
         outcome.await.map_err(|_| LakeError::ShuttingDown)?
     }
 }
@@ -103,14 +112,20 @@ pub(super) async fn refresh(table: &mut DeltaTable) -> Result<bool, LakeError> {
 /// Creates the directory of a local table before its first commit.
 pub(super) fn ensure_local_dir(url: &Url) -> Result<(), LakeError> {
     if url.scheme() == "file" {
-        let path = url.to_file_path().map_err(|_| LakeError::BadLocation(url.to_string()))?;
-        std::fs::create_dir_all(&path).map_err(|e| LakeError::BadLocation(format!("{url}: {e}")))?;
+        let path = url
+            .to_file_path()
+            .map_err(|_| LakeError::BadLocation(url.to_string()))?;
+        std::fs::create_dir_all(&path)
+            .map_err(|e| LakeError::BadLocation(format!("{url}: {e}")))?;
     }
     Ok(())
 }
 
 /// The table's columns as Arrow, minus the partition columns derived from time and app.
-pub(super) fn table_data_schema(table: &DeltaTable, dataset: &Dataset) -> Result<Schema, LakeError> {
+pub(super) fn table_data_schema(
+    table: &DeltaTable,
+    dataset: &Dataset,
+) -> Result<Schema, LakeError> {
     let kernel_schema = table.snapshot()?.schema();
     let arrow: Schema = kernel_schema
         .as_ref()
@@ -133,8 +148,9 @@ pub(super) fn delta_fields(fields: &[Field]) -> Result<Vec<StructField>, LakeErr
     fields
         .iter()
         .map(|f| {
-            f.try_into_kernel()
-                .map_err(|e| LakeError::Internal(format!("column {} has no Delta type: {e}", f.name())))
+            f.try_into_kernel().map_err(|e| {
+                LakeError::Internal(format!("column {} has no Delta type: {e}", f.name()))
+            })
         })
         .collect()
 }
