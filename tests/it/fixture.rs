@@ -37,23 +37,9 @@ pub fn fixed_now() -> DateTime<Utc> {
 }
 
 pub fn test_config(lake: &std::path::Path) -> Config {
-    let mut config = Config::default();
-    config.lake = lake.to_string_lossy().into_owned();
-    config.auth = AuthConfig {
-        admin_tokens: vec![TokenHash::of_token(ADMIN)],
-        tenants: vec![
-            TenantConfig {
-                id: "acme".into(),
-                tokens: vec![TokenHash::of_token(ACME)],
-            },
-            TenantConfig {
-                id: "beta".into(),
-                tokens: vec![TokenHash::of_token(BETA)],
-            },
-        ],
-    };
-    config.datasets.insert(
-        "clicks".into(),
+    let mut datasets = std::collections::BTreeMap::new();
+    datasets.insert(
+        "clicks".to_string(),
         DatasetConfig {
             custom: Some(CustomDatasetConfig {
                 time_column: "ts".into(),
@@ -62,8 +48,29 @@ pub fn test_config(lake: &std::path::Path) -> Config {
             store: None,
         },
     );
-    config.ingest.commit_interval = std::time::Duration::from_millis(5);
-    config
+    let defaults = Config::default();
+    Config {
+        lake: lake.to_string_lossy().into_owned(),
+        auth: AuthConfig {
+            admin_tokens: vec![TokenHash::of_token(ADMIN)],
+            tenants: vec![
+                TenantConfig {
+                    id: "acme".into(),
+                    tokens: vec![TokenHash::of_token(ACME)],
+                },
+                TenantConfig {
+                    id: "beta".into(),
+                    tokens: vec![TokenHash::of_token(BETA)],
+                },
+            ],
+        },
+        datasets,
+        ingest: lakeport_server::config::IngestConfig {
+            commit_interval: std::time::Duration::from_millis(5),
+            ..defaults.ingest.clone()
+        },
+        ..defaults
+    }
 }
 
 impl TestServer {

@@ -8,6 +8,10 @@ use crate::fixture::*;
 #[tokio::test]
 async fn files_land_in_hive_partitions_with_the_fixed_names() {
     let server = TestServer::start().await;
+    // File names carry the write time, not the event time.
+    server
+        .clock
+        .set(Utc.with_ymd_and_hms(2024, 6, 2, 3, 4, 5).unwrap());
     let mut client = server.client(ACME).await;
     let hour_10 = Utc.with_ymd_and_hms(2024, 5, 1, 10, 59, 58).unwrap();
     let batches = vec![
@@ -43,7 +47,7 @@ async fn files_land_in_hive_partitions_with_the_fixed_names() {
     for r in &relative {
         let name = r.rsplit_once('/').unwrap().1;
         assert!(
-            name.starts_with("data_2024_05_01_10_20_30_") && name.ends_with(".parquet"),
+            name.starts_with("data_2024_06_02_03_04_05_") && name.ends_with(".parquet"),
             "{name}"
         );
     }
