@@ -80,3 +80,26 @@ def test_two_servers_on_one_lake_lose_nothing(tmp_path, lake):
     result = DeltaTable(str(lake / "tenant_id=acme" / "snowplow")).to_pyarrow_table()
     assert result.num_rows == 6_000
     assert len(set(result.column("event_id").to_pylist())) == 6_000
+
+
+def test_sigterm_drains_a_put_in_flight(tmp_path, lake):
+    # flush-size 1 byte: the first batch is acknowledged on its own, which proves the put is
+    # open on the server before the signal arrives.
+    server = Server(tmp_path, lake, ["--flush-size", "1B"]).start()
+    table = snowplow_table(300, prefix="term")
+    client = flight.FlightClient(server.uri)
+    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {ACME}".encode())])
+    writer, reader = client.do_put(flight.FlightDescriptor.for_path("snowplow"), table.schema, options=options)
+    batches = table.to_batches(max_chunksize=100)
+    writer.write_batch(batches[0])
+    acks = [decode_ack(reader.read())]
+    server.proc.terminate()  # SIGTERM while the put is open
+    for batch in batches[1:]:
+        writer.write_batch(batch)
+    writer.done_writing()
+    while (buf := reader.read()) is not None:
+        acks.append(decode_ack(buf))
+    writer.close()
+    assert server.proc.wait(timeout=60) == 0
+    assert sum(a["rows_committed"] for a in acks) == 300
+    assert DeltaTable(str(lake / "tenant_id=acme" / "snowplow")).to_pyarrow_table().num_rows == 300
