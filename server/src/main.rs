@@ -5,8 +5,12 @@ use lakeport_server::{run, Args, Config};
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LAKEPORT_LOG")
-                .unwrap_or_else(|_| "info".into()),
+            // delta-kernel logs every snapshot at INFO, and an ERROR each time it probes a
+            // table that does not exist yet (every first write does); delta-rs logs each commit.
+            // None of that helps operators; LAKEPORT_LOG=debug brings it back.
+            tracing_subscriber::EnvFilter::try_from_env("LAKEPORT_LOG").unwrap_or_else(|_| {
+                "info,deltalake_core=warn,buoyant_kernel=warn,buoyant_kernel::snapshot::builder=off".into()
+            }),
         )
         .init();
     let result = match Config::load(Args::parse()) {

@@ -466,6 +466,7 @@ impl StreamState {
             file_schema: partitioner.file_schema().clone(),
             data_schema: normalizer.target_schema().clone(),
             rejected_schema: self.rejected_partitioner.file_schema().clone(),
+            acks: self.acks.clone(),
         };
         self.previous = Some(tokio::spawn(job.run(unit).in_current_span()));
         Ok(())
@@ -484,7 +485,6 @@ impl StreamState {
         self.summary.rows_rejected += ack.rows_rejected;
         self.summary.table_version = self.summary.table_version.max(ack.table_version);
         self.acked_any = true;
-        let _ = self.acks.send(ack).await;
         Ok(())
     }
 }
@@ -496,6 +496,8 @@ struct UnitJob {
     data_schema: SchemaRef,
     /// `_rejected` has no derived columns, so its file and data schemas are one.
     rejected_schema: SchemaRef,
+    /// The ack goes out as soon as the unit is durable, not when the stream next moves.
+    acks: mpsc::Sender<IngestAck>,
 }
 
 impl UnitJob {
@@ -571,6 +573,7 @@ impl UnitJob {
             version = ack.table_version,
             "unit committed"
         );
+        let _ = self.acks.send(ack.clone()).await;
         Ok(UnitResult { ack })
     }
 
