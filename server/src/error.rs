@@ -36,7 +36,9 @@ impl From<Error> for Status {
     fn from(e: Error) -> Status {
         let code = code_of(&e);
         let message = e.to_string();
+        let client_side = matches!(e, Error::Ingest(IngestError::Client(_)));
         match code {
+            _ if client_side => info!(%message, "client stream ended with an error"),
             Code::Internal | Code::Unknown => error!(%message, "request failed"),
             Code::Unavailable | Code::Aborted | Code::ResourceExhausted => {
                 warn!(%message, "request failed")

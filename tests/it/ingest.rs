@@ -148,9 +148,14 @@ async fn each_unit_is_acknowledged_while_the_stream_is_still_open() {
     let server = TestServer::start_with(|c| c.ingest.flush_size = 1).await;
     let mut client = server.client(ACME).await;
     let (tx, rx) = futures::channel::mpsc::unbounded();
-    tx.unbounded_send((snowplow_batch("web", fixed_now(), 3, "u1"), None)).unwrap();
+    tx.unbounded_send((snowplow_batch("web", fixed_now(), 3, "u1"), None))
+        .unwrap();
     let descriptor = arrow_flight::FlightDescriptor::new_path(vec!["snowplow".into()]);
-    let mut results = client.flight().do_put(lakeport_client::encode(descriptor, rx)).await.unwrap();
+    let mut results = client
+        .flight()
+        .do_put(lakeport_client::encode(descriptor, rx))
+        .await
+        .unwrap();
     // The producer sends nothing more until the first unit is acknowledged.
     let first = tokio::time::timeout(Duration::from_secs(60), results.next())
         .await
@@ -159,7 +164,8 @@ async fn each_unit_is_acknowledged_while_the_stream_is_still_open() {
         .unwrap();
     let ack: IngestAck = prost::Message::decode(first.app_metadata.as_ref()).unwrap();
     assert_eq!(ack.rows_committed, 3);
-    tx.unbounded_send((snowplow_batch("web", fixed_now(), 2, "u2"), None)).unwrap();
+    tx.unbounded_send((snowplow_batch("web", fixed_now(), 2, "u2"), None))
+        .unwrap();
     drop(tx);
     let rest: Vec<_> = results.collect().await;
     assert_eq!(rest.len(), 1);

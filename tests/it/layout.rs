@@ -114,16 +114,7 @@ async fn files_land_in_hive_partitions_with_the_fixed_names() {
 
 #[tokio::test]
 async fn add_actions_carry_column_statistics() {
-    let server = TestServer::start().await;
-    let mut client = server.client(ACME).await;
-    client
-        .put(
-            None,
-            "snowplow",
-            vec![snowplow_batch("web", fixed_now(), 3, "s")],
-        )
-        .await
-        .unwrap();
+    let server = server_with_three_events().await;
     let log = std::fs::read_to_string(
         server
             .table_path("acme", "snowplow")
@@ -154,20 +145,23 @@ async fn add_actions_carry_column_statistics() {
 
 #[tokio::test]
 async fn files_written_but_never_committed_stay_invisible() {
-    let server = TestServer::start().await;
-    let mut client = server.client(ACME).await;
-    client
-        .put(
-            None,
-            "snowplow",
-            vec![snowplow_batch("web", fixed_now(), 3, "s")],
-        )
-        .await
-        .unwrap();
+    let server = server_with_three_events().await;
     let stray = server.table_path("acme", "snowplow").join(
         "app_id=web/year=2024/month=05/day=01/hour=10/data_2024_05_01_10_20_30_orphan.parquet",
     );
     std::fs::copy(&server.files_on_disk("acme", "snowplow")[0], &stray).unwrap();
     assert_eq!(server.count("acme", "snowplow").await, 3);
     server.shutdown().await;
+}
+
+async fn server_with_three_events() -> TestServer {
+    let server = TestServer::start().await;
+    let batches = vec![snowplow_batch("web", fixed_now(), 3, "s")];
+    server
+        .client(ACME)
+        .await
+        .put(None, "snowplow", batches)
+        .await
+        .unwrap();
+    server
 }

@@ -517,32 +517,18 @@ impl UnitJob {
             )
             .await?;
         drop(unit.permit.take());
-        let main = async {
-            match main_adds.is_empty() {
-                true => Ok(None),
-                false => self
-                    .target
-                    .main
-                    .commit(main_adds, unit.sequences.clone(), self.data_schema.clone())
-                    .await
-                    .map(Some),
-            }
-        };
-        let rejected = async {
-            match rejected_adds.is_empty() {
-                true => Ok(None),
-                false => self
-                    .target
-                    .rejected
-                    .commit(
-                        rejected_adds,
-                        unit.rejected_sequences.clone(),
-                        self.rejected_schema.clone(),
-                    )
-                    .await
-                    .map(Some),
-            }
-        };
+        let main = commit_part(
+            &self.target.main,
+            main_adds,
+            &unit.sequences,
+            &self.data_schema,
+        );
+        let rejected = commit_part(
+            &self.target.rejected,
+            rejected_adds,
+            &unit.rejected_sequences,
+            &self.rejected_schema,
+        );
         let (main, rejected) = tokio::join!(main, rejected);
         let (main, rejected) = (main?, rejected?);
         let mut ack = IngestAck {
@@ -603,6 +589,23 @@ impl UnitJob {
             .await?;
         Ok(adds)
     }
+}
+
+/// Commits one table's part of a unit; `None` when the unit has no rows for that table.
+async fn commit_part(
+    table: &TableHandle,
+    adds: Vec<deltalake::kernel::Add>,
+    sequences: &Option<SequenceRange>,
+    schema: &SchemaRef,
+) -> Result<Option<CommitOutcome>, Error> {
+    if adds.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        table
+            .commit(adds, sequences.clone(), schema.clone())
+            .await?,
+    ))
 }
 
 /// The `txn` app id a producer's rows use in the tenant's `_rejected` table.

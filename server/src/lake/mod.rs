@@ -155,14 +155,10 @@ pub fn store_url(store: &str) -> Result<Url, LakeError> {
                 .map_err(|_| LakeError::BadLocation(store.to_string()))?
         }
     };
-    if url.scheme() == "file" {
-        let path = url
-            .to_file_path()
-            .map_err(|_| LakeError::BadLocation(store.to_string()))?;
-        std::fs::create_dir_all(&path)
-            .map_err(|e| LakeError::BadLocation(format!("{store}: {e}")))?;
-    } else if !matches!(url.scheme(), "memory") {
-        return Err(LakeError::BadLocation(store.to_string()));
+    match url.scheme() {
+        "file" => table::ensure_local_dir(&url)?,
+        "memory" => {}
+        _ => return Err(LakeError::BadLocation(store.to_string())),
     }
     if !url.path().ends_with('/') {
         url.set_path(&format!("{}/", url.path()));
