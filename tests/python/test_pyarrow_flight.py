@@ -56,3 +56,11 @@ def test_errors_carry_grpc_codes(server):
                     "event_id": pa.array([1], pa.int64())})
     with pytest.raises(pa.ArrowInvalid, match="event_id"):
         put(server, bad, bearer(ACME))
+
+
+def test_zstd_compressed_ipc_is_accepted(server):
+    options = flight.FlightCallOptions(
+        headers=[(b"authorization", f"Bearer {ACME}".encode())],
+        write_options=pa.ipc.IpcWriteOptions(compression="zstd"))
+    acks = put(server, snowplow_table(20), options)
+    assert sum(a["rows_committed"] for a in acks) == 20
