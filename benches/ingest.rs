@@ -172,7 +172,10 @@ async fn main() -> anyhow::Result<()> {
         .arg(lake.path().join("lake"))
         .arg("--addr-file")
         .arg(&addr_file)
-        .env("LAKEPORT_LOG", "warn")
+        .env(
+            "LAKEPORT_LOG",
+            std::env::var("LAKEPORT_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .spawn()
         .context("start lakeport-server")?;
     let deadline = Instant::now() + std::time::Duration::from_secs(60);

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use arrow::compute::{cast_with_options, filter_record_batch, CastOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
@@ -16,11 +16,17 @@ use crate::datasets::{Dataset, APP_PARTITION_COLUMN, TIME_PARTITION_COLUMNS};
 /// Characters Delta (without column mapping) and Parquet do not allow in column names.
 const FORBIDDEN_IN_NAMES: &[char] = &[' ', ',', ';', '{', '}', '(', ')', '\n', '\t', '='];
 
-/// Plan for one stream: where each table column comes from and how it is cast.
+/// Plan for one stream: where each table column comes from and how it is cast. Only the
+/// columns the producer sends are materialized: Delta readers read a column missing from a
+/// file as null, so files need not carry dozens of all-null columns.
 #[derive(Debug)]
 pub struct Normalizer {
+    /// The table's data schema (what a new table is created with).
     target: SchemaRef,
-    sources: Vec<Option<usize>>,
+    /// The schema of normalized batches: the target columns the input carries.
+    output: SchemaRef,
+    /// For each output column, the input column it is cast from.
+    sources: Vec<usize>,
     time_index: usize,
     time_column: String,
     new_fields: Vec<Field>,
@@ -64,10 +70,10 @@ impl Normalizer {
             }
             None => custom_target(dataset, table_schema, input)?,
         };
-        let mut sources = Vec::with_capacity(target.fields().len());
+        let mut sources = Vec::with_capacity(input.fields().len());
+        let mut output_fields = Vec::with_capacity(input.fields().len());
         for field in target.fields() {
-            let source = input.index_of(field.name()).ok();
-            if let Some(i) = source {
+            if let Ok(i) = input.index_of(field.name()) {
                 let from = input.field(i).data_type();
                 let is_time = field.name() == &dataset.time_column;
                 let ok = converts_losslessly(from, field.data_type()) || (is_time && is_text(from));
@@ -78,11 +84,13 @@ impl Normalizer {
                         found: from.to_string(),
                     });
                 }
+                sources.push(i);
+                output_fields.push(field.as_ref().clone());
             }
-            sources.push(source);
         }
+        let output = Arc::new(Schema::new(output_fields));
         let time_index =
-            target
+            output
                 .index_of(&dataset.time_column)
                 .map_err(|_| IngestError::MissingColumn {
                     dataset: dataset.name.clone(),
@@ -90,6 +98,7 @@ impl Normalizer {
                 })?;
         Ok(Self {
             target,
+            output,
             sources,
             time_index,
             time_column: dataset.time_column.clone(),
@@ -97,9 +106,14 @@ impl Normalizer {
         })
     }
 
-    /// Schema of the batches `apply` returns.
+    /// The table's data schema this stream writes to.
     pub fn target_schema(&self) -> &SchemaRef {
         &self.target
+    }
+
+    /// Schema of the batches `apply` returns.
+    pub fn output_schema(&self) -> &SchemaRef {
+        &self.output
     }
 
     /// Columns a custom table gains from this stream.
@@ -115,25 +129,25 @@ impl Normalizer {
         let rows = input.num_rows();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.sources.len());
         let mut rejected = Vec::new();
-        for (index, (field, source)) in self.target.fields().iter().zip(&self.sources).enumerate() {
-            let column = match source {
-                None => new_null_array(field.data_type(), rows),
-                Some(i) if index == self.time_index => {
+        for (index, (field, i)) in self.output.fields().iter().zip(&self.sources).enumerate() {
+            let column = match i {
+                i if index == self.time_index => {
                     let (times, reasons) = self.event_times(input.column(*i))?;
                     rejected = reasons;
                     times
                 }
-                Some(i) => cast_with_options(input.column(*i), field.data_type(), &options)
-                    .map_err(|e| IngestError::WrongType {
+                i => cast_with_options(input.column(*i), field.data_type(), &options).map_err(
+                    |e| IngestError::WrongType {
                         column: field.name().clone(),
                         expected: field.data_type().to_string(),
                         found: format!("{} ({e})", input.column(*i).data_type()),
-                    })?,
+                    },
+                )?,
             };
             columns.push(column);
         }
         let batch =
-            RecordBatch::try_new(self.target.clone(), columns).map_err(IngestError::Arrow)?;
+            RecordBatch::try_new(self.output.clone(), columns).map_err(IngestError::Arrow)?;
         if rejected.is_empty() {
             return Ok(Normalized { batch, rejected });
         }
@@ -310,7 +324,15 @@ mod tests {
         let n = Normalizer::new(&snowplow, None, &input.schema()).unwrap();
         let out = n.apply(&input).unwrap();
         assert_eq!(out.batch.num_rows(), 1);
-        assert_eq!(out.batch.schema(), snowplow.schema.clone().unwrap());
+        assert_eq!(n.target_schema(), snowplow.schema.as_ref().unwrap());
+        let names: Vec<_> = out
+            .batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["app_id", "collector_tstamp", "event_id", "txn_id"]);
         assert_eq!(
             out.rejected,
             vec![(1, "null event time in column collector_tstamp".to_string())]

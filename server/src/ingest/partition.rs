@@ -103,6 +103,7 @@ pub fn escape_path_value(value: &str) -> String {
 #[derive(Debug)]
 pub struct Partitioner {
     time_index: usize,
+    has_app: bool,
     app_index: Option<usize>,
     file_schema: SchemaRef,
     file_columns: Vec<usize>,
@@ -119,7 +120,12 @@ impl Partitioner {
                 })
         };
         let time_index = index(&dataset.time_column)?;
-        let app_index = dataset.app_column.as_deref().map(index).transpose()?;
+        // An optional app column the producer does not send partitions as null.
+        let has_app = dataset.app_column.is_some();
+        let app_index = dataset
+            .app_column
+            .as_deref()
+            .and_then(|name| table_schema.index_of(name).ok());
         let drop_app = dataset.app_column_is_partition();
         let file_columns: Vec<usize> = (0..table_schema.fields().len())
             .filter(|i| !(drop_app && table_schema.field(*i).name() == APP_PARTITION_COLUMN))
@@ -131,6 +137,7 @@ impl Partitioner {
         );
         Ok(Self {
             time_index,
+            has_app,
             app_index,
             file_schema,
             file_columns,
@@ -160,7 +167,11 @@ impl Partitioner {
         let mut groups: HashMap<(Option<Option<&str>>, i64), Vec<u32>> = HashMap::new();
         for row in 0..batch.num_rows() {
             let hour = times.value(row).div_euclid(MICROS_PER_HOUR);
-            let app = apps.map(|a| a.is_valid(row).then(|| a.value(row)));
+            let app = match apps {
+                Some(a) => Some(a.is_valid(row).then(|| a.value(row))),
+                None if self.has_app => Some(None),
+                None => None,
+            };
             groups.entry((app, hour)).or_default().push(row as u32);
         }
         let projected = batch

@@ -278,7 +278,7 @@ impl StreamState {
             None
         };
         let normalizer = Normalizer::new(&dataset, table_schema.as_deref(), &schema)?;
-        self.partitioner = Some(Partitioner::new(&dataset, normalizer.target_schema())?);
+        self.partitioner = Some(Partitioner::new(&dataset, normalizer.output_schema())?);
         self.normalizer = Some(normalizer);
         self.input_schema = Some(schema);
         Ok(())
