@@ -94,6 +94,7 @@ fn code_of(e: &Error) -> Code {
             LakeError::SchemaConflict { .. } => Code::Aborted,
             LakeError::CreateRace(_) => Code::Aborted,
             LakeError::ShuttingDown => Code::Unavailable,
+            LakeError::EarlierUnitFailed => Code::Aborted,
             LakeError::ObjectStore(_) => Code::Unavailable,
             LakeError::BadLocation(_) => Code::FailedPrecondition,
             LakeError::Delta(_) | LakeError::Parquet(_) | LakeError::Internal(_) => Code::Internal,

@@ -2,7 +2,8 @@
 //! the unit is big or old enough, then its files are written while the next unit fills,
 //! and units are committed strictly in order, each acknowledged once durable.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -13,7 +14,7 @@ use arrow_flight::FlightData;
 use futures::{Stream, StreamExt, TryStreamExt};
 use lakeport_proto::IngestAck;
 use parquet::file::properties::WriterProperties;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info_span, Instrument};
@@ -27,8 +28,11 @@ use crate::config::IngestConfig;
 use crate::datasets::{Dataset, Datasets};
 use crate::error::Error;
 use crate::lake::files::{write_data_file, writer_properties};
-use crate::lake::{CommitOutcome, Lake, SequenceRange, TableHandle};
+use crate::lake::{CommitOutcome, Lake, LakeError, PendingCommit, SequenceRange, TableHandle};
 use crate::names::check_name;
+
+/// Units of one stream that may be writing or waiting for their commit at once.
+const MAX_UNITS_IN_FLIGHT: usize = 8;
 
 /// Shared ingest machinery of the server.
 #[derive(Debug)]
@@ -122,7 +126,8 @@ impl Ingestor {
                 Err(e) => {
                     // The buffered unit is dropped (its rows were never acknowledged); units
                     // already handed over finish, so their acks stay true.
-                    let _ = stream.collect_previous().await;
+                    stream.failed.store(true, Ordering::SeqCst);
+                    let _ = stream.collect_all().await;
                     return Err(e);
                 }
             }
@@ -166,7 +171,12 @@ struct StreamState {
     /// and the highest seen in this stream.
     producers: HashMap<String, ProducerState>,
     unit: Unit,
-    previous: Option<JoinHandle<Result<UnitResult, Error>>>,
+    /// Units handed over, oldest first: writing files, queued, or committing.
+    in_flight: VecDeque<JoinHandle<Result<UnitResult, Error>>>,
+    /// Fires once the newest unit has queued its commit; the next unit queues after it.
+    last_queued: Option<oneshot::Receiver<()>>,
+    /// Set when any unit fails: the committers then refuse this stream's later units.
+    failed: Arc<AtomicBool>,
     summary: IngestSummary,
     acked_any: bool,
 }
@@ -201,7 +211,9 @@ impl StreamState {
             rejected_partitioner,
             producers: HashMap::new(),
             unit: Unit::default(),
-            previous: None,
+            in_flight: VecDeque::new(),
+            last_queued: None,
+            failed: Arc::new(AtomicBool::new(false)),
             summary: IngestSummary {
                 table_version: -1,
                 ..Default::default()
@@ -236,11 +248,7 @@ impl StreamState {
                     self.on_batch(batch, meta).await?;
                 }
             }
-            if let Some(previous) = &self.previous {
-                if previous.is_finished() {
-                    self.collect_previous().await?;
-                }
-            }
+            self.collect_finished().await?;
         }
         if self.input_schema.is_none() {
             return Err(IngestError::MissingSchema.into());
@@ -251,7 +259,7 @@ impl StreamState {
     /// Flushes what is left and waits for every unit; sends a final ack if none was sent.
     async fn drain(&mut self) -> Result<(), Error> {
         self.flush().await?;
-        self.collect_previous().await?;
+        self.collect_all().await?;
         if !self.acked_any {
             let ack = IngestAck {
                 tenant: self.target.tenant.clone(),
@@ -430,8 +438,8 @@ impl StreamState {
         let permit = match self.ingestor.memory.clone().try_acquire_many_owned(permits) {
             Ok(permit) => permit,
             Err(_) => {
+                // Our own unit's memory returns once its files are written.
                 self.flush().await?;
-                self.collect_previous().await?;
                 self.ingestor
                     .memory
                     .clone()
@@ -447,16 +455,18 @@ impl StreamState {
         Ok(())
     }
 
-    /// Hands the current unit to a task that writes its files and, after the previous unit,
-    /// commits it.
+    /// Hands the current unit to a task that writes its files, queues its commit after the
+    /// previous unit's, and acks it once durable. Units pipeline: the next fills while
+    /// earlier ones are written and wait for their commit slot.
     async fn flush(&mut self) -> Result<(), Error> {
         if self.unit.is_empty() {
             self.unit.started = None;
             return Ok(());
         }
         let unit = std::mem::take(&mut self.unit);
-        // Only one unit writes files while the next fills: bounded memory, ordered commits.
-        self.collect_previous().await?;
+        while self.in_flight.len() >= MAX_UNITS_IN_FLIGHT {
+            self.collect_oldest().await?;
+        }
         let (Some(partitioner), Some(normalizer)) = (&self.partitioner, &self.normalizer) else {
             return Err(IngestError::MissingSchema.into());
         };
@@ -467,16 +477,38 @@ impl StreamState {
             data_schema: normalizer.target_schema().clone(),
             rejected_schema: self.rejected_partitioner.file_schema().clone(),
             acks: self.acks.clone(),
+            failed: self.failed.clone(),
         };
-        self.previous = Some(tokio::spawn(job.run(unit).in_current_span()));
+        let (queued, queued_rx) = oneshot::channel();
+        let after = self.last_queued.replace(queued_rx);
+        let task = tokio::spawn(job.run(unit, after, queued).in_current_span());
+        self.in_flight.push_back(task);
         Ok(())
     }
 
-    async fn collect_previous(&mut self) -> Result<(), Error> {
-        let Some(previous) = self.previous.take() else {
+    /// Collects the units that are done, oldest first; the first failure ends the stream.
+    async fn collect_finished(&mut self) -> Result<(), Error> {
+        while self.in_flight.front().is_some_and(|t| t.is_finished()) {
+            self.collect_oldest().await?;
+        }
+        Ok(())
+    }
+
+    async fn collect_all(&mut self) -> Result<(), Error> {
+        let mut first_error = None;
+        while !self.in_flight.is_empty() {
+            if let Err(e) = self.collect_oldest().await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn collect_oldest(&mut self) -> Result<(), Error> {
+        let Some(task) = self.in_flight.pop_front() else {
             return Ok(());
         };
-        let result = previous
+        let result = task
             .await
             .map_err(|e| crate::lake::LakeError::Internal(format!("unit task failed: {e}")))??;
         let ack = result.ack;
@@ -498,10 +530,29 @@ struct UnitJob {
     rejected_schema: SchemaRef,
     /// The ack goes out as soon as the unit is durable, not when the stream next moves.
     acks: mpsc::Sender<IngestAck>,
+    failed: Arc<AtomicBool>,
 }
 
 impl UnitJob {
-    async fn run(self, mut unit: Unit) -> Result<UnitResult, Error> {
+    async fn run(
+        self,
+        unit: Unit,
+        after: Option<oneshot::Receiver<()>>,
+        queued: oneshot::Sender<()>,
+    ) -> Result<UnitResult, Error> {
+        let result = self.write_and_commit(unit, after, queued).await;
+        if result.is_err() {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    async fn write_and_commit(
+        &self,
+        mut unit: Unit,
+        after: Option<oneshot::Receiver<()>>,
+        queued: oneshot::Sender<()>,
+    ) -> Result<UnitResult, Error> {
         let main_adds = self
             .write_files(
                 &self.target.main,
@@ -517,20 +568,39 @@ impl UnitJob {
             )
             .await?;
         drop(unit.permit.take());
-        let main = commit_part(
-            &self.target.main,
-            main_adds,
-            &unit.sequences,
-            &self.data_schema,
-        );
-        let rejected = commit_part(
-            &self.target.rejected,
-            rejected_adds,
-            &unit.rejected_sequences,
-            &self.rejected_schema,
-        );
-        let (main, rejected) = tokio::join!(main, rejected);
-        let (main, rejected) = (main?, rejected?);
+        // Queue after the previous unit so commits keep the stream's order; a failed
+        // predecessor (its sender dropped) stops this unit too.
+        if let Some(after) = after {
+            after.await.map_err(|_| LakeError::EarlierUnitFailed)?;
+        }
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(LakeError::EarlierUnitFailed.into());
+        }
+        let main = self
+            .queue(
+                &self.target.main,
+                main_adds,
+                &unit.sequences,
+                &self.data_schema,
+            )
+            .await?;
+        let rejected = self
+            .queue(
+                &self.target.rejected,
+                rejected_adds,
+                &unit.rejected_sequences,
+                &self.rejected_schema,
+            )
+            .await?;
+        let _ = queued.send(());
+        let main = match main {
+            Some(pending) => Some(pending.outcome().await?),
+            None => None,
+        };
+        let rejected = match rejected {
+            Some(pending) => Some(pending.outcome().await?),
+            None => None,
+        };
         let mut ack = IngestAck {
             tenant: self.target.tenant.clone(),
             dataset: self.target.dataset.name.clone(),
@@ -563,6 +633,23 @@ impl UnitJob {
         Ok(UnitResult { ack })
     }
 
+    /// Queues one table's part of a unit; `None` when the unit has no rows for that table.
+    async fn queue(
+        &self,
+        table: &TableHandle,
+        adds: Vec<deltalake::kernel::Add>,
+        sequences: &Option<SequenceRange>,
+        schema: &SchemaRef,
+    ) -> Result<Option<PendingCommit>, Error> {
+        if adds.is_empty() {
+            return Ok(None);
+        }
+        let pending = table
+            .submit(adds, sequences.clone(), schema.clone(), self.failed.clone())
+            .await?;
+        Ok(Some(pending))
+    }
+
     async fn write_files(
         &self,
         table: &TableHandle,
@@ -589,23 +676,6 @@ impl UnitJob {
             .await?;
         Ok(adds)
     }
-}
-
-/// Commits one table's part of a unit; `None` when the unit has no rows for that table.
-async fn commit_part(
-    table: &TableHandle,
-    adds: Vec<deltalake::kernel::Add>,
-    sequences: &Option<SequenceRange>,
-    schema: &SchemaRef,
-) -> Result<Option<CommitOutcome>, Error> {
-    if adds.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(
-        table
-            .commit(adds, sequences.clone(), schema.clone())
-            .await?,
-    ))
 }
 
 /// The `txn` app id a producer's rows use in the tenant's `_rejected` table.

@@ -4,6 +4,7 @@
 //! action, so a retried unit is recognised and skipped, never duplicated.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +48,8 @@ pub struct CommitRequest {
     pub sequences: Option<SequenceRange>,
     /// Data schema (table columns minus derived partition columns) the files were written for.
     pub schema: SchemaRef,
+    /// Set when a unit of the same stream failed; later units must not commit.
+    pub stream_failed: Arc<AtomicBool>,
     pub respond: oneshot::Sender<Result<CommitOutcome, LakeError>>,
 }
 
@@ -115,6 +118,11 @@ async fn commit_group(table: &mut DeltaTable, dataset: &Dataset, group: Vec<Comm
             p.outcome = Some(Err(e.clone_for_client()));
         }
     }
+    for p in &pending {
+        if matches!(p.outcome, Some(Err(_))) {
+            p.request.stream_failed.store(true, Ordering::SeqCst);
+        }
+    }
     for p in pending {
         let outcome = p
             .outcome
@@ -141,6 +149,10 @@ async fn try_commit(
     let mut included = Vec::new();
     for (index, p) in pending.iter_mut().enumerate() {
         p.outcome = None;
+        if p.request.stream_failed.load(Ordering::SeqCst) {
+            p.outcome = Some(Err(LakeError::EarlierUnitFailed));
+            continue;
+        }
         if let Some(range) = &p.request.sequences {
             let committed = match versions.get(&range.app_id) {
                 Some(v) => Some(*v),

@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::datasets::Dataset;
 pub use committer::{CommitOutcome, SequenceRange};
-pub use table::TableHandle;
+pub use table::{PendingCommit, TableHandle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
@@ -43,6 +43,8 @@ pub enum LakeError {
     ShuttingDown,
     #[error("another writer created the table at the same moment; retrying")]
     CreateRace(String),
+    #[error("an earlier unit of this stream failed to commit, so later ones are not committed; resend from the last acknowledged sequence")]
+    EarlierUnitFailed,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -86,6 +88,7 @@ impl LakeError {
                 first: *first,
             },
             LakeError::ShuttingDown => LakeError::ShuttingDown,
+            LakeError::EarlierUnitFailed => LakeError::EarlierUnitFailed,
             other => LakeError::Internal(format!("commit failed: {other}")),
         }
     }

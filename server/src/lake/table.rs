@@ -1,5 +1,6 @@
 //! A tenant's dataset table: where it lives, its Delta state, and its committer.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema, SchemaRef};
@@ -73,25 +74,40 @@ impl TableHandle {
         ))
     }
 
-    /// Hands a unit to the committer and waits until it is durable (or found duplicate).
-    pub async fn commit(
+    /// Queues a unit for the committer and returns its pending outcome. Units of one stream
+    /// are committed in the order they are queued; once one fails, `stream_failed` is set
+    /// and the committer refuses the stream's later units, so no later sequence can be
+    /// committed past a lost one.
+    pub async fn submit(
         &self,
         adds: Vec<Add>,
         sequences: Option<SequenceRange>,
         schema: SchemaRef,
-    ) -> Result<CommitOutcome, LakeError> {
+        stream_failed: Arc<AtomicBool>,
+    ) -> Result<PendingCommit, LakeError> {
         let (respond, outcome) = oneshot::channel();
         let request = CommitRequest {
             adds,
             sequences,
             schema,
+            stream_failed,
             respond,
         };
         self.committer
             .send(request)
             .await
             .map_err(|_| LakeError::ShuttingDown)?;
-        outcome.await.map_err(|_| LakeError::ShuttingDown)?
+        Ok(PendingCommit(outcome))
+    }
+}
+
+/// A queued unit; await `outcome` for the commit result.
+#[derive(Debug)]
+pub struct PendingCommit(oneshot::Receiver<Result<CommitOutcome, LakeError>>);
+
+impl PendingCommit {
+    pub async fn outcome(self) -> Result<CommitOutcome, LakeError> {
+        self.0.await.map_err(|_| LakeError::ShuttingDown)?
     }
 }
 
