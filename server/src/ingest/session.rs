@@ -593,14 +593,8 @@ impl UnitJob {
             )
             .await?;
         let _ = queued.send(());
-        let main = match main {
-            Some(pending) => Some(pending.outcome().await?),
-            None => None,
-        };
-        let rejected = match rejected {
-            Some(pending) => Some(pending.outcome().await?),
-            None => None,
-        };
+        let main = outcome_of(main).await?;
+        let rejected = outcome_of(rejected).await?;
         let mut ack = IngestAck {
             tenant: self.target.tenant.clone(),
             dataset: self.target.dataset.name.clone(),
@@ -675,6 +669,13 @@ impl UnitJob {
             .try_collect::<Vec<_>>()
             .await?;
         Ok(adds)
+    }
+}
+
+async fn outcome_of(pending: Option<PendingCommit>) -> Result<Option<CommitOutcome>, Error> {
+    match pending {
+        Some(pending) => Ok(Some(pending.outcome().await?)),
+        None => Ok(None),
     }
 }
 
