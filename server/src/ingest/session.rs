@@ -126,7 +126,6 @@ impl Ingestor {
                 Err(e) => {
                     // The buffered unit is dropped (its rows were never acknowledged); units
                     // already handed over finish, so their acks stay true.
-                    stream.failed.store(true, Ordering::SeqCst);
                     let _ = stream.collect_all().await;
                     return Err(e);
                 }
