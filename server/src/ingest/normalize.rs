@@ -29,7 +29,6 @@ pub struct Normalizer {
     sources: Vec<usize>,
     time_index: usize,
     time_column: String,
-    new_fields: Vec<Field>,
 }
 
 /// A batch in table form, plus the input rows that were set aside and why.
@@ -56,7 +55,7 @@ impl Normalizer {
                 });
             }
         }
-        let (target, new_fields) = match &dataset.schema {
+        let target = match &dataset.schema {
             Some(fixed) => {
                 for field in input.fields() {
                     if fixed.index_of(field.name()).is_err() {
@@ -66,7 +65,7 @@ impl Normalizer {
                         });
                     }
                 }
-                (fixed.clone(), vec![])
+                fixed.clone()
             }
             None => custom_target(dataset, table_schema, input)?,
         };
@@ -102,7 +101,6 @@ impl Normalizer {
             sources,
             time_index,
             time_column: dataset.time_column.clone(),
-            new_fields,
         })
     }
 
@@ -114,11 +112,6 @@ impl Normalizer {
     /// Schema of the batches `apply` returns.
     pub fn output_schema(&self) -> &SchemaRef {
         &self.output
-    }
-
-    /// Columns a custom table gains from this stream.
-    pub fn new_fields(&self) -> &[Field] {
-        &self.new_fields
     }
 
     pub fn apply(&self, input: &RecordBatch) -> Result<Normalized, IngestError> {
@@ -233,11 +226,10 @@ fn custom_target(
     dataset: &Dataset,
     table_schema: Option<&Schema>,
     input: &Schema,
-) -> Result<(SchemaRef, Vec<Field>), IngestError> {
+) -> Result<SchemaRef, IngestError> {
     let mut fields: Vec<Field> = table_schema
         .map(|s| s.fields().iter().map(|f| f.as_ref().clone()).collect())
         .unwrap_or_default();
-    let mut new_fields = Vec::new();
     for field in input.fields() {
         let name = field.name();
         let reserved = TIME_PARTITION_COLUMNS.contains(&name.as_str())
@@ -263,11 +255,9 @@ fn custom_target(
                 hint,
             })?
         };
-        let new_field = Field::new(name, stored, true);
-        fields.push(new_field.clone());
-        new_fields.push(new_field);
+        fields.push(Field::new(name, stored, true));
     }
-    Ok((Arc::new(Schema::new(fields)), new_fields))
+    Ok(Arc::new(Schema::new(fields)))
 }
 
 #[cfg(test)]
@@ -385,7 +375,11 @@ mod tests {
         .unwrap();
         let table = Schema::new(vec![Field::new("ts", timestamp_us_utc(), true)]);
         let n = Normalizer::new(&clicks, Some(&table), &input.schema()).unwrap();
-        assert_eq!(n.new_fields().len(), 1);
+        assert_eq!(
+            n.target_schema().fields().len(),
+            2,
+            "the table gains column n"
+        );
         let out = n.apply(&input).unwrap();
         assert_eq!(out.batch.num_rows(), 1);
         assert_eq!(out.rejected[0].0, 1);

@@ -90,10 +90,6 @@ impl Ingestor {
         }
     }
 
-    pub fn datasets(&self) -> &Datasets {
-        &self.datasets
-    }
-
     pub async fn target(&self, tenant: &str, dataset: &str) -> Result<Target, Error> {
         check_name("tenant", tenant)?;
         check_name("dataset", dataset)?;
