@@ -7,4 +7,4 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/lakeport.v1.rs"));
 }
 
-pub use v1::{IngestAck, IngestMetadata};
+pub use v1::{IngestAck, IngestMetadata, QueryTicket, SignedTicket, TableVersion};

@@ -91,6 +91,23 @@ pub struct Args {
     /// Rows per Parquet row group.
     #[arg(long, env = "LAKEPORT_ROW_GROUP_ROWS")]
     pub row_group_rows: Option<usize>,
+    /// Memory one query may use for sorts, joins and aggregations (it spills to disk
+    /// where DataFusion can, and fails with RESOURCE_EXHAUSTED otherwise), e.g. `1GiB`.
+    #[arg(long, env = "LAKEPORT_QUERY_MEMORY_LIMIT")]
+    pub query_memory_limit: Option<ByteSize>,
+    /// Longest a query may run, from DoGet to its last batch, e.g. `5m`.
+    #[arg(long, env = "LAKEPORT_QUERY_TIMEOUT")]
+    pub query_timeout: Option<humantime::Duration>,
+    /// Queries one tenant (or the admin) may run at once; more get RESOURCE_EXHAUSTED.
+    #[arg(long, env = "LAKEPORT_QUERY_MAX_CONCURRENT")]
+    pub query_max_concurrent: Option<usize>,
+    /// Secret that signs query tickets; give every replica the same one. Default: random
+    /// per process (tickets then only work on the server that issued them).
+    #[arg(long, env = "LAKEPORT_TICKET_SECRET", hide_env_values = true)]
+    pub ticket_secret: Option<String>,
+    /// How long a query ticket from GetFlightInfo may be redeemed with DoGet, e.g. `1h`.
+    #[arg(long, env = "LAKEPORT_TICKET_TTL")]
+    pub ticket_ttl: Option<humantime::Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +124,8 @@ struct FileConfig {
     datasets: BTreeMap<String, FileDataset>,
     #[serde(default)]
     ingest: FileIngest,
+    #[serde(default)]
+    query: FileQuery,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +167,18 @@ struct FileIngest {
     memory_limit: Option<ByteSize>,
     compression: Option<String>,
     row_group_rows: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileQuery {
+    memory_limit: Option<ByteSize>,
+    #[serde(default, with = "humantime_serde_opt")]
+    timeout: Option<Duration>,
+    max_concurrent: Option<usize>,
+    ticket_secret: Option<String>,
+    #[serde(default, with = "humantime_serde_opt")]
+    ticket_ttl: Option<Duration>,
 }
 
 mod humantime_serde_opt {
@@ -274,6 +305,28 @@ impl Default for IngestConfig {
     }
 }
 
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    pub memory_limit: usize,
+    pub timeout: Duration,
+    pub max_concurrent: usize,
+    /// `None`: a random secret is drawn at startup.
+    pub ticket_secret: Option<String>,
+    pub ticket_ttl: Duration,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            memory_limit: 1 << 30,
+            timeout: Duration::from_secs(300),
+            max_concurrent: 4,
+            ticket_secret: None,
+            ticket_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// The resolved configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -283,6 +336,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub datasets: BTreeMap<String, DatasetConfig>,
     pub ingest: IngestConfig,
+    pub query: QueryConfig,
 }
 
 impl Default for Config {
@@ -294,6 +348,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             datasets: BTreeMap::new(),
             ingest: IngestConfig::default(),
+            query: QueryConfig::default(),
         }
     }
 }
@@ -409,6 +464,26 @@ impl Config {
                 .or(fi.row_group_rows)
                 .unwrap_or(d.row_group_rows),
         };
+        let fq = file.query;
+        let dq = defaults.query;
+        let query = QueryConfig {
+            memory_limit: size(args.query_memory_limit.or(fq.memory_limit), dq.memory_limit),
+            timeout: args
+                .query_timeout
+                .map(Into::into)
+                .or(fq.timeout)
+                .unwrap_or(dq.timeout),
+            max_concurrent: args
+                .query_max_concurrent
+                .or(fq.max_concurrent)
+                .unwrap_or(dq.max_concurrent),
+            ticket_secret: args.ticket_secret.or(fq.ticket_secret),
+            ticket_ttl: args
+                .ticket_ttl
+                .map(Into::into)
+                .or(fq.ticket_ttl)
+                .unwrap_or(dq.ticket_ttl),
+        };
         let config = Config {
             listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
             addr_file: args.addr_file.or(file.addr_file),
@@ -416,6 +491,7 @@ impl Config {
             auth,
             datasets,
             ingest,
+            query,
         };
         config.validate()?;
         Ok(config)
@@ -438,6 +514,19 @@ impl Config {
                     ByteSize(i.memory_limit as u64),
                     ByteSize(i.flush_size as u64)
                 ),
+            ));
+        }
+        let q = &self.query;
+        if q.max_concurrent == 0 {
+            return Err(invalid("query.max_concurrent", "must be at least 1"));
+        }
+        if q.memory_limit < (1 << 20) {
+            return Err(invalid("query.memory_limit", "must be at least 1MiB"));
+        }
+        if q.ticket_secret.as_deref().is_some_and(|s| s.len() < 16) {
+            return Err(invalid(
+                "query.ticket_secret",
+                "use at least 16 characters (32 random bytes, hex or base64, is good)",
             ));
         }
         for tenant in &self.auth.tenants {

@@ -9,6 +9,7 @@ use crate::datasets::DatasetError;
 use crate::ingest::IngestError;
 use crate::lake::LakeError;
 use crate::names::NameError;
+use crate::query::QueryError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -24,6 +25,8 @@ pub enum Error {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Lake(#[from] LakeError),
+    #[error(transparent)]
+    Query(#[from] QueryError),
     #[error("refusing to start without credentials on {0}: configure [auth] admin_token or [[tenants]] tokens, or listen on a loopback address")]
     OpenNonLoopback(String),
     #[error("i/o error: {0}")]
@@ -40,7 +43,10 @@ impl From<Error> for Status {
         match code {
             _ if client_side => info!(%message, "client stream ended with an error"),
             Code::Internal | Code::Unknown => error!(%message, "request failed"),
-            Code::Unavailable | Code::Aborted | Code::ResourceExhausted => {
+            Code::Unavailable
+            | Code::Aborted
+            | Code::ResourceExhausted
+            | Code::DeadlineExceeded => {
                 warn!(%message, "request failed")
             }
             _ => info!(%message, "request refused"),
@@ -98,6 +104,24 @@ fn code_of(e: &Error) -> Code {
             LakeError::ObjectStore(_) => Code::Unavailable,
             LakeError::BadLocation(_) => Code::FailedPrecondition,
             LakeError::Delta(_) | LakeError::Parquet(_) | LakeError::Internal(_) => Code::Internal,
+        },
+        Error::Query(q) => match q {
+            QueryError::ReadOnly(_)
+            | QueryError::PathTable(_)
+            | QueryError::OtherSchema { .. }
+            | QueryError::TicketForged
+            | QueryError::TicketNotYours => Code::PermissionDenied,
+            QueryError::Unsupported(_) | QueryError::Sql(_) | QueryError::BadTicket(_) => {
+                Code::InvalidArgument
+            }
+            QueryError::UnknownTable { .. } => Code::NotFound,
+            QueryError::MemoryExceeded { .. } | QueryError::TooManyQueries { .. } => {
+                Code::ResourceExhausted
+            }
+            QueryError::Timeout(_) => Code::DeadlineExceeded,
+            QueryError::TicketExpired | QueryError::VersionGone { .. } => Code::FailedPrecondition,
+            QueryError::Storage(_) => Code::Unavailable,
+            QueryError::Execution(_) => Code::Internal,
         },
         Error::OpenNonLoopback(_) => Code::FailedPrecondition,
         Error::Io(_) => Code::Internal,

@@ -10,6 +10,7 @@ pub mod flight;
 pub mod ingest;
 pub mod lake;
 pub mod names;
+pub mod query;
 pub mod server;
 
 pub use config::{Args, Config};

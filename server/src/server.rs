@@ -18,6 +18,8 @@ use crate::error::Error;
 use crate::flight::{FlightEndpoint, SqlService};
 use crate::ingest::Ingestor;
 use crate::lake::Lake;
+use crate::query::tables::LakeTables;
+use crate::query::QueryEngine;
 
 /// Everything a running server needs besides its socket.
 pub struct Server {
@@ -57,11 +59,20 @@ impl Server {
         )?);
         let ingestor = Arc::new(Ingestor::new(
             lake.clone(),
-            datasets,
+            datasets.clone(),
             self.config.ingest.clone(),
             self.clock,
         ));
-        let sql = Arc::new(SqlService::new(ingestor, auth.clone()));
+        let tenants = self
+            .config
+            .auth
+            .tenants
+            .iter()
+            .map(|t| t.id.clone())
+            .collect();
+        let tables = Arc::new(LakeTables::new(lake.clone(), datasets, tenants));
+        let engine = Arc::new(QueryEngine::new(tables, self.config.query.clone()));
+        let sql = Arc::new(SqlService::new(ingestor, engine, auth.clone()));
         let endpoint = FlightEndpoint::new(sql, auth.clone());
         // tonic answers an oversize message with OUT_OF_RANGE; the endpoint and the ingest
         // decoder turn that into RESOURCE_EXHAUSTED, what gRPC specifies for it.

@@ -157,3 +157,33 @@ def decode_ack(buf) -> dict:
 
 def metadata(producer: str, sequence: int) -> pa.Buffer:
     return pa.py_buffer(json.dumps({"producer_id": producer, "sequence": sequence}).encode())
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def proto_bytes_field(number: int, value: bytes) -> bytes:
+    """One length-delimited protobuf field (enough to build Flight SQL commands by hand)."""
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+
+def flight_sql_command(name: str, fields: bytes) -> bytes:
+    """A Flight SQL command wrapped in google.protobuf.Any, as GetFlightInfo expects it."""
+    type_url = f"type.googleapis.com/arrow.flight.protocol.sql.{name}".encode()
+    return proto_bytes_field(1, type_url) + proto_bytes_field(2, fields)
+
+
+def statement_query(sql: str) -> bytes:
+    return flight_sql_command("CommandStatementQuery", proto_bytes_field(1, sql.encode()))
+
+
+def bearer(token: str):
+    import pyarrow.flight as flight
+    return flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {token}".encode())])

@@ -4,6 +4,8 @@
 mod endpoint;
 mod handshake;
 mod ingest;
+mod metadata;
+mod query;
 mod sql_service;
 
 pub use endpoint::FlightEndpoint;

@@ -112,7 +112,7 @@ impl PendingCommit {
 }
 
 /// Loads newer commits; false when the table does not exist yet.
-pub(super) async fn refresh(table: &mut DeltaTable) -> Result<bool, LakeError> {
+pub(crate) async fn refresh(table: &mut DeltaTable) -> Result<bool, LakeError> {
     let url = table.table_url();
     let local_dir_missing = url.scheme() == "file" && url.to_file_path().is_ok_and(|p| !p.exists());
     if table.version().is_none() && local_dir_missing {

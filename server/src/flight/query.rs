@@ -1,0 +1,159 @@
+//! Flight SQL queries: `GetFlightInfo` plans and signs a ticket, `DoGet` redeems it and
+//! streams the result; prepared statements are signed SQL handles planned on execution.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::ipc::writer::IpcWriteOptions;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::server::PeekableFlightDataStream;
+use arrow_flight::sql::{
+    ActionCreatePreparedStatementResult, ProstMessageExt, TicketStatementQuery,
+};
+use arrow_flight::{
+    FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, IpcMessage, SchemaAsIpc, Ticket,
+};
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::{Request, Status};
+
+use super::ingest::principal;
+use crate::error::Error;
+use crate::query::scope::TENANT_HEADER;
+use crate::query::{QueryEngine, QueryError, Scope};
+
+pub(super) type DoGetStream =
+    Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
+
+/// The caller's scope: its principal, and for an admin the tenant named in the
+/// `lakeport-tenant` header (unqualified table names resolve there).
+pub(super) fn scope<T>(request: &Request<T>) -> Result<Scope, Status> {
+    let principal = principal(request)?;
+    let tenant = match request.metadata().get(TENANT_HEADER) {
+        Some(value) => Some(value.to_str().map_err(|_| {
+            Status::invalid_argument(format!("header {TENANT_HEADER} is not ASCII"))
+        })?),
+        None => None,
+    };
+    Ok(Scope::new(principal, tenant.filter(|t| !t.is_empty())).map_err(Error::from)?)
+}
+
+/// Plans `sql` and answers with its schema and a signed ticket pinning the table versions.
+pub(super) async fn flight_info(
+    engine: &QueryEngine,
+    scope: &Scope,
+    sql: &str,
+    descriptor: FlightDescriptor,
+) -> Result<FlightInfo, Status> {
+    let planned = engine.plan(scope, sql, &[]).await.map_err(Error::from)?;
+    let handle = engine.ticket(scope, sql, planned.versions, false);
+    let ticket = TicketStatementQuery {
+        statement_handle: handle.into(),
+    };
+    let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
+    Ok(FlightInfo::new()
+        .try_with_schema(&planned.schema)
+        .map_err(|e| Status::internal(format!("cannot encode the result schema: {e}")))?
+        .with_endpoint(endpoint)
+        .with_descriptor(descriptor)
+        .with_ordered(true))
+}
+
+/// Redeems a ticket and streams the query's result at the versions it pins.
+pub(super) async fn do_get(
+    engine: &Arc<QueryEngine>,
+    ticket: TicketStatementQuery,
+    caller: Scope,
+) -> Result<DoGetStream, Status> {
+    let redeemed = engine
+        .redeem(&ticket.statement_handle, &caller)
+        .map_err(Error::from)?;
+    if redeemed.prepared {
+        return Err(Error::from(QueryError::BadTicket(
+            "a prepared-statement handle is not a DoGet ticket; call GetFlightInfo with it".into(),
+        ))
+        .into());
+    }
+    let scope = Scope {
+        principal: caller.principal,
+        default_schema: redeemed.default_schema,
+    };
+    let planned = engine
+        .plan(&scope, &redeemed.sql, &redeemed.versions)
+        .await
+        .map_err(Error::from)?;
+    let schema = planned.schema.clone();
+    let stream = engine.execute(&scope, planned).await.map_err(Error::from)?;
+    let errors = engine.clone();
+    let batches = stream
+        .map_err(move |e| FlightError::Tonic(Box::new(Status::from(Error::from(errors.error(e))))));
+    let encoded = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .build(batches)
+        .map_err(Status::from);
+    Ok(Box::pin(encoded))
+}
+
+/// CreatePreparedStatement: plans once to check the SQL and report its schema; the handle
+/// is the signed SQL, so no statement state lives on the server.
+pub(super) async fn create_prepared(
+    engine: &QueryEngine,
+    scope: &Scope,
+    sql: &str,
+) -> Result<ActionCreatePreparedStatementResult, Status> {
+    let planned = engine.plan(scope, sql, &[]).await.map_err(Error::from)?;
+    let IpcMessage(schema) = SchemaAsIpc::new(&planned.schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: arrow::error::ArrowError| {
+            Status::internal(format!("cannot encode the result schema: {e}"))
+        })?;
+    Ok(ActionCreatePreparedStatementResult {
+        prepared_statement_handle: engine.ticket(scope, sql, Vec::new(), true).into(),
+        dataset_schema: schema,
+        parameter_schema: Default::default(),
+    })
+}
+
+/// The SQL and scope behind a prepared-statement handle, once it verifies for the caller.
+pub(super) fn prepared(
+    engine: &QueryEngine,
+    handle: &[u8],
+    caller: Scope,
+) -> Result<(Scope, String), Status> {
+    let redeemed = engine.redeem(handle, &caller).map_err(Error::from)?;
+    if !redeemed.prepared {
+        return Err(Error::from(QueryError::BadTicket(
+            "not a prepared-statement handle".into(),
+        ))
+        .into());
+    }
+    Ok((
+        Scope {
+            principal: caller.principal,
+            default_schema: redeemed.default_schema,
+        },
+        redeemed.sql,
+    ))
+}
+
+/// Binding parameters: lakeport's prepared statements take none, so only an empty
+/// parameter set is accepted.
+pub(super) async fn check_no_parameters(
+    request: Request<PeekableFlightDataStream>,
+) -> Result<(), Status> {
+    let mut batches = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
+        request.into_inner().map_err(FlightError::from),
+    );
+    while let Some(batch) = batches.next().await {
+        let batch =
+            batch.map_err(|e| Status::invalid_argument(format!("bad parameter data: {e}")))?;
+        if batch.num_columns() > 0 && batch.num_rows() > 0 {
+            return Err(Error::from(QueryError::Unsupported(
+                "prepared statement parameters are not supported yet; put the values in the SQL text".into(),
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}

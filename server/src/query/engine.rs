@@ -1,0 +1,182 @@
+//! `QueryEngine`: plans a caller's SQL against its scoped catalog (pinning table versions
+//! into a signed ticket) and runs a planned query as a limited, cancellable stream.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use bytesize::ByteSize;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use lakeport_proto::{QueryTicket, TableVersion};
+
+use super::catalog::{LakeCatalog, Versions};
+use super::limits::{ConcurrencyLimit, LimitedStream};
+use super::tables::LakeTables;
+use super::ticket::TicketSigner;
+use super::{guard, QueryError, Scope, CATALOG};
+use crate::config::QueryConfig;
+
+#[derive(Debug)]
+pub struct QueryEngine {
+    tables: Arc<LakeTables>,
+    signer: TicketSigner,
+    concurrency: ConcurrencyLimit,
+    config: QueryConfig,
+}
+
+/// A planned query: ready to run, its result schema as Flight clients will see it, and the
+/// table versions it reads.
+pub struct Planned {
+    pub frame: DataFrame,
+    pub schema: SchemaRef,
+    pub versions: Vec<TableVersion>,
+}
+
+impl QueryEngine {
+    pub fn new(tables: Arc<LakeTables>, config: QueryConfig) -> Self {
+        Self {
+            signer: TicketSigner::new(config.ticket_secret.as_deref(), config.ticket_ttl),
+            concurrency: ConcurrencyLimit::new(config.max_concurrent),
+            tables,
+            config,
+        }
+    }
+
+    /// The catalog `scope` sees (for the Flight SQL metadata calls).
+    pub async fn catalog(&self, scope: &Scope) -> Result<LakeCatalog, QueryError> {
+        LakeCatalog::new(scope, self.tables.clone(), Arc::new(Versions::default())).await
+    }
+
+    /// Parses, checks and plans `sql`; tables load at the `pins` versions, or the latest.
+    pub async fn plan(
+        &self,
+        scope: &Scope,
+        sql: &str,
+        pins: &[TableVersion],
+    ) -> Result<Planned, QueryError> {
+        let versions = Arc::new(Versions::pinned(
+            pins.iter()
+                .map(|p| (p.tenant.clone(), p.dataset.clone(), p.version)),
+        ));
+        let catalog =
+            Arc::new(LakeCatalog::new(scope, self.tables.clone(), versions.clone()).await?);
+        let ctx = self.session(&scope.default_schema)?;
+        ctx.register_catalog(CATALOG, catalog.clone());
+        let state = ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state
+            .sql_to_statement(sql, &dialect)
+            .map_err(|e| self.error(e))?;
+        guard::check_statement(&statement)?;
+        let references = state
+            .resolve_table_references(&statement)
+            .map_err(|e| self.error(e))?;
+        guard::check_references(&references, &scope.default_schema, &catalog)?;
+        let plan = state
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| self.error(e))?;
+        guard::check_plan(&plan)?;
+        let frame = ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| self.error(e))?;
+        let schema = flight_schema(frame.schema().as_arrow());
+        let versions = versions
+            .read()
+            .into_iter()
+            .map(|(tenant, dataset, version)| TableVersion {
+                tenant,
+                dataset,
+                version,
+            })
+            .collect();
+        Ok(Planned {
+            frame,
+            schema,
+            versions,
+        })
+    }
+
+    /// A session of its own per query, so its memory pool is the query's limit.
+    fn session(&self, default_schema: &str) -> Result<SessionContext, QueryError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.config.memory_limit, 1.0)
+            .build_arc()
+            .map_err(|e| self.error(e))?;
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema(CATALOG, default_schema);
+        Ok(SessionContext::new_with_config_rt(config, runtime))
+    }
+
+    /// Starts a planned query, holding one of the caller's concurrency slots until the
+    /// stream ends or is dropped.
+    pub async fn execute(
+        &self,
+        scope: &Scope,
+        planned: Planned,
+    ) -> Result<LimitedStream, QueryError> {
+        let slot = self.concurrency.acquire(&scope.principal_tag())?;
+        let stream = planned
+            .frame
+            .execute_stream()
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(LimitedStream::new(stream, self.config.timeout, slot))
+    }
+
+    /// A signed ticket (or prepared-statement handle) for `sql` planned in `scope`.
+    pub fn ticket(
+        &self,
+        scope: &Scope,
+        sql: &str,
+        versions: Vec<TableVersion>,
+        prepared: bool,
+    ) -> Vec<u8> {
+        self.signer.sign(&QueryTicket {
+            principal: scope.principal_tag(),
+            default_schema: scope.default_schema.clone(),
+            sql: sql.to_string(),
+            versions,
+            issued_at_ms: chrono::Utc::now().timestamp_millis(),
+            prepared,
+        })
+    }
+
+    /// The ticket's content, once it verifies for `scope`'s principal.
+    pub fn redeem(&self, bytes: &[u8], scope: &Scope) -> Result<QueryTicket, QueryError> {
+        self.signer
+            .verify(bytes, scope, chrono::Utc::now().timestamp_millis())
+    }
+
+    /// A DataFusion error as the client should see it, with the memory limit filled in.
+    pub fn error(&self, e: DataFusionError) -> QueryError {
+        match QueryError::from(e) {
+            QueryError::MemoryExceeded { detail, .. } => QueryError::MemoryExceeded {
+                limit: ByteSize(self.config.memory_limit as u64).to_string_as(true),
+                detail,
+            },
+            other => other,
+        }
+    }
+}
+
+/// The schema Flight clients receive: the Flight encoder sends dictionary columns as
+/// their plain values, so the advertised schema must too.
+fn flight_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Dictionary(_, value) => {
+                f.as_ref().clone().with_data_type(value.as_ref().clone())
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}

@@ -1,0 +1,121 @@
+//! Read-only DataFusion SQL over the lake, scoped to the caller's tenant: who sees what
+//! (`scope`), which tables exist (`tables`), the DataFusion catalog over them (`catalog`,
+//! `system`), what SQL is allowed (`guard`), signed stateless tickets (`ticket`) and the
+//! per-query limits (`limits`), tied together by `QueryEngine` (`engine`).
+
+pub mod catalog;
+pub mod engine;
+pub mod guard;
+pub mod limits;
+pub mod scope;
+pub mod system;
+pub mod tables;
+pub mod ticket;
+
+use std::time::Duration;
+
+use datafusion::error::DataFusionError;
+
+pub use engine::{Planned, QueryEngine};
+pub use scope::Scope;
+
+/// The one catalog lakeport's SQL sees.
+pub const CATALOG: &str = "lakeport";
+/// Schema of the `system.*` tables.
+pub const SYSTEM_SCHEMA: &str = "system";
+
+/// Everything a query can fail with. `Clone`, so an error raised inside DataFusion (through
+/// `DataFusionError::External`) can be recovered with its category intact.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum QueryError {
+    #[error("lakeport SQL is read-only: {0} is not allowed; land data with DoPut or ADBC ingest")]
+    ReadOnly(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0:?} names a file or URL; lakeport only queries its own tables (see SHOW TABLES)")]
+    PathTable(String),
+    #[error("schema {schema:?} is not visible to you; your tables are in {visible}")]
+    OtherSchema { schema: String, visible: String },
+    #[error("table {table:?} not found in schema {schema:?}; tables there: {available}")]
+    UnknownTable {
+        schema: String,
+        table: String,
+        available: String,
+    },
+    #[error("{0}")]
+    Sql(String),
+    #[error("query exceeded its memory limit of {limit}: {detail}; narrow the query (filters, LIMIT, fewer columns) or ask for a larger query.memory_limit")]
+    MemoryExceeded { limit: String, detail: String },
+    #[error(
+        "{who} already runs {limit} queries, the most allowed at once; retry when one finishes"
+    )]
+    TooManyQueries { who: String, limit: usize },
+    #[error("query ran longer than the server's query timeout of {0:?}; narrow it or ask for a longer query.timeout")]
+    Timeout(Duration),
+    #[error("ticket rejected: {0}")]
+    BadTicket(String),
+    #[error("ticket rejected: its signature does not verify (altered, or issued by a server with another ticket_secret); call GetFlightInfo again")]
+    TicketForged,
+    #[error("ticket was not issued to you; call GetFlightInfo with your own credentials")]
+    TicketNotYours,
+    #[error("ticket expired; call GetFlightInfo again for a fresh one")]
+    TicketExpired,
+    #[error("table {table} version {version} can no longer be read ({detail}); call GetFlightInfo again")]
+    VersionGone {
+        table: String,
+        version: u64,
+        detail: String,
+    },
+    #[error("reading the lake failed: {0}")]
+    Storage(String),
+    #[error("query failed: {0}")]
+    Execution(String),
+}
+
+impl QueryError {
+    pub(crate) fn into_datafusion(self) -> DataFusionError {
+        DataFusionError::External(Box::new(self))
+    }
+}
+
+impl From<DataFusionError> for QueryError {
+    fn from(e: DataFusionError) -> Self {
+        classify(&e, &e)
+    }
+}
+
+fn classify(top: &DataFusionError, e: &DataFusionError) -> QueryError {
+    use datafusion::arrow::error::ArrowError;
+    match e {
+        DataFusionError::External(inner) => match inner.downcast_ref::<QueryError>() {
+            Some(q) => q.clone(),
+            None => match inner.downcast_ref::<DataFusionError>() {
+                Some(d) => classify(top, d),
+                None => QueryError::Execution(top.to_string()),
+            },
+        },
+        DataFusionError::Context(_, inner) => classify(top, inner),
+        DataFusionError::Shared(inner) => classify(top, inner),
+        DataFusionError::ResourcesExhausted(detail) => QueryError::MemoryExceeded {
+            limit: String::new(),
+            detail: detail.clone(),
+        },
+        DataFusionError::Plan(_)
+        | DataFusionError::SQL(..)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::NotImplemented(_) => QueryError::Sql(top.to_string()),
+        DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
+            ArrowError::DivideByZero
+            | ArrowError::CastError(_)
+            | ArrowError::ParseError(_)
+            | ArrowError::ComputeError(_)
+            | ArrowError::ArithmeticOverflow(_)
+            | ArrowError::InvalidArgumentError(_) => QueryError::Sql(top.to_string()),
+            _ => QueryError::Execution(top.to_string()),
+        },
+        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => {
+            QueryError::Storage(top.to_string())
+        }
+        _ => QueryError::Execution(top.to_string()),
+    }
+}
