@@ -2,8 +2,11 @@
 //! tenant's dataset with exactly-once producer sequences.
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
-use arrow_flight::{FlightClient, FlightData, FlightDescriptor, PutResult};
+use arrow_flight::sql::{CommandGetTables, CommandStatementQuery, ProstMessageExt};
+use arrow_flight::{FlightClient, FlightData, FlightDescriptor, FlightInfo, PutResult};
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::transport::{Channel, Endpoint};
@@ -80,6 +83,56 @@ impl Client {
             .flight
             .add_header("authorization", &format!("Bearer {token}"));
         self
+    }
+
+    /// Sends `lakeport-tenant: <tenant>` with every call: for an admin, the tenant whose
+    /// tables unqualified SQL names resolve to.
+    pub fn with_tenant(mut self, tenant: &str) -> Self {
+        let _ = self.flight.add_header("lakeport-tenant", tenant);
+        self
+    }
+
+    /// Plans `sql` on the server (Flight SQL `GetFlightInfo`): the result schema and ticket.
+    pub async fn plan(&mut self, sql: &str) -> Result<FlightInfo, ClientError> {
+        let command = CommandStatementQuery {
+            query: sql.to_string(),
+            transaction_id: None,
+        };
+        let descriptor = FlightDescriptor::new_cmd(command.as_any().encode_to_vec());
+        Ok(self.flight.get_flight_info(descriptor).await?)
+    }
+
+    /// Runs `sql` and streams its result batches.
+    pub async fn query(&mut self, sql: &str) -> Result<(SchemaRef, FlightRecordBatchStream), ClientError> {
+        let info = self.plan(sql).await?;
+        self.fetch(info).await
+    }
+
+    /// Redeems every endpoint of `info` (lakeport answers with one) as one batch stream.
+    async fn fetch(&mut self, info: FlightInfo) -> Result<(SchemaRef, FlightRecordBatchStream), ClientError> {
+        let schema = info
+            .clone()
+            .try_decode_schema()
+            .map_err(|e| ClientError::Flight(FlightError::Arrow(e)))?;
+        let schema = std::sync::Arc::new(schema);
+        let ticket = info
+            .endpoint
+            .into_iter()
+            .find_map(|e| e.ticket)
+            .ok_or_else(|| ClientError::Flight(FlightError::ProtocolError("FlightInfo without a ticket".into())))?;
+        Ok((schema, self.flight.do_get(ticket).await?))
+    }
+
+    /// The caller's tables (Flight SQL `GetTables`): schema (tenant), table and type columns.
+    pub async fn tables(&mut self) -> Result<Vec<RecordBatch>, ClientError> {
+        let command = CommandGetTables {
+            include_schema: false,
+            ..Default::default()
+        };
+        let descriptor = FlightDescriptor::new_cmd(command.as_any().encode_to_vec());
+        let info = self.flight.get_flight_info(descriptor).await?;
+        let (_, stream) = self.fetch(info).await?;
+        Ok(stream.try_collect().await?)
     }
 
     /// Raw Flight client, for calls the SDK does not wrap.

@@ -1,0 +1,113 @@
+//! Command-line parsing and dispatch: `sql`, `put`, `tables`, `usage`.
+
+mod input;
+mod output;
+mod put;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use lakeport_client::Client;
+
+pub(crate) use output::Format;
+
+#[derive(Parser)]
+#[command(name = "lakeport", version, about = "Client for a lakeport server")]
+pub(crate) struct Cli {
+    /// Server address, e.g. http://127.0.0.1:50051.
+    #[arg(
+        long,
+        env = "LAKEPORT_ENDPOINT",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    endpoint: String,
+    /// Bearer token (omit for an open server).
+    #[arg(long, env = "LAKEPORT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Tenant to act for (admins only): where `put` writes and unqualified SQL names resolve.
+    #[arg(long, env = "LAKEPORT_TENANT")]
+    tenant: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one SQL query and print or save its result.
+    Sql {
+        query: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Upload CSV, NDJSON, Parquet or Arrow IPC files into a dataset. Rerunning the same
+    /// command after an interruption resumes without duplicating rows.
+    Put(put::PutArgs),
+    /// List the tables you can query.
+    Tables {
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Storage used per table (a view over `system.storage`).
+    Usage {
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+}
+
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut client = Client::connect(&cli.endpoint).await?;
+    if let Some(token) = &cli.token {
+        client = client.with_token(token);
+    }
+    if let Some(tenant) = &cli.tenant {
+        client = client.with_tenant(tenant);
+    }
+    match cli.command {
+        Command::Sql { query, out } => sql(&mut client, &query, out).await,
+        Command::Put(args) => put::run(&mut client, cli.tenant.as_deref(), args).await,
+        Command::Tables { out } => {
+            let batches = client.tables().await?;
+            let schema = match batches.first() {
+                Some(b) => b.schema(),
+                None => return Ok(()),
+            };
+            let columns = ["db_schema_name", "table_name", "table_type"];
+            let projected = batches
+                .iter()
+                .map(|b| {
+                    let indices: Vec<usize> = columns
+                        .iter()
+                        .filter_map(|c| schema.index_of(c).ok())
+                        .collect();
+                    b.project(&indices)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let projected_schema = projected
+                .first()
+                .map(|b| b.schema())
+                .unwrap_or_else(|| schema.clone());
+            let stream = futures::stream::iter(projected.into_iter().map(Ok));
+            output::write(out.format, out.output.as_deref(), projected_schema, stream).await
+        }
+        Command::Usage { out } => {
+            let query = "SELECT tenant, dataset, files, bytes, rows, partitions, last_commit \
+                         FROM system.storage ORDER BY tenant, dataset";
+            sql(&mut client, query, out).await
+        }
+    }
+}
+
+async fn sql(client: &mut Client, query: &str, out: OutputArgs) -> anyhow::Result<()> {
+    let (schema, stream) = client.query(query).await?;
+    output::write(out.format, out.output.as_deref(), schema, stream).await
+}
