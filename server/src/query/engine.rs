@@ -7,7 +7,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use bytesize::ByteSize;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use lakeport_proto::{QueryTicket, TableVersion};
 
@@ -21,6 +21,9 @@ use crate::config::QueryConfig;
 #[derive(Debug)]
 pub struct QueryEngine {
     tables: Arc<LakeTables>,
+    /// Shared by every query's runtime: Parquet metadata cache, spill files, object stores.
+    /// Each query only gets its own memory pool.
+    base_runtime: Arc<RuntimeEnv>,
     signer: TicketSigner,
     concurrency: ConcurrencyLimit,
     config: QueryConfig,
@@ -37,6 +40,7 @@ pub struct Planned {
 impl QueryEngine {
     pub fn new(tables: Arc<LakeTables>, config: QueryConfig) -> Self {
         Self {
+            base_runtime: Arc::new(RuntimeEnv::default()),
             signer: TicketSigner::new(config.ticket_secret.as_deref(), config.ticket_ttl),
             concurrency: ConcurrencyLimit::new(config.max_concurrent),
             tables,
@@ -73,7 +77,7 @@ impl QueryEngine {
         let references = state
             .resolve_table_references(&statement)
             .map_err(|e| self.error(e))?;
-        guard::check_references(&references, &scope.default_schema, &catalog)?;
+        guard::check_references(&references, scope, &catalog)?;
         let plan = state
             .statement_to_plan(statement)
             .await
@@ -102,7 +106,7 @@ impl QueryEngine {
 
     /// A session of its own per query, so its memory pool is the query's limit.
     fn session(&self, default_schema: &str) -> Result<SessionContext, QueryError> {
-        let runtime = RuntimeEnvBuilder::new()
+        let runtime = RuntimeEnvBuilder::from_runtime_env(&self.base_runtime)
             .with_memory_limit(self.config.memory_limit, 1.0)
             .build_arc()
             .map_err(|e| self.error(e))?;
