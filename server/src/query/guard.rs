@@ -9,7 +9,7 @@ use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
 use super::catalog::{looks_like_path, LakeCatalog};
-use super::{QueryError, CATALOG};
+use super::{QueryError, Scope, CATALOG};
 
 /// Statements that would change data, tables or files.
 const WRITES: &[&str] = &[
@@ -73,9 +73,10 @@ fn statement_kind(sql: &str) -> String {
 /// Every table the statement names must be one of the caller's tables or a system table.
 pub fn check_references(
     references: &[TableReference],
-    default_schema: &str,
+    scope: &Scope,
     catalog: &LakeCatalog,
 ) -> Result<(), QueryError> {
+    let default_schema = scope.default_schema.as_str();
     for reference in references {
         if looks_like_path(reference.table()) {
             return Err(QueryError::PathTable(reference.table().to_string()));
@@ -91,6 +92,14 @@ pub fn check_references(
         let schema = reference.schema().unwrap_or(default_schema);
         if schema == "information_schema" {
             continue;
+        }
+        if !catalog.has_schema(schema) && scope.tenant().is_none() {
+            // An admin sees every tenant: this one has no tables (yet).
+            return Err(QueryError::UnknownTable {
+                schema: schema.to_string(),
+                table: reference.table().to_string(),
+                available: "none (no tables for this tenant)".into(),
+            });
         }
         if !catalog.has_schema(schema) {
             return Err(QueryError::OtherSchema {
