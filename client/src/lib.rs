@@ -103,13 +103,19 @@ impl Client {
     }
 
     /// Runs `sql` and streams its result batches.
-    pub async fn query(&mut self, sql: &str) -> Result<(SchemaRef, FlightRecordBatchStream), ClientError> {
+    pub async fn query(
+        &mut self,
+        sql: &str,
+    ) -> Result<(SchemaRef, FlightRecordBatchStream), ClientError> {
         let info = self.plan(sql).await?;
         self.fetch(info).await
     }
 
     /// Redeems every endpoint of `info` (lakeport answers with one) as one batch stream.
-    async fn fetch(&mut self, info: FlightInfo) -> Result<(SchemaRef, FlightRecordBatchStream), ClientError> {
+    async fn fetch(
+        &mut self,
+        info: FlightInfo,
+    ) -> Result<(SchemaRef, FlightRecordBatchStream), ClientError> {
         let schema = info
             .clone()
             .try_decode_schema()
@@ -119,7 +125,11 @@ impl Client {
             .endpoint
             .into_iter()
             .find_map(|e| e.ticket)
-            .ok_or_else(|| ClientError::Flight(FlightError::ProtocolError("FlightInfo without a ticket".into())))?;
+            .ok_or_else(|| {
+                ClientError::Flight(FlightError::ProtocolError(
+                    "FlightInfo without a ticket".into(),
+                ))
+            })?;
         Ok((schema, self.flight.do_get(ticket).await?))
     }
 

@@ -106,7 +106,11 @@ fn with_table_types(inferred: Schema, table: Option<&Schema>) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-pub(crate) fn open(path: &Path, table: Option<&Schema>, batch_rows: usize) -> anyhow::Result<Source> {
+pub(crate) fn open(
+    path: &Path,
+    table: Option<&Schema>,
+    batch_rows: usize,
+) -> anyhow::Result<Source> {
     let open = || File::open(path).with_context(|| format!("open {}", path.display()));
     let size = open()?.metadata()?.len();
     let context = || format!("read {}", path.display());
@@ -148,7 +152,10 @@ pub(crate) fn open(path: &Path, table: Option<&Schema>, batch_rows: usize) -> an
                 parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(open()?)
                     .with_context(context)?;
             let total_rows = builder.metadata().file_metadata().num_rows() as u64;
-            let reader = builder.with_batch_size(batch_rows).build().with_context(context)?;
+            let reader = builder
+                .with_batch_size(batch_rows)
+                .build()
+                .with_context(context)?;
             Source {
                 batches: Box::new(reader),
                 consumed: Consumed::Rows { total_rows, size },
@@ -185,15 +192,25 @@ mod tests {
     fn csv_takes_the_tables_types_and_infers_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.csv");
-        std::fs::write(&path, "app_id,collector_tstamp,n\n123,2024-05-01T10:20:30Z,1\n").unwrap();
+        std::fs::write(
+            &path,
+            "app_id,collector_tstamp,n\n123,2024-05-01T10:20:30Z,1\n",
+        )
+        .unwrap();
         let table = Schema::new(vec![Field::new("app_id", DataType::Utf8, true)]);
         let mut source = open(&path, Some(&table), 10).unwrap();
         let batch = source.batches.next().unwrap().unwrap();
         let schema = batch.schema();
         assert_eq!(schema.field(0).data_type(), &DataType::Utf8);
-        assert!(matches!(schema.field(1).data_type(), DataType::Timestamp(TimeUnit::Second | TimeUnit::Nanosecond, _)));
+        assert!(matches!(
+            schema.field(1).data_type(),
+            DataType::Timestamp(TimeUnit::Second | TimeUnit::Nanosecond, _)
+        ));
         assert_eq!(schema.field(2).data_type(), &DataType::Int64);
-        assert_eq!(source.consumed.bytes(1), std::fs::metadata(&path).unwrap().len());
+        assert_eq!(
+            source.consumed.bytes(1),
+            std::fs::metadata(&path).unwrap().len()
+        );
     }
 
     #[test]

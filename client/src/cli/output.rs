@@ -67,9 +67,15 @@ impl Writer {
     fn new(format: Format, sink: Box<dyn Write + Send>, schema: SchemaRef) -> anyhow::Result<Self> {
         Ok(match format {
             Format::Table => Writer::Table(sink, schema, Vec::new()),
-            Format::Csv => Writer::Csv(arrow::csv::WriterBuilder::new().with_header(true).build(sink)),
+            Format::Csv => Writer::Csv(
+                arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(sink),
+            ),
             Format::Json => Writer::Json(arrow::json::ArrayWriter::new(sink)),
-            Format::Parquet => Writer::Parquet(parquet::arrow::ArrowWriter::try_new(sink, schema, None)?),
+            Format::Parquet => {
+                Writer::Parquet(parquet::arrow::ArrowWriter::try_new(sink, schema, None)?)
+            }
             Format::Arrow => Writer::Arrow(arrow::ipc::writer::FileWriter::try_new(sink, &schema)?),
         })
     }
@@ -93,7 +99,11 @@ impl Writer {
                 } else {
                     batches
                 };
-                writeln!(sink, "{}", arrow::util::pretty::pretty_format_batches(&batches)?)?;
+                writeln!(
+                    sink,
+                    "{}",
+                    arrow::util::pretty::pretty_format_batches(&batches)?
+                )?;
                 sink.flush()?;
             }
             Writer::Csv(w) => w.into_inner().flush()?,

@@ -52,7 +52,11 @@ impl Summary {
     }
 }
 
-pub(crate) async fn run(client: &mut Client, tenant: Option<&str>, args: PutArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    client: &mut Client,
+    tenant: Option<&str>,
+    args: PutArgs,
+) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch_rows > 0, "--batch-rows must be at least 1");
     let producer = match &args.producer_id {
         Some(id) => id.clone(),
@@ -62,7 +66,11 @@ pub(crate) async fn run(client: &mut Client, tenant: Option<&str>, args: PutArgs
     let total: u64 = args
         .files
         .iter()
-        .map(|f| std::fs::metadata(f).map(|m| m.len()).with_context(|| format!("open {}", f.display())))
+        .map(|f| {
+            std::fs::metadata(f)
+                .map(|m| m.len())
+                .with_context(|| format!("open {}", f.display()))
+        })
         .sum::<anyhow::Result<u64>>()?;
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template(
@@ -132,7 +140,12 @@ async fn table_schema(client: &mut Client, dataset: &str) -> anyhow::Result<Opti
     let sql = format!("SELECT * FROM \"{dataset}\" LIMIT 0");
     match client.plan(&sql).await {
         Ok(info) => Ok(Some(info.try_decode_schema()?)),
-        Err(e) if e.status().is_some_and(|s| s.code() == tonic::Code::NotFound) => Ok(None),
+        Err(e)
+            if e.status()
+                .is_some_and(|s| s.code() == tonic::Code::NotFound) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(anyhow::anyhow!("{e}")),
     }
 }
@@ -156,7 +169,10 @@ fn default_producer_id(tenant: Option<&str>, args: &PutArgs) -> anyhow::Result<S
         hash.update(meta.len().to_le_bytes());
         hash.update(modified.to_le_bytes());
     }
-    Ok(format!("lakeport-cli-{}", &hex::encode(hash.finalize())[..16]))
+    Ok(format!(
+        "lakeport-cli-{}",
+        &hex::encode(hash.finalize())[..16]
+    ))
 }
 
 fn absolute(path: &Path) -> PathBuf {

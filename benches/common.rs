@@ -1,0 +1,172 @@
+//! Shared by the benchmarks: the generated Snowplow data and starting a server.
+
+// Each bench binary uses only part of this module.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arrow::array::{
+    ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+pub const BATCH_ROWS: usize = 65_536;
+pub const START_US: i64 = 1_714_521_600_000_000; // 2024-05-01T00:00:00Z
+
+/// `rows` Snowplow-like events spread evenly over `span_hours` from 2024-05-01T00:00Z.
+pub fn snowplow_batches(rows: usize, span_hours: i64) -> Vec<RecordBatch> {
+    let mut rng = StdRng::seed_from_u64(42);
+    let apps = ["web", "ios", "android", "partner"];
+    let events = ["page_view", "page_ping", "struct", "unstruct"];
+    let countries = ["US", "GB", "DE", "FR", "PL", "BR", "JP", "IN"];
+    let mut out = Vec::new();
+    let mut done = 0;
+    while done < rows {
+        let n = BATCH_ROWS.min(rows - done);
+        let idx: Vec<usize> = (done..done + n).collect();
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            (
+                "app_id",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter().map(|_| apps[rng.gen_range(0..4)]),
+                )),
+            ),
+            (
+                "collector_tstamp",
+                Arc::new(
+                    TimestampMicrosecondArray::from_iter_values(
+                        // in arrival order with jitter
+                        idx.iter().map(|i| {
+                            START_US
+                                + (*i as i64 * span_hours * 3_600_000_000 / rows as i64)
+                                + rng.gen_range(0..1_000_000)
+                        }),
+                    )
+                    .with_timezone("UTC"),
+                ),
+            ),
+            (
+                "event_id",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter()
+                        .map(|i| format!("{:08x}-bench-{i:012}", rng.gen::<u32>())),
+                )),
+            ),
+            (
+                "event",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter().map(|_| events[rng.gen_range(0..4)]),
+                )),
+            ),
+            (
+                "platform",
+                Arc::new(StringArray::from_iter_values(idx.iter().map(|_| "web"))),
+            ),
+            (
+                "domain_userid",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter()
+                        .map(|_| format!("user-{:06}", rng.gen_range(0..50_000))),
+                )),
+            ),
+            (
+                "domain_sessionidx",
+                Arc::new(Int32Array::from_iter_values(
+                    idx.iter().map(|_| rng.gen_range(1..40)),
+                )),
+            ),
+            (
+                "geo_country",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter().map(|_| countries[rng.gen_range(0..8)]),
+                )),
+            ),
+            (
+                "page_urlpath",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter()
+                        .map(|_| format!("/products/{}", rng.gen_range(0..2_000))),
+                )),
+            ),
+            (
+                "page_title",
+                Arc::new(StringArray::from_iter_values(
+                    idx.iter()
+                        .map(|_| format!("Product {}", rng.gen_range(0..2_000))),
+                )),
+            ),
+            (
+                "br_viewwidth",
+                Arc::new(Int32Array::from_iter_values(
+                    idx.iter().map(|_| rng.gen_range(320..2560)),
+                )),
+            ),
+            (
+                "geo_latitude",
+                Arc::new(Float64Array::from_iter_values(
+                    idx.iter().map(|_| rng.gen_range(-60.0..60.0)),
+                )),
+            ),
+        ];
+        out.push(RecordBatch::try_from_iter(columns).expect("batch"));
+        done += n;
+    }
+    out
+}
+
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+}
+
+pub fn server_binary() -> anyhow::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.with_file_name("lakeport-server");
+    anyhow::ensure!(path.exists(), "{} missing: build it with the same profile first (cargo build --release -p lakeport-server)", path.display());
+    Ok(path)
+}
+
+/// A `lakeport-server` of the bench's build profile over `lake`, with `extra` flags.
+pub struct BenchServer {
+    pub process: std::process::Child,
+    pub endpoint: String,
+}
+
+impl BenchServer {
+    pub async fn start(dir: &std::path::Path, extra: &[&str]) -> anyhow::Result<Self> {
+        let addr_file = dir.join("addr");
+        let process = std::process::Command::new(server_binary()?)
+            .args(["--listen", "127.0.0.1:0", "--lake"])
+            .arg(dir.join("lake"))
+            .arg("--addr-file")
+            .arg(&addr_file)
+            .args(extra)
+            .env(
+                "LAKEPORT_LOG",
+                std::env::var("LAKEPORT_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .spawn()
+            .context("start lakeport-server")?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !addr_file.exists() {
+            anyhow::ensure!(Instant::now() < deadline, "server did not start");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let endpoint = format!("http://{}", std::fs::read_to_string(&addr_file)?.trim());
+        Ok(Self { process, endpoint })
+    }
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}

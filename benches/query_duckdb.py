@@ -1,0 +1,30 @@
+"""DuckDB side of benches/query.rs: times the same queries over the lake's Parquet files.
+
+Usage: python query_duckdb.py TABLE_DIR REPEATS < queries.json; prints
+{"name": [median_seconds, rows], ...} as JSON.
+"""
+
+import json
+import statistics
+import sys
+import time
+
+import duckdb
+
+table_dir, repeats = sys.argv[1], int(sys.argv[2])
+queries = json.load(sys.stdin)
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+con.execute(
+    f"CREATE VIEW snowplow AS SELECT * FROM read_parquet('{table_dir}/**/*.parquet', "
+    "hive_partitioning = true, union_by_name = true)")
+results = {}
+for name, sql in queries.items():
+    rows = con.execute(sql).to_arrow_table().num_rows  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        con.execute(sql).to_arrow_table()
+        times.append(time.perf_counter() - start)
+    results[name] = [statistics.median(times), rows]
+print(json.dumps(results))
