@@ -111,10 +111,11 @@ pub(crate) fn open(
     table: Option<&Schema>,
     batch_rows: usize,
 ) -> anyhow::Result<Source> {
+    let format = format_of(path)?;
     let open = || File::open(path).with_context(|| format!("open {}", path.display()));
     let size = open()?.metadata()?.len();
     let context = || format!("read {}", path.display());
-    let source = match format_of(path)? {
+    let source = match format {
         "csv" => {
             let format = arrow::csv::reader::Format::default().with_header(true);
             let (inferred, _) = format
