@@ -156,11 +156,6 @@ impl TenantSchema {
     }
 }
 
-/// Table names that are really paths or URLs (`FROM '/etc/passwd'`, `FROM 's3://b/k'`).
-pub fn looks_like_path(name: &str) -> bool {
-    name.contains('/') || name.contains('\\') || name.contains(':')
-}
-
 #[tonic::async_trait]
 impl SchemaProvider for TenantSchema {
     fn table_names(&self) -> Vec<String> {
@@ -168,9 +163,6 @@ impl SchemaProvider for TenantSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        if looks_like_path(name) {
-            return Err(QueryError::PathTable(name.to_string()).into_datafusion());
-        }
         let dataset = match self.tables.dataset(name) {
             Some(d) if self.names.iter().any(|n| n == name) => d,
             _ => return Err(self.unknown(name).into_datafusion()),

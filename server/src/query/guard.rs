@@ -8,7 +8,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
-use super::catalog::{looks_like_path, LakeCatalog};
+use super::catalog::LakeCatalog;
 use super::{QueryError, Scope, CATALOG};
 
 /// Statements that would change data, tables or files.
@@ -70,7 +70,12 @@ fn statement_kind(sql: &str) -> String {
     }
 }
 
-/// Every table the statement names must be one of the caller's tables or a system table.
+/// Table names that are really paths or URLs (`FROM '/etc/passwd'`, `FROM 's3://b/k'`).
+fn looks_like_path(name: &str) -> bool {
+    name.contains('/') || name.contains('\\') || name.contains(':')
+}
+
+/// Every table the statement names (each reference DataFusion will resolve) must be one of the caller's tables or a system table.
 pub fn check_references(
     references: &[TableReference],
     scope: &Scope,

@@ -48,10 +48,6 @@ impl Scope {
         }
     }
 
-    pub fn may_read(&self, tenant: &str) -> bool {
-        self.tenant().is_none_or(|own| own == tenant)
-    }
-
     /// How a ticket names the principal it was issued to.
     pub fn principal_tag(&self) -> String {
         match &self.principal {

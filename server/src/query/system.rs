@@ -14,7 +14,6 @@ use datafusion::error::Result as DfResult;
 use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
 use object_store::ObjectStoreExt;
 
-use super::catalog::looks_like_path;
 use super::tables::{commit_files, LakeTables, LoadedTable};
 use super::QueryError;
 
@@ -108,9 +107,6 @@ impl SchemaProvider for SystemSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        if looks_like_path(name) {
-            return Err(QueryError::PathTable(name.to_string()).into_datafusion());
-        }
         let Some(schema) = system_table_schema(name) else {
             return Err(QueryError::UnknownTable {
                 schema: "system".into(),
