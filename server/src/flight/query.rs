@@ -66,19 +66,9 @@ pub(super) async fn do_get(
     ticket: TicketStatementQuery,
     caller: Scope,
 ) -> Result<DoGetStream, Status> {
-    let redeemed = engine
-        .redeem(&ticket.statement_handle, &caller)
+    let (scope, redeemed) = engine
+        .redeem(&ticket.statement_handle, caller, false)
         .map_err(Error::from)?;
-    if redeemed.prepared {
-        return Err(Error::from(QueryError::BadTicket(
-            "a prepared-statement handle is not a DoGet ticket; call GetFlightInfo with it".into(),
-        ))
-        .into());
-    }
-    let scope = Scope {
-        principal: caller.principal,
-        default_schema: redeemed.default_schema,
-    };
     let planned = engine
         .plan(&scope, &redeemed.sql, &redeemed.versions)
         .await
@@ -121,20 +111,8 @@ pub(super) fn prepared(
     handle: &[u8],
     caller: Scope,
 ) -> Result<(Scope, String), Status> {
-    let redeemed = engine.redeem(handle, &caller).map_err(Error::from)?;
-    if !redeemed.prepared {
-        return Err(Error::from(QueryError::BadTicket(
-            "not a prepared-statement handle".into(),
-        ))
-        .into());
-    }
-    Ok((
-        Scope {
-            principal: caller.principal,
-            default_schema: redeemed.default_schema,
-        },
-        redeemed.sql,
-    ))
+    let (scope, redeemed) = engine.redeem(handle, caller, true).map_err(Error::from)?;
+    Ok((scope, redeemed.sql))
 }
 
 /// Binding parameters: lakeport's prepared statements take none, so only an empty

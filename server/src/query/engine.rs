@@ -151,10 +151,33 @@ impl QueryEngine {
         })
     }
 
-    /// The ticket's content, once it verifies for `scope`'s principal.
-    pub fn redeem(&self, bytes: &[u8], scope: &Scope) -> Result<QueryTicket, QueryError> {
-        self.signer
-            .verify(bytes, scope, chrono::Utc::now().timestamp_millis())
+    /// A ticket (`prepared` false) or prepared-statement handle (`prepared` true), once it
+    /// verifies for the caller: the scope it was planned in and its content.
+    pub fn redeem(
+        &self,
+        bytes: &[u8],
+        caller: Scope,
+        prepared: bool,
+    ) -> Result<(Scope, QueryTicket), QueryError> {
+        let mut ticket =
+            self.signer
+                .verify(bytes, &caller, chrono::Utc::now().timestamp_millis())?;
+        match (prepared, ticket.prepared) {
+            (false, true) => Err(QueryError::BadTicket(
+                "a prepared-statement handle is not a DoGet ticket; call GetFlightInfo with it"
+                    .into(),
+            )),
+            (true, false) => Err(QueryError::BadTicket(
+                "not a prepared-statement handle".into(),
+            )),
+            _ => {
+                let scope = Scope {
+                    principal: caller.principal,
+                    default_schema: std::mem::take(&mut ticket.default_schema),
+                };
+                Ok((scope, ticket))
+            }
+        }
     }
 
     /// A DataFusion error as the client should see it, with the memory limit filled in.
