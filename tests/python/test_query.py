@@ -73,8 +73,10 @@ def test_get_objects_lists_the_tenants_tables(acme_data):
 
 
 def test_get_table_schema(acme_data):
-    with connect(acme_data, ACME) as conn:
+    with connect(acme_data, ACME) as conn, conn.cursor() as cur:
         schema = conn.adbc_get_table_schema("snowplow", db_schema_filter="acme")
+        cur.execute("SELECT * FROM snowplow LIMIT 0")
+        assert schema.equals(cur.fetch_arrow_table().schema)
     assert schema.field("collector_tstamp").type == pa.timestamp("us", tz="UTC")
     assert schema.field("event_id").type in (pa.string(), pa.large_string(), pa.string_view())
 

@@ -81,7 +81,11 @@ pub(super) async fn tables(
         let (kind, arrow_schema) = if schema == SYSTEM_SCHEMA {
             (SYSTEM_TABLE, system_table_schema(&table))
         } else if include_schema {
-            (TABLE, Some(table_schema(engine, &schema, &table).await?))
+            let table_schema = engine
+                .table_schema(&schema, &table)
+                .await
+                .map_err(Error::from)?;
+            (TABLE, Some(table_schema))
         } else {
             (TABLE, None)
         };
@@ -91,21 +95,6 @@ pub(super) async fn tables(
             .map_err(|e| Status::internal(e.to_string()))?;
     }
     Ok(one_batch(builder.schema(), builder.build()))
-}
-
-/// A table's schema exactly as `SELECT *` returns it.
-async fn table_schema(
-    engine: &QueryEngine,
-    tenant: &str,
-    table: &str,
-) -> Result<SchemaRef, Status> {
-    let scope = Scope {
-        principal: crate::auth::Principal::Tenant(tenant.to_string()),
-        default_schema: tenant.to_string(),
-    };
-    let sql = format!("SELECT * FROM \"{tenant}\".\"{table}\" LIMIT 0");
-    let planned = engine.plan(&scope, &sql, &[]).await.map_err(Error::from)?;
-    Ok(planned.schema)
 }
 
 pub(super) fn table_types(command: CommandGetTableTypes) -> DoGetStream {

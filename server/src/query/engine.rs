@@ -117,6 +117,28 @@ impl QueryEngine {
         Ok(SessionContext::new_with_config_rt(config, runtime))
     }
 
+    /// A tenant table's schema at its latest version, exactly as `SELECT *` returns it,
+    /// read from its table provider without planning a query.
+    pub async fn table_schema(&self, tenant: &str, table: &str) -> Result<SchemaRef, QueryError> {
+        let unknown = || QueryError::UnknownTable {
+            schema: tenant.to_string(),
+            table: table.to_string(),
+            available: "see GetTables".into(),
+        };
+        let dataset = self.tables.dataset(table).ok_or_else(unknown)?;
+        let loaded = self
+            .tables
+            .load(tenant, &dataset, None)
+            .await?
+            .ok_or_else(unknown)?;
+        let provider = loaded
+            .table
+            .table_provider()
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(flight_schema(&provider.schema()))
+    }
+
     /// Starts a planned query, holding one of the caller's concurrency slots until the
     /// stream ends or is dropped.
     pub async fn execute(
