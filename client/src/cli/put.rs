@@ -63,7 +63,7 @@ pub(crate) async fn run(
         None => default_producer_id(tenant, &args)?,
     };
     let table_schema = table_schema(client, &args.dataset).await?;
-    let total: u64 = args
+    let sizes = args
         .files
         .iter()
         .map(|f| {
@@ -71,8 +71,8 @@ pub(crate) async fn run(
                 .map(|m| m.len())
                 .with_context(|| format!("open {}", f.display()))
         })
-        .sum::<anyhow::Result<u64>>()?;
-    let bar = ProgressBar::new(total).with_style(
+        .collect::<anyhow::Result<Vec<u64>>>()?;
+    let bar = ProgressBar::new(sizes.iter().sum()).with_style(
         ProgressStyle::with_template(
             "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
         )?
@@ -86,7 +86,7 @@ pub(crate) async fn run(
     let mut next_sequence = 1u64;
     let mut done_bytes = 0u64;
     let mut rows_read = 0u64;
-    for path in &args.files {
+    for (path, size) in args.files.iter().zip(&sizes) {
         let source = input::open(path, table_schema.as_ref(), args.batch_rows)?;
         let (tx, rx) = mpsc::channel(4);
         let reader_bar = bar.clone();
@@ -122,7 +122,7 @@ pub(crate) async fn run(
         let acks = acks.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         next_sequence = sequence;
         rows_read += rows;
-        done_bytes += std::fs::metadata(path)?.len();
+        done_bytes += size;
         bar.set_position(done_bytes);
         summary.add(&acks);
     }
