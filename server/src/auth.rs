@@ -185,6 +185,7 @@ mod tests {
             tenants: vec![TenantConfig {
                 id: "acme".into(),
                 tokens: vec![TokenHash::of_token("a1"), TokenHash::of_token("a2")],
+                ..Default::default()
             }],
         })
     }

@@ -9,6 +9,8 @@ use bytesize::ByteSize;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::lake::{KeySpec, LakeSettings, RouteSpec, StoreSpec, TenantPlacement, DEFAULT_STORE};
+
 /// Errors found while reading or checking the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -50,9 +52,16 @@ pub struct Args {
     /// Write the bound address to this file once the server accepts connections.
     #[arg(long, env = "LAKEPORT_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,
-    /// Default store for tables: a local path or URL (`file:///...`). Default `./lake`.
+    /// Default store for tables: a local path or URL (`file:///...`, `s3://bucket/prefix`,
+    /// `gs://...`, `az://...`). Default `./lake`. Shorthand for `[stores.default] url`.
     #[arg(long, env = "LAKEPORT_LAKE")]
     pub lake: Option<String>,
+    /// Start even when a store cannot be listed at startup; its tables answer UNAVAILABLE.
+    #[arg(long, env = "LAKEPORT_ALLOW_UNREACHABLE_STORES")]
+    pub allow_unreachable_stores: bool,
+    /// How long a table stays in memory after its last use, e.g. `5m`.
+    #[arg(long, env = "LAKEPORT_TABLE_IDLE_TIMEOUT")]
+    pub table_idle_timeout: Option<humantime::Duration>,
     /// Admin token (acts for any tenant).
     #[arg(long, env = "LAKEPORT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -117,6 +126,14 @@ struct FileConfig {
     addr_file: Option<PathBuf>,
     lake: Option<String>,
     #[serde(default)]
+    allow_unreachable_stores: bool,
+    #[serde(default, with = "humantime_serde_opt")]
+    table_idle_timeout: Option<Duration>,
+    #[serde(default)]
+    stores: BTreeMap<String, StoreSpec>,
+    #[serde(default)]
+    routes: Vec<RouteSpec>,
+    #[serde(default)]
     auth: FileAuth,
     #[serde(default)]
     tenants: Vec<FileTenant>,
@@ -145,6 +162,8 @@ struct FileTenant {
     tokens: Vec<String>,
     #[serde(default)]
     tokens_sha256: Vec<String>,
+    region: Option<String>,
+    encryption: Option<KeySpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -214,10 +233,13 @@ impl TokenHash {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TenantConfig {
     pub id: String,
     pub tokens: Vec<TokenHash>,
+    /// Residency: the tenant's tables only land in stores of this region.
+    pub region: Option<String>,
+    pub encryption: Option<KeySpec>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -239,12 +261,10 @@ pub struct CustomDatasetConfig {
     pub app_column: Option<String>,
 }
 
-/// Per-dataset settings: custom datasets carry their columns, built-ins may only override
-/// the store.
+/// Per-dataset settings: custom datasets carry their columns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatasetConfig {
     pub custom: Option<CustomDatasetConfig>,
-    pub store: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,7 +352,11 @@ impl Default for QueryConfig {
 pub struct Config {
     pub listen: String,
     pub addr_file: Option<PathBuf>,
-    pub lake: String,
+    /// Every store, `default` included (`lake = URL` is its shorthand).
+    pub stores: BTreeMap<String, StoreSpec>,
+    pub routes: Vec<RouteSpec>,
+    pub allow_unreachable_stores: bool,
+    pub table_idle_timeout: Duration,
     pub auth: AuthConfig,
     pub datasets: BTreeMap<String, DatasetConfig>,
     pub ingest: IngestConfig,
@@ -344,7 +368,16 @@ impl Default for Config {
         Self {
             listen: "127.0.0.1:50051".into(),
             addr_file: None,
-            lake: "./lake".into(),
+            stores: BTreeMap::from([(
+                DEFAULT_STORE.to_string(),
+                StoreSpec {
+                    url: "./lake".into(),
+                    ..Default::default()
+                },
+            )]),
+            routes: Vec::new(),
+            allow_unreachable_stores: false,
+            table_idle_timeout: Duration::from_secs(300),
             auth: AuthConfig::default(),
             datasets: BTreeMap::new(),
             ingest: IngestConfig::default(),
@@ -388,6 +421,10 @@ impl Config {
                 tokens.push(TokenHash::from_hex("tenants.token_sha256", hash)?);
             }
             add_tenant(&mut auth, &tenant.id, tokens)?;
+            if let Some(t) = auth.tenants.iter_mut().find(|t| t.id == tenant.id) {
+                t.region = tenant.region.or(t.region.take());
+                t.encryption = tenant.encryption.or(t.encryption.take());
+            }
         }
         for spec in &args.tenants {
             let (id, token) = spec
@@ -396,8 +433,26 @@ impl Config {
             add_tenant(&mut auth, id, vec![TokenHash::of_token(token)])?;
         }
 
+        let mut stores = file.stores;
+        let mut routes = Vec::new();
         let mut datasets = BTreeMap::new();
         for (name, d) in file.datasets {
+            if let Some(url) = d.store {
+                // `[datasets.X] store = URL` is shorthand for a store and a route of X alone.
+                let store = format!("dataset_{name}");
+                stores.insert(
+                    store.clone(),
+                    StoreSpec {
+                        url,
+                        ..Default::default()
+                    },
+                );
+                routes.push(RouteSpec {
+                    datasets: vec![name.clone()],
+                    region: None,
+                    store,
+                });
+            }
             let custom = match d.time_column {
                 Some(time_column) => Some(CustomDatasetConfig {
                     time_column,
@@ -411,13 +466,7 @@ impl Config {
                 }
                 None => None,
             };
-            datasets.insert(
-                name,
-                DatasetConfig {
-                    custom,
-                    store: d.store,
-                },
-            );
+            datasets.insert(name, DatasetConfig { custom });
         }
         for spec in &args.datasets {
             let mut parts = spec.split(':');
@@ -484,10 +533,34 @@ impl Config {
                 .or(fq.ticket_ttl)
                 .unwrap_or(dq.ticket_ttl),
         };
+        routes.extend(file.routes);
+        let default_url = match (args.lake, file.lake, stores.get(DEFAULT_STORE)) {
+            (Some(flag), _, _) => Some(flag),
+            (None, Some(_), Some(_)) => {
+                return Err(invalid(
+                    "lake",
+                    "set either lake = URL or [stores.default], not both",
+                ))
+            }
+            (None, Some(lake), None) => Some(lake),
+            (None, None, Some(_)) => None,
+            (None, None, None) => Some(defaults.stores[DEFAULT_STORE].url.clone()),
+        };
+        if let Some(url) = default_url {
+            stores.entry(DEFAULT_STORE.to_string()).or_default().url = url;
+        }
         let config = Config {
             listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
             addr_file: args.addr_file.or(file.addr_file),
-            lake: args.lake.or(file.lake).unwrap_or(defaults.lake),
+            stores,
+            routes,
+            allow_unreachable_stores: args.allow_unreachable_stores
+                || file.allow_unreachable_stores,
+            table_idle_timeout: args
+                .table_idle_timeout
+                .map(Into::into)
+                .or(file.table_idle_timeout)
+                .unwrap_or(defaults.table_idle_timeout),
             auth,
             datasets,
             ingest,
@@ -495,6 +568,50 @@ impl Config {
         };
         config.validate()?;
         Ok(config)
+    }
+
+    /// The default store's URL (what `--lake` sets).
+    pub fn lake(&self) -> &str {
+        self.stores
+            .get(DEFAULT_STORE)
+            .map(|s| s.url.as_str())
+            .unwrap_or_default()
+    }
+
+    /// Sets the default store's URL, as `--lake` does.
+    pub fn set_lake(&mut self, url: impl Into<String>) {
+        self.stores
+            .entry(DEFAULT_STORE.to_string())
+            .or_default()
+            .url = url.into();
+    }
+
+    /// What the lake is built from; reads SSE-C keys from their references.
+    pub fn lake_settings(&self) -> Result<LakeSettings, ConfigError> {
+        let mut tenants = BTreeMap::new();
+        for t in &self.auth.tenants {
+            let key = match &t.encryption {
+                Some(spec) => Some(spec.resolve().map_err(|e| {
+                    invalid(&format!("tenants.{}.encryption", t.id), e.to_string())
+                })?),
+                None => None,
+            };
+            tenants.insert(
+                t.id.clone(),
+                TenantPlacement {
+                    region: t.region.clone(),
+                    key,
+                },
+            );
+        }
+        Ok(LakeSettings {
+            stores: self.stores.clone(),
+            routes: self.routes.clone(),
+            tenants,
+            commit_interval: self.ingest.commit_interval,
+            table_idle_timeout: self.table_idle_timeout,
+            allow_unreachable_stores: self.allow_unreachable_stores,
+        })
     }
 
     /// Checks the settings that do not depend on the network or the store.
@@ -549,6 +666,7 @@ fn add_tenant(auth: &mut AuthConfig, id: &str, tokens: Vec<TokenHash>) -> Result
         None => auth.tenants.push(TenantConfig {
             id: id.to_string(),
             tokens,
+            ..Default::default()
         }),
     }
     Ok(())
@@ -602,7 +720,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.listen, "127.0.0.1:0");
-        assert_eq!(config.lake, "file:///tmp/x");
+        assert_eq!(config.lake(), "file:///tmp/x");
         assert_eq!(config.auth.admin_tokens, vec![TokenHash::of_token("root")]);
         assert_eq!(config.auth.tenants.len(), 2);
         assert_eq!(config.auth.tenants[0].tokens.len(), 2);

@@ -6,6 +6,7 @@ use tracing::{error, info, warn};
 use crate::auth::AuthError;
 use crate::config::ConfigError;
 use crate::datasets::DatasetError;
+use crate::flight::CallError;
 use crate::ingest::IngestError;
 use crate::lake::LakeError;
 use crate::names::NameError;
@@ -27,6 +28,8 @@ pub enum Error {
     Lake(#[from] LakeError),
     #[error(transparent)]
     Query(#[from] QueryError),
+    #[error(transparent)]
+    Flight(#[from] CallError),
     #[error("refusing to start without credentials on {0}: configure [auth] admin_token or [[tenants]] tokens, or listen on a loopback address")]
     OpenNonLoopback(String),
     #[error("i/o error: {0}")]
@@ -95,16 +98,7 @@ fn code_of(e: &Error) -> Code {
             IngestError::Client(status) => status.code(),
             IngestError::Arrow(_) => Code::Internal,
         },
-        Error::Lake(l) => match l {
-            LakeError::SequenceOverlap { .. } => Code::FailedPrecondition,
-            LakeError::SchemaConflict { .. } => Code::Aborted,
-            LakeError::CreateRace(_) => Code::Aborted,
-            LakeError::ShuttingDown => Code::Unavailable,
-            LakeError::EarlierUnitFailed => Code::Aborted,
-            LakeError::ObjectStore(_) => Code::Unavailable,
-            LakeError::BadLocation(_) => Code::FailedPrecondition,
-            LakeError::Delta(_) | LakeError::Parquet(_) | LakeError::Internal(_) => Code::Internal,
-        },
+        Error::Lake(l) => lake_code(l),
         Error::Query(q) => match q {
             QueryError::ReadOnly(_)
             | QueryError::PathTable(_)
@@ -120,11 +114,77 @@ fn code_of(e: &Error) -> Code {
             }
             QueryError::Timeout(_) => Code::DeadlineExceeded,
             QueryError::TicketExpired | QueryError::VersionGone { .. } => Code::FailedPrecondition,
-            QueryError::Storage(_) => Code::Unavailable,
+            QueryError::Lake(l) => lake_code(l),
             QueryError::Execution(_) => Code::Internal,
+        },
+        Error::Flight(f) => match f {
+            CallError::NotAuthenticated => Code::Unauthenticated,
+            CallError::BadHeader { .. } | CallError::BadParameters(_) => Code::InvalidArgument,
+            CallError::Unimplemented { .. } => Code::Unimplemented,
+            CallError::Encode { .. } => Code::Internal,
         },
         Error::OpenNonLoopback(_) => Code::FailedPrecondition,
         Error::Io(_) => Code::Internal,
         Error::Transport(_) => Code::Unavailable,
+    }
+}
+
+fn lake_code(e: &LakeError) -> Code {
+    match e {
+        LakeError::Store { source, .. } => store_code(source),
+        LakeError::StoreUnreachable { .. } | LakeError::ShuttingDown => Code::Unavailable,
+        LakeError::StoreConfig { .. }
+        | LakeError::BadLocation(_)
+        | LakeError::NoPlacement { .. }
+        | LakeError::WrongRegion { .. }
+        | LakeError::SequenceOverlap { .. } => Code::FailedPrecondition,
+        LakeError::CommitContention { .. }
+        | LakeError::CreateRace(_)
+        | LakeError::SchemaConflict { .. }
+        | LakeError::EarlierUnitFailed => Code::Aborted,
+        LakeError::Delta(_) | LakeError::Parquet(_) | LakeError::Internal(_) => Code::Internal,
+    }
+}
+
+/// What a client can do about a store failure: retry later (UNAVAILABLE), retry the
+/// commit (ABORTED), or have the operator fix credentials or settings (FAILED_PRECONDITION).
+fn store_code(e: &object_store::Error) -> Code {
+    use object_store::Error as S;
+    match e {
+        S::AlreadyExists { .. } | S::Precondition { .. } => Code::Aborted,
+        S::Unauthenticated { .. }
+        | S::PermissionDenied { .. }
+        | S::NotSupported { .. }
+        | S::NotImplemented { .. }
+        | S::UnknownConfigurationKey { .. }
+        // A missing bucket or a file deleted under a reader: the lake's state, not the call.
+        | S::NotFound { .. } => Code::FailedPrecondition,
+        // Network failures, timeouts, 5xx after retries.
+        _ => Code::Unavailable,
+    }
+}
+
+/// The status for a failure inside an arrow-flight encoder stream: our own errors travel
+/// as a status already; anything else is an encoding failure.
+pub fn flight_status(e: arrow_flight::error::FlightError) -> Status {
+    match e {
+        arrow_flight::error::FlightError::Tonic(status) => *status,
+        other => {
+            error!(error = %other, "encoding a Flight response failed");
+            Status::internal(format!("encoding the response failed: {other}"))
+        }
+    }
+}
+
+/// gRPC's "message too large" is RESOURCE_EXHAUSTED; tonic's decoder reports OUT_OF_RANGE,
+/// and uses that code for nothing else.
+pub fn message_size_status(status: Status) -> Status {
+    if status.code() == Code::OutOfRange {
+        Status::resource_exhausted(format!(
+            "{}; split the data into smaller batches or raise max_message_size",
+            status.message()
+        ))
+    } else {
+        status
     }
 }

@@ -53,10 +53,7 @@ impl Server {
             return Err(Error::OpenNonLoopback(addr.to_string()));
         }
         let datasets = Arc::new(Datasets::new(&self.config.datasets)?);
-        let lake = Arc::new(Lake::new(
-            &self.config.lake,
-            self.config.ingest.commit_interval,
-        )?);
+        let lake = Lake::open(self.config.lake_settings()?).await?;
         let ingestor = Arc::new(Ingestor::new(
             lake.clone(),
             datasets.clone(),
@@ -84,8 +81,8 @@ impl Server {
         if let Some(path) = &self.config.addr_file {
             write_addr_file(path, addr)?;
         }
-        info!(%addr, lake = %lake.default_store(), open = auth.is_open(), "lakeport serving");
-        tonic::transport::Server::builder()
+        info!(%addr, lake = %lake.default_store().root, open = auth.is_open(), "lakeport serving");
+        let served = tonic::transport::Server::builder()
             .add_service(service)
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY small responses (a FlightInfo, the last batch) wait
@@ -93,7 +90,9 @@ impl Server {
                 TcpIncoming::from(listener).with_nodelay(Some(true)),
                 shutdown.cancelled_owned(),
             )
-            .await?;
+            .await;
+        lake.close();
+        served?;
         info!("lakeport stopped");
         Ok(())
     }

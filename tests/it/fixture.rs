@@ -45,22 +45,23 @@ pub fn test_config(lake: &std::path::Path) -> Config {
                 time_column: "ts".into(),
                 app_column: Some("app".into()),
             }),
-            store: None,
         },
     );
-    let defaults = Config::default();
+    let mut defaults = Config::default();
+    defaults.set_lake(lake.to_string_lossy());
     Config {
-        lake: lake.to_string_lossy().into_owned(),
         auth: AuthConfig {
             admin_tokens: vec![TokenHash::of_token(ADMIN)],
             tenants: vec![
                 TenantConfig {
                     id: "acme".into(),
                     tokens: vec![TokenHash::of_token(ACME)],
+                    ..Default::default()
                 },
                 TenantConfig {
                     id: "beta".into(),
                     tokens: vec![TokenHash::of_token(BETA)],
+                    ..Default::default()
                 },
             ],
         },

@@ -37,8 +37,6 @@ pub struct Dataset {
     pub time_column: String,
     /// Column whose value becomes the `app_id=` partition.
     pub app_column: Option<String>,
-    /// Store URL overriding the server's default lake for this dataset.
-    pub store: Option<String>,
 }
 
 impl Dataset {
@@ -81,7 +79,6 @@ fn builtin(
         required: required.iter().map(|c| c.to_string()).collect(),
         time_column: time.into(),
         app_column: app.map(str::to_string),
-        store: None,
     }
 }
 
@@ -139,7 +136,7 @@ impl Datasets {
                 (Some(_), Some(_)) => {
                     return Err(bad("is built in; only `store` may be set for it".into()))
                 }
-                (None, Some(existing)) => existing.store = settings.store.clone(),
+                (None, Some(_)) => {}
                 (None, None) => return Err(bad("a custom dataset needs time_column".into())),
                 (Some(custom), None) => {
                     let reserved = TIME_PARTITION_COLUMNS.iter().chain([&APP_PARTITION_COLUMN]);
@@ -161,7 +158,6 @@ impl Datasets {
                             required,
                             time_column: custom.time_column.clone(),
                             app_column: custom.app_column.clone(),
-                            store: settings.store.clone(),
                         },
                     );
                 }

@@ -37,20 +37,6 @@ impl FlightEndpoint {
     }
 }
 
-/// gRPC's "message too large" is RESOURCE_EXHAUSTED; tonic reports OUT_OF_RANGE.
-fn message_size_status(status: Status) -> Status {
-    if status.code() == tonic::Code::OutOfRange
-        && status.message().contains("message length too large")
-    {
-        Status::resource_exhausted(format!(
-            "{}; split the data into smaller batches or raise max_message_size",
-            status.message()
-        ))
-    } else {
-        status
-    }
-}
-
 #[tonic::async_trait]
 impl FlightService for FlightEndpoint {
     type HandshakeStream = <Svc as FlightService>::HandshakeStream;
@@ -115,7 +101,7 @@ impl FlightService for FlightEndpoint {
         self.authenticate(&mut request)?;
         FlightService::do_put(self.sql.as_ref(), request)
             .await
-            .map_err(message_size_status)
+            .map_err(crate::error::message_size_status)
     }
 
     async fn do_exchange(

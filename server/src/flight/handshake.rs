@@ -8,6 +8,7 @@ use futures::Stream;
 use tonic::metadata::MetadataValue;
 use tonic::{Response, Status};
 
+use super::CallError;
 use crate::auth::Authenticator;
 use crate::error::Error;
 
@@ -29,7 +30,10 @@ pub(super) fn handshake(
         Response::new(Box::pin(futures::stream::iter([Ok(payload)])));
     if !bearer.is_empty() {
         let value: MetadataValue<_> = format!("Bearer {bearer}").parse().map_err(|_| {
-            Status::invalid_argument("the token holds characters not allowed in a header")
+            Status::from(Error::from(CallError::BadHeader {
+                header: "authorization",
+                problem: "cannot carry this token: it holds characters not allowed in a header",
+            }))
         })?;
         response.metadata_mut().insert("authorization", value);
     }

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status};
 
+use super::CallError;
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::ingest::{IngestError, Ingestor, Target};
@@ -26,7 +27,7 @@ pub(super) fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
         .extensions()
         .get::<Principal>()
         .cloned()
-        .ok_or_else(|| Status::unauthenticated("request was not authenticated"))
+        .ok_or_else(|| Error::from(CallError::NotAuthenticated).into())
 }
 
 /// DoPut with a PATH descriptor.

@@ -19,7 +19,8 @@ use prost::Message;
 use tonic::Status;
 
 use super::query::DoGetStream;
-use crate::error::Error;
+use super::CallError;
+use crate::error::{flight_status, Error};
 use crate::query::system::system_table_schema;
 use crate::query::{QueryEngine, QueryError, Scope, CATALOG, SYSTEM_SCHEMA};
 
@@ -36,7 +37,12 @@ pub(super) fn command_info(
     let ticket = Ticket::new(command.as_any().encode_to_vec());
     Ok(FlightInfo::new()
         .try_with_schema(schema)
-        .map_err(|e| Status::internal(format!("cannot encode schema: {e}")))?
+        .map_err(|e| {
+            Error::from(CallError::Encode {
+                what: "the schema",
+                detail: e.to_string(),
+            })
+        })?
         .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
         .with_descriptor(descriptor))
 }
@@ -45,7 +51,7 @@ fn one_batch(schema: SchemaRef, batch: Result<RecordBatch, FlightError>) -> DoGe
     let stream = FlightDataEncoderBuilder::new()
         .with_schema(schema)
         .build(futures::stream::once(async move { batch }))
-        .map_err(Status::from);
+        .map_err(flight_status);
     Box::pin(stream)
 }
 
@@ -92,7 +98,12 @@ pub(super) async fn tables(
         let arrow_schema = arrow_schema.unwrap_or_else(|| Arc::new(empty.clone()));
         builder
             .append(CATALOG, &schema, &table, kind, &arrow_schema)
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(|e| {
+                Error::from(CallError::Encode {
+                    what: "the table list",
+                    detail: e.to_string(),
+                })
+            })?;
     }
     Ok(one_batch(builder.schema(), builder.build()))
 }
@@ -162,7 +173,11 @@ pub(super) fn sql_info_data() -> &'static SqlInfoData {
 
 /// The answer for a Flight SQL command lakeport does not implement.
 pub(super) fn unsupported(command: &str, why: &str) -> Status {
-    Status::unimplemented(format!("{command} is not supported by lakeport: {why}"))
+    Error::from(CallError::Unimplemented {
+        command: command.to_string(),
+        why: why.to_string(),
+    })
+    .into()
 }
 
 /// The answer for a command that would write through SQL.

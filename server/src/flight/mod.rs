@@ -10,3 +10,21 @@ mod sql_service;
 
 pub use endpoint::FlightEndpoint;
 pub use sql_service::SqlService;
+
+/// Failures of the Flight surface itself (not of ingest or query).
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("request was not authenticated")]
+    NotAuthenticated,
+    #[error("header {header} {problem}")]
+    BadHeader {
+        header: &'static str,
+        problem: &'static str,
+    },
+    #[error("{command} is not supported by lakeport: {why}")]
+    Unimplemented { command: String, why: String },
+    #[error("bad parameter data: {0}")]
+    BadParameters(String),
+    #[error("cannot encode {what}: {detail}")]
+    Encode { what: &'static str, detail: String },
+}

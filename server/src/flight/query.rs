@@ -19,7 +19,8 @@ use prost::Message;
 use tonic::{Request, Status};
 
 use super::ingest::principal;
-use crate::error::Error;
+use super::CallError;
+use crate::error::{flight_status, Error};
 use crate::query::scope::TENANT_HEADER;
 use crate::query::{QueryEngine, QueryError, Scope};
 
@@ -32,7 +33,10 @@ pub(super) fn scope<T>(request: &Request<T>) -> Result<Scope, Status> {
     let principal = principal(request)?;
     let tenant = match request.metadata().get(TENANT_HEADER) {
         Some(value) => Some(value.to_str().map_err(|_| {
-            Status::invalid_argument(format!("header {TENANT_HEADER} is not ASCII"))
+            Error::from(CallError::BadHeader {
+                header: TENANT_HEADER,
+                problem: "is not ASCII",
+            })
         })?),
         None => None,
     };
@@ -54,7 +58,12 @@ pub(super) async fn flight_info(
     let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
     Ok(FlightInfo::new()
         .try_with_schema(&planned.schema)
-        .map_err(|e| Status::internal(format!("cannot encode the result schema: {e}")))?
+        .map_err(|e| {
+            Error::from(CallError::Encode {
+                what: "the result schema",
+                detail: e.to_string(),
+            })
+        })?
         .with_endpoint(endpoint)
         .with_descriptor(descriptor)
         .with_ordered(true))
@@ -81,7 +90,7 @@ pub(super) async fn do_get(
     let encoded = FlightDataEncoderBuilder::new()
         .with_schema(schema)
         .build(batches)
-        .map_err(Status::from);
+        .map_err(flight_status);
     Ok(Box::pin(encoded))
 }
 
@@ -96,7 +105,10 @@ pub(super) async fn create_prepared(
     let IpcMessage(schema) = SchemaAsIpc::new(&planned.schema, &IpcWriteOptions::default())
         .try_into()
         .map_err(|e: arrow::error::ArrowError| {
-            Status::internal(format!("cannot encode the result schema: {e}"))
+            Error::from(CallError::Encode {
+                what: "the result schema",
+                detail: e.to_string(),
+            })
         })?;
     Ok(ActionCreatePreparedStatementResult {
         prepared_statement_handle: engine.ticket(scope, sql, Vec::new(), true).into(),
@@ -124,8 +136,8 @@ pub(super) async fn check_no_parameters(
         request.into_inner().map_err(FlightError::from),
     );
     while let Some(batch) = batches.next().await {
-        let batch =
-            batch.map_err(|e| Status::invalid_argument(format!("bad parameter data: {e}")))?;
+        let batch = batch
+            .map_err(|e| Status::from(Error::from(CallError::BadParameters(e.to_string()))))?;
         if batch.num_columns() > 0 && batch.num_rows() > 0 {
             return Err(Error::from(QueryError::Unsupported(
                 "prepared statement parameters are not supported yet; put the values in the SQL text".into(),

@@ -278,7 +278,6 @@ mod tests {
                     time_column: "ts".into(),
                     app_column: None,
                 }),
-                store: None,
             },
         );
         Datasets::new(&config).unwrap()

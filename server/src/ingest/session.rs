@@ -95,10 +95,15 @@ impl Ingestor {
         check_name("dataset", dataset)?;
         let dataset = self.datasets.get(dataset)?;
         let rejected = self.datasets.rejected();
+        // Placement and residency are checked for both tables before anything is written.
+        let main = self.lake.table(tenant, &dataset)?;
+        let rejected = self.lake.table(tenant, &rejected)?;
+        self.lake.check_writable(&main)?;
+        self.lake.check_writable(&rejected)?;
         Ok(Target {
             tenant: tenant.to_string(),
-            main: self.lake.table(tenant, &dataset).await?,
-            rejected: self.lake.table(tenant, &rejected).await?,
+            main,
+            rejected,
             dataset,
         })
     }
@@ -440,7 +445,7 @@ impl StreamState {
                     .clone()
                     .acquire_many_owned(permits)
                     .await
-                    .map_err(|_| crate::lake::LakeError::ShuttingDown)?
+                    .map_err(|_| LakeError::ShuttingDown)?
             }
         };
         match &mut self.unit.permit {
@@ -505,7 +510,7 @@ impl StreamState {
         };
         let result = task
             .await
-            .map_err(|e| crate::lake::LakeError::Internal(format!("unit task failed: {e}")))??;
+            .map_err(|e| LakeError::Internal(format!("unit task failed: {e}")))??;
         let ack = result.ack;
         self.summary.rows_committed += ack.rows_committed;
         self.summary.duplicates_skipped += ack.duplicates_skipped;
@@ -648,7 +653,7 @@ impl UnitJob {
         if parts.is_empty() {
             return Ok(vec![]);
         }
-        let store = table.store().await;
+        let store = table.object_store().await;
         let parallelism = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -657,7 +662,11 @@ impl UnitJob {
             let store = store.clone();
             let schema = schema.clone();
             let props = self.ingestor.props.clone();
-            async move { write_data_file(store, &key, schema, batches, props, now).await }
+            async move {
+                write_data_file(store, &key, schema, batches, props, now)
+                    .await
+                    .map_err(|e| e.in_store(&table.store.name))
+            }
         });
         let adds = futures::stream::iter(writes)
             .buffer_unordered(parallelism)
@@ -716,9 +725,9 @@ fn first_difference(a: &Schema, b: &Schema) -> String {
 fn flight_error(e: FlightError) -> Error {
     match e {
         FlightError::Tonic(status) => {
-            if status.code() == tonic::Code::OutOfRange
-                && status.message().contains("message length too large")
-            {
+            // tonic's decoder answers OUT_OF_RANGE for one thing only: a message over the
+            // configured maximum.
+            if status.code() == tonic::Code::OutOfRange {
                 IngestError::MessageTooLarge(status.message().to_string()).into()
             } else {
                 IngestError::Client(*status).into()

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::table::{delta_fields, ensure_local_dir, refresh, table_data_schema};
+use super::delta::{create_schema, delta_fields, ensure_local_dir, refresh, table_data_schema};
 use super::LakeError;
 use crate::datasets::Dataset;
 
@@ -56,16 +56,19 @@ pub struct CommitRequest {
 pub(super) fn spawn(
     table: Arc<Mutex<DeltaTable>>,
     dataset: Arc<Dataset>,
+    store: String,
     interval: Duration,
 ) -> mpsc::Sender<CommitRequest> {
     let (tx, rx) = mpsc::channel(1024);
-    tokio::spawn(run(table, dataset, interval, rx));
+    tokio::spawn(run(table, dataset, store, interval, rx));
     tx
 }
 
+/// Runs until every sender (the table handle and the units holding it) is gone.
 async fn run(
     table: Arc<Mutex<DeltaTable>>,
     dataset: Arc<Dataset>,
+    store: String,
     interval: Duration,
     mut rx: mpsc::Receiver<CommitRequest>,
 ) {
@@ -78,7 +81,7 @@ async fn run(
         }
         next_commit = Instant::now() + interval;
         let mut table = table.lock().await;
-        commit_group(&mut table, &dataset, group).await;
+        commit_group(&mut table, &dataset, &store, group).await;
     }
 }
 
@@ -87,7 +90,12 @@ struct Pending {
     outcome: Option<Result<CommitOutcome, LakeError>>,
 }
 
-async fn commit_group(table: &mut DeltaTable, dataset: &Dataset, group: Vec<CommitRequest>) {
+async fn commit_group(
+    table: &mut DeltaTable,
+    dataset: &Dataset,
+    store: &str,
+    group: Vec<CommitRequest>,
+) {
     let mut pending: Vec<Pending> = group
         .into_iter()
         .map(|request| Pending {
@@ -104,10 +112,13 @@ async fn commit_group(table: &mut DeltaTable, dataset: &Dataset, group: Vec<Comm
             }
             Err(e) if e.is_retryable() => {
                 debug!(table = %table.table_url(), attempt, error = %e, "commit lost a race, rebuilding");
-                last_error = Some(e);
+                last_error = Some(LakeError::CommitContention {
+                    table: table.table_url().to_string(),
+                    attempts: attempt,
+                });
             }
             Err(e) => {
-                last_error = Some(e);
+                last_error = Some(e.in_store(store));
                 break;
             }
         }
@@ -115,7 +126,7 @@ async fn commit_group(table: &mut DeltaTable, dataset: &Dataset, group: Vec<Comm
     if let Some(e) = last_error {
         warn!(table = %table.table_url(), error = %e, "commit failed");
         for p in pending.iter_mut().filter(|p| p.outcome.is_none()) {
-            p.outcome = Some(Err(e.clone_for_client()));
+            p.outcome = Some(Err(e.clone()));
         }
     }
     for p in &pending {
@@ -229,27 +240,25 @@ async fn try_commit(
             .with_actions(adds)
             .with_commit_properties(properties)
             .with_save_mode(SaveMode::ErrorIfExists)
-            .await
-            .map_err(LakeError::retry_on_create_race)?;
-        *table = created;
-        0
+            .await;
+        match created {
+            Ok(created) => *table = created,
+            // Another writer created the table since our refresh: the next attempt
+            // appends to it instead.
+            Err(_) if refresh(table).await? => {
+                return Err(LakeError::CreateRace(table.table_url().to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // delta-rs may land a create at a later version when it lost a race it could
+        // resolve; report the version actually written.
+        table.version().map_or(0, |v| v as i64)
     };
     let _ = table.update_incremental(None).await;
     for i in included {
         pending[i].outcome = Some(Ok(CommitOutcome::Committed { version }));
     }
     Ok(())
-}
-
-/// The full table schema of a new table: data columns, then derived partition columns.
-fn create_schema(dataset: &Dataset, data_fields: &[Field]) -> Vec<Field> {
-    let mut fields = data_fields.to_vec();
-    for column in dataset.partition_columns() {
-        if !fields.iter().any(|f| f.name() == &column) {
-            fields.push(Field::new(column, arrow::datatypes::DataType::Utf8, true));
-        }
-    }
-    fields
 }
 
 /// Adds the unit's columns the table lacks to `new_fields`; a type clash is an error.

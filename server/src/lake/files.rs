@@ -6,14 +6,18 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use deltalake::kernel::Add;
 use deltalake::ObjectStore;
+use object_store::buffered::BufWriter;
 use object_store::path::Path;
-use object_store::ObjectStoreExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use std::io::Write;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
 
 use super::stats::StatsBuilder;
 use super::LakeError;
@@ -47,7 +51,11 @@ pub fn data_file_name(now: DateTime<Utc>) -> String {
     )
 }
 
-/// Encodes the batches of one partition and uploads them as one file.
+/// Encoded bytes are handed to the uploader in chunks of this size; above it the upload
+/// turns multipart, so a file is never held whole in memory.
+const UPLOAD_CHUNK: usize = 8 << 20;
+
+/// Encodes the batches of one partition and streams them to the store as one file.
 pub async fn write_data_file(
     store: Arc<dyn ObjectStore>,
     key: &PartitionKey,
@@ -56,22 +64,42 @@ pub async fn write_data_file(
     props: WriterProperties,
     now: DateTime<Utc>,
 ) -> Result<Add, LakeError> {
-    let (bytes, stats) = tokio::task::spawn_blocking(move || encode(schema, &batches, props))
-        .await
-        .map_err(|e| LakeError::Internal(format!("encoder task failed: {e}")))??;
     let relative = format!("{}/{}", key.path(), data_file_name(now));
-    let size = bytes.len() as i64;
     // `parse` keeps Hive escapes such as `%2F` literal in the object name, as Spark does.
     let location = Path::parse(&relative)
         .map_err(|e| LakeError::Internal(format!("bad file path {relative}: {e}")))?;
-    store
-        .put(&location, bytes.into())
+    let (chunks_tx, chunks) = mpsc::channel::<Bytes>(2);
+    let encoder = tokio::task::spawn_blocking(move || {
+        let sink = ChunkSink {
+            buffer: Vec::with_capacity(UPLOAD_CHUNK),
+            chunks: chunks_tx,
+            written: 0,
+        };
+        encode(sink, schema, &batches, props)
+    });
+    let mut writer = BufWriter::with_capacity(store, location, UPLOAD_CHUNK);
+    let sent = send_chunks(&mut writer, chunks).await;
+    let encoded = encoder
         .await
-        .map_err(LakeError::ObjectStore)?;
+        .map_err(|e| LakeError::Internal(format!("encoder task failed: {e}")))
+        .and_then(|r| r);
+    // Complete the object only when every byte was encoded and sent; otherwise abort, so
+    // a failed write leaves no multipart upload behind.
+    let (size, stats) = match (sent, encoded) {
+        (Ok(()), Ok(encoded)) => {
+            // A failed completion has nothing left to abort: the writer is spent.
+            writer.shutdown().await.map_err(io_store_error)?;
+            encoded
+        }
+        (Err(e), _) | (Ok(()), Err(e)) => {
+            let _ = writer.abort().await;
+            return Err(e);
+        }
+    };
     Ok(Add {
         path: relative,
         partition_values: key.values(),
-        size,
+        size: size as i64,
         modification_time: now.timestamp_millis(),
         data_change: true,
         stats: Some(stats),
@@ -79,18 +107,78 @@ pub async fn write_data_file(
     })
 }
 
+/// Passes the encoder's chunks on to the store as they come.
+async fn send_chunks(
+    writer: &mut BufWriter,
+    mut chunks: mpsc::Receiver<Bytes>,
+) -> Result<(), LakeError> {
+    while let Some(chunk) = chunks.recv().await {
+        writer.put(chunk).await?;
+    }
+    Ok(())
+}
+
+/// Encodes on a blocking thread into `sink`; returns the file size and the stats JSON.
 fn encode(
+    sink: ChunkSink,
     schema: SchemaRef,
     batches: &[RecordBatch],
     props: WriterProperties,
-) -> Result<(Vec<u8>, String), LakeError> {
+) -> Result<(usize, String), LakeError> {
     let mut stats = StatsBuilder::new(&schema);
-    let mut writer =
-        ArrowWriter::try_new(Vec::new(), schema, Some(props)).map_err(LakeError::Parquet)?;
+    let mut writer = ArrowWriter::try_new(sink, schema, Some(props))?;
     for batch in batches {
         stats.add(batch);
-        writer.write(batch).map_err(LakeError::Parquet)?;
+        writer.write(batch)?;
     }
-    let bytes = writer.into_inner().map_err(LakeError::Parquet)?;
-    Ok((bytes, stats.to_json()))
+    let mut sink = writer.into_inner()?;
+    sink.flush()
+        .map_err(|e| LakeError::Internal(format!("upload ended early: {e}")))?;
+    Ok((sink.written, stats.to_json()))
+}
+
+/// A `Write` that hands full chunks to the async uploader (blocking when it lags behind).
+struct ChunkSink {
+    buffer: Vec<u8>,
+    chunks: mpsc::Sender<Bytes>,
+    written: usize,
+}
+
+impl ChunkSink {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(UPLOAD_CHUNK));
+        self.chunks
+            .blocking_send(Bytes::from(chunk))
+            .map_err(|_| std::io::Error::other("the upload failed"))
+    }
+}
+
+impl Write for ChunkSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        self.written += data.len();
+        if self.buffer.len() >= UPLOAD_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// An object_store failure surfaced through `AsyncWrite` keeps its category.
+fn io_store_error(e: std::io::Error) -> LakeError {
+    match e
+        .into_inner()
+        .map(|inner| inner.downcast::<object_store::Error>())
+    {
+        Some(Ok(store)) => LakeError::from(*store),
+        Some(Err(other)) => LakeError::Internal(format!("upload failed: {other}")),
+        None => LakeError::Internal("upload failed".into()),
+    }
 }

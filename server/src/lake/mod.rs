@@ -1,170 +1,336 @@
-//! The lake: where each tenant's tables live, and the machinery that writes and commits
-//! their files.
+//! The lake: the stores tables live in, where each (tenant, dataset) table goes, the
+//! registry of open tables, and the machinery that writes and commits their files.
 
 pub mod committer;
+pub mod delta;
+pub mod encryption;
+mod error;
 pub mod files;
+pub mod placement;
+mod registry;
 pub mod stats;
+pub mod stores;
 pub mod table;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::Mutex;
-use url::Url;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
 use crate::datasets::Dataset;
 pub use committer::{CommitOutcome, SequenceRange};
+pub use encryption::{KeySpec, TenantKey};
+pub use error::LakeError;
+pub use placement::{Placement, RouteSpec, DEFAULT_STORE};
+use registry::TableRegistry;
+pub use stores::{Store, StoreKind, StoreSpec};
 pub use table::{PendingCommit, TableHandle};
 
-#[derive(Debug, thiserror::Error)]
-pub enum LakeError {
-    #[error("delta table error: {0}")]
-    Delta(#[from] deltalake::DeltaTableError),
-    #[error("object store error: {0}")]
-    ObjectStore(#[from] object_store::Error),
-    #[error("parquet encoding failed: {0}")]
-    Parquet(#[from] parquet::errors::ParquetError),
-    #[error("producer {producer:?} sent sequence {first}, but sequences up to {committed} are already committed by an overlapping unit; resend starting after {committed}")]
-    SequenceOverlap {
-        producer: String,
-        committed: i64,
-        first: i64,
-    },
-    #[error("column {column:?} is {table} in the table but {unit} in this upload (another writer changed it concurrently); resend with the table's type")]
-    SchemaConflict {
-        column: String,
-        table: String,
-        unit: String,
-    },
-    #[error("invalid store location {0:?}: use a local path or a file:// URL")]
-    BadLocation(String),
-    #[error("the server is shutting down; retry against another replica or after restart")]
-    ShuttingDown,
-    #[error("another writer created the table at the same moment; retrying")]
-    CreateRace(String),
-    #[error("an earlier unit of this stream failed to commit, so later ones are not committed; resend from the last acknowledged sequence")]
-    EarlierUnitFailed,
-    #[error("internal error: {0}")]
-    Internal(String),
+/// A tenant's placement settings.
+#[derive(Debug, Clone, Default)]
+pub struct TenantPlacement {
+    pub region: Option<String>,
+    pub key: Option<TenantKey>,
 }
 
-impl LakeError {
-    /// Errors a fresh attempt at the same commit (after reloading the table) may cure.
-    pub fn is_retryable(&self) -> bool {
-        use deltalake::kernel::transaction::TransactionError as T;
-        match self {
-            LakeError::CreateRace(_) => true,
-            LakeError::Delta(deltalake::DeltaTableError::VersionAlreadyExists(_)) => true,
-            LakeError::Delta(deltalake::DeltaTableError::Transaction { source }) => matches!(
-                source,
-                T::VersionAlreadyExists(_) | T::CommitConflict(_) | T::MaxCommitAttempts(_)
-            ),
-            _ => false,
-        }
-    }
-
-    pub(crate) fn retry_on_create_race(e: deltalake::DeltaTableError) -> LakeError {
-        let text = e.to_string();
-        if text.contains("already exists")
-            || matches!(e, deltalake::DeltaTableError::VersionAlreadyExists(_))
-        {
-            LakeError::CreateRace(text)
-        } else {
-            LakeError::Delta(e)
-        }
-    }
-
-    /// A copy for each waiting unit (the source error types are not `Clone`).
-    pub(crate) fn clone_for_client(&self) -> LakeError {
-        match self {
-            LakeError::SequenceOverlap {
-                producer,
-                committed,
-                first,
-            } => LakeError::SequenceOverlap {
-                producer: producer.clone(),
-                committed: *committed,
-                first: *first,
-            },
-            LakeError::ShuttingDown => LakeError::ShuttingDown,
-            LakeError::EarlierUnitFailed => LakeError::EarlierUnitFailed,
-            other => LakeError::Internal(format!("commit failed: {other}")),
-        }
-    }
+/// Everything the lake is built from (plain values; the config module produces them).
+#[derive(Debug, Clone)]
+pub struct LakeSettings {
+    pub stores: BTreeMap<String, StoreSpec>,
+    pub routes: Vec<RouteSpec>,
+    pub tenants: BTreeMap<String, TenantPlacement>,
+    pub commit_interval: Duration,
+    /// A table unused this long is dropped from memory (snapshot and committer).
+    pub table_idle_timeout: Duration,
+    /// Start even when a store cannot be listed; its tables answer UNAVAILABLE.
+    pub allow_unreachable_stores: bool,
 }
 
-/// All tables this server writes, opened on first use.
+/// Where a table is and where the configuration would put it.
+#[derive(Debug, Clone)]
+pub struct TableLocation {
+    pub store: Arc<Store>,
+    /// The store the routes name now (`None` when no store may take the tenant).
+    pub configured: Option<Arc<Store>>,
+}
+
+/// All tables of every store.
 #[derive(Debug)]
 pub struct Lake {
-    default_store: Url,
+    placement: Placement,
+    tenants: BTreeMap<String, TenantPlacement>,
+    /// Tables found at startup in a store other than the one the routes name now.
+    moved: RwLock<HashMap<(String, String), Arc<Store>>>,
+    /// Stores that could not be reached at startup, with the reason.
+    unreachable: HashMap<String, String>,
+    registry: TableRegistry,
     commit_interval: Duration,
-    tables: Mutex<HashMap<(String, String), Arc<TableHandle>>>,
+    table_idle_timeout: Duration,
+    closed: CancellationToken,
+}
+
+impl std::fmt::Debug for TableRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TableRegistry({} open)", self.len())
+    }
 }
 
 impl Lake {
-    pub fn new(default_store: &str, commit_interval: Duration) -> Result<Self, LakeError> {
-        Ok(Self {
-            default_store: store_url(default_store)?,
-            commit_interval,
-            tables: Mutex::new(HashMap::new()),
-        })
+    /// Builds the stores, checks that each is reachable (and that S3 stores honour
+    /// conditional put), finds tables that live elsewhere than the routes say, and starts
+    /// the idle-table sweeper.
+    pub async fn open(settings: LakeSettings) -> Result<Arc<Self>, LakeError> {
+        let mut stores = BTreeMap::new();
+        for (name, spec) in &settings.stores {
+            stores.insert(name.clone(), Arc::new(Store::new(name, spec)?));
+        }
+        let placement = Placement::new(stores, &settings.routes)?;
+        for (tenant, t) in &settings.tenants {
+            check_tenant_key(&placement, tenant, t)?;
+        }
+        let mut unreachable = HashMap::new();
+        for store in placement.stores() {
+            let checked = match store.check().await {
+                Ok(()) => store.check_conditional_put().await,
+                Err(e) => Err(e),
+            };
+            match checked {
+                Ok(()) => {}
+                Err(e @ LakeError::StoreConfig { .. }) => return Err(e),
+                Err(e) if settings.allow_unreachable_stores => {
+                    warn!(store = %store.name, error = %e, "store unreachable; its tables answer UNAVAILABLE until restart");
+                    unreachable.insert(store.name.clone(), e.to_string());
+                }
+                Err(e) => {
+                    return Err(LakeError::StoreUnreachable {
+                        store: store.name.clone(),
+                        reason: format!(
+                            "{e} (start with --allow-unreachable-stores to serve the other stores)"
+                        ),
+                    })
+                }
+            }
+        }
+        let lake = Arc::new(Self {
+            placement,
+            tenants: settings.tenants,
+            moved: RwLock::new(HashMap::new()),
+            unreachable,
+            registry: TableRegistry::default(),
+            commit_interval: settings.commit_interval,
+            table_idle_timeout: settings.table_idle_timeout,
+            closed: CancellationToken::new(),
+        });
+        lake.find_moved_tables().await;
+        spawn_sweeper(&lake);
+        Ok(lake)
     }
 
-    pub fn default_store(&self) -> &Url {
-        &self.default_store
+    pub fn default_store(&self) -> &Arc<Store> {
+        self.placement.default_store()
     }
 
-    /// `<store>/tenant_id=<tenant>/<dataset>/`, the store being the dataset's own or the lake.
-    pub fn table_url(&self, tenant: &str, dataset: &Dataset) -> Result<Url, LakeError> {
-        let base = match &dataset.store {
-            Some(store) => store_url(store)?,
-            None => self.default_store.clone(),
-        };
-        base.join(&format!("tenant_id={tenant}/{}/", dataset.name))
-            .map_err(|e| LakeError::BadLocation(format!("{base}: {e}")))
+    pub fn stores(&self) -> impl Iterator<Item = &Arc<Store>> {
+        self.placement.stores()
     }
 
-    pub async fn table(
+    fn tenant(&self, tenant: &str) -> TenantPlacement {
+        self.tenants.get(tenant).cloned().unwrap_or_default()
+    }
+
+    /// Where a table is (or would be created), and where the routes would put it now.
+    pub fn locate(&self, tenant: &str, dataset: &str) -> Result<TableLocation, LakeError> {
+        let settings = self.tenant(tenant);
+        let configured = self
+            .placement
+            .choose(tenant, settings.region.as_deref(), dataset);
+        let moved = self
+            .moved
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(tenant.to_string(), dataset.to_string()))
+            .cloned();
+        match (moved, configured) {
+            (Some(store), configured) => Ok(TableLocation {
+                store,
+                configured: configured.ok().cloned(),
+            }),
+            (None, Ok(store)) => Ok(TableLocation {
+                store: store.clone(),
+                configured: Some(store.clone()),
+            }),
+            (None, Err(e)) => Err(e),
+        }
+    }
+
+    /// The open table (for reading, or writing once `check_writable` passes).
+    pub fn table(
         &self,
         tenant: &str,
         dataset: &Arc<Dataset>,
     ) -> Result<Arc<TableHandle>, LakeError> {
-        let key = (tenant.to_string(), dataset.name.clone());
-        let mut tables = self.tables.lock().await;
-        if let Some(handle) = tables.get(&key) {
-            return Ok(handle.clone());
+        let location = self.locate(tenant, &dataset.name)?;
+        if let Some(reason) = self.unreachable.get(&location.store.name) {
+            return Err(LakeError::StoreUnreachable {
+                store: location.store.name.clone(),
+                reason: reason.clone(),
+            });
         }
-        let url = self.table_url(tenant, dataset)?;
-        let handle =
-            Arc::new(TableHandle::open(tenant, dataset.clone(), url, self.commit_interval).await?);
-        tables.insert(key, handle.clone());
-        Ok(handle)
+        let key = self.tenant(tenant).key;
+        self.registry.get_or_open(tenant, &dataset.name, || {
+            TableHandle::open(
+                tenant,
+                dataset.clone(),
+                location.store.clone(),
+                key.as_ref(),
+                self.commit_interval,
+            )
+        })
+    }
+
+    /// Refuses writes to a table that lives outside its tenant's region.
+    pub fn check_writable(&self, handle: &TableHandle) -> Result<(), LakeError> {
+        let region = self.tenant(&handle.tenant).region;
+        if handle.store.may_take(region.as_deref()) {
+            return Ok(());
+        }
+        let region = region.unwrap_or_default();
+        Err(LakeError::WrongRegion {
+            table: handle.name(),
+            tenant: handle.tenant.clone(),
+            region,
+            actual: handle.store.name.clone(),
+            actual_region: handle.store.region.clone().unwrap_or_else(|| "none".into()),
+        })
+    }
+
+    /// Tenants with a directory in any reachable store.
+    pub async fn tenants_in_stores(&self) -> Result<Vec<String>, LakeError> {
+        let mut all = Vec::new();
+        for store in self.reachable_stores() {
+            all.extend(store.tenants().await?);
+        }
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
+    fn reachable_stores(&self) -> impl Iterator<Item = &Arc<Store>> {
+        self.placement
+            .stores()
+            .filter(|s| !self.unreachable.contains_key(&s.name))
+    }
+
+    /// Tables open in memory now (for tests and the idle-eviction benchmark).
+    pub fn open_tables(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// Drops idle tables now instead of at the sweeper's next round.
+    pub fn evict_idle(&self) -> usize {
+        self.registry.evict_idle(self.table_idle_timeout)
+    }
+
+    /// Stops the sweeper and drops every open table; committers finish what is queued.
+    pub fn close(&self) {
+        self.closed.cancel();
+        self.registry.clear();
+    }
+
+    /// Scans every store for tables the routes would now put elsewhere; such a table
+    /// stays where it is (never split across stores), and the server says so.
+    async fn find_moved_tables(&self) {
+        let mut found = Vec::new();
+        for store in self.reachable_stores() {
+            let tenants = match store.tenants().await {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!(store = %store.name, error = %e, "cannot list tenants");
+                    continue;
+                }
+            };
+            let scans = tenants.into_iter().map(|tenant| async move {
+                let datasets = store.datasets_of(&tenant).await.unwrap_or_default();
+                (tenant, datasets)
+            });
+            let mut scans = futures::stream::iter(scans).buffer_unordered(16);
+            while let Some((tenant, datasets)) = scans.next().await {
+                for dataset in datasets {
+                    let region = self.tenant(&tenant).region;
+                    let configured = self.placement.choose(&tenant, region.as_deref(), &dataset);
+                    if configured.as_ref().is_ok_and(|c| c.name == store.name) {
+                        continue;
+                    }
+                    if store.has_table(&tenant, &dataset).await.unwrap_or(false) {
+                        found.push((
+                            tenant.clone(),
+                            dataset,
+                            store.clone(),
+                            configured.ok().cloned(),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut moved = self.moved.write().unwrap_or_else(|p| p.into_inner());
+        for (tenant, dataset, store, configured) in found {
+            let configured = configured
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| "none".into());
+            warn!(
+                %tenant, %dataset, store = %store.name, configured = %configured,
+                "table lives in another store than the routes name now; it stays there (see system.tables)"
+            );
+            moved.insert((tenant, dataset), store);
+        }
+        if !moved.is_empty() {
+            info!(
+                tables = moved.len(),
+                "tables kept in the store they were created in"
+            );
+        }
     }
 }
 
-/// Turns a configured store (local path or URL) into a directory URL ending in `/`.
-pub fn store_url(store: &str) -> Result<Url, LakeError> {
-    let mut url = match Url::parse(store) {
-        Ok(url) if url.scheme().len() > 1 => url,
-        _ => {
-            let path = std::path::Path::new(store);
-            std::fs::create_dir_all(path)
-                .map_err(|e| LakeError::BadLocation(format!("{store}: {e}")))?;
-            let absolute = path
-                .canonicalize()
-                .map_err(|e| LakeError::BadLocation(format!("{store}: {e}")))?;
-            Url::from_directory_path(&absolute)
-                .map_err(|_| LakeError::BadLocation(store.to_string()))?
-        }
+/// Refuses at startup a tenant key that a store the tenant may use cannot apply.
+fn check_tenant_key(
+    placement: &Placement,
+    tenant: &str,
+    settings: &TenantPlacement,
+) -> Result<(), LakeError> {
+    let Some(key) = &settings.key else {
+        return Ok(());
     };
-    match url.scheme() {
-        "file" => table::ensure_local_dir(&url)?,
-        "memory" => {}
-        _ => return Err(LakeError::BadLocation(store.to_string())),
+    for store in placement.stores() {
+        if store.may_take(settings.region.as_deref()) && !key.applies_to(store.kind) {
+            return Err(LakeError::StoreConfig {
+                store: store.name.clone(),
+                message: format!(
+                    "tenant {tenant:?} has a {} key, which a {:?} store cannot apply; give the tenant a region whose stores can, or another key kind",
+                    key.kind(),
+                    store.kind
+                ),
+            });
+        }
     }
-    if !url.path().ends_with('/') {
-        url.set_path(&format!("{}/", url.path()));
-    }
-    Ok(url)
+    Ok(())
+}
+
+fn spawn_sweeper(lake: &Arc<Lake>) {
+    let weak = Arc::downgrade(lake);
+    let closed = lake.closed.clone();
+    let period = (lake.table_idle_timeout / 2).max(Duration::from_millis(10));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = closed.cancelled() => break,
+                _ = tokio::time::sleep(period) => {}
+            }
+            let Some(lake) = weak.upgrade() else { break };
+            lake.evict_idle();
+        }
+    });
 }

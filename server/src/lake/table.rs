@@ -1,51 +1,86 @@
-//! A tenant's dataset table: where it lives, its Delta state, and its committer.
+//! A tenant's dataset table: where it lives, its Delta state, and its committer. The
+//! committer task lives as long as the handle: the registry drops idle handles, and the
+//! committer ends once its queue is empty and closed.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
-use arrow::datatypes::{Field, Schema, SchemaRef};
-use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
-use deltalake::kernel::StructField;
+use arrow::datatypes::SchemaRef;
+use deltalake::kernel::Add;
 use deltalake::DeltaTable;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use url::Url;
 
 use super::committer::{self, CommitOutcome, CommitRequest, SequenceRange};
+use super::delta::{refresh, table_data_schema};
+use super::encryption::TenantKey;
+use super::stores::Store;
 use super::LakeError;
-use crate::datasets::{Dataset, APP_PARTITION_COLUMN, TIME_PARTITION_COLUMNS};
-use deltalake::kernel::Add;
+use crate::datasets::Dataset;
 
-#[derive(Debug)]
 pub struct TableHandle {
     pub tenant: String,
     pub dataset: Arc<Dataset>,
     pub url: Url,
+    pub store: Arc<Store>,
     table: Arc<Mutex<DeltaTable>>,
     committer: mpsc::Sender<CommitRequest>,
 }
 
+impl std::fmt::Debug for TableHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableHandle")
+            .field("tenant", &self.tenant)
+            .field("dataset", &self.dataset.name)
+            .field("store", &self.store.name)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TableHandle {
-    pub(super) async fn open(
+    pub(super) fn open(
         tenant: &str,
         dataset: Arc<Dataset>,
-        url: Url,
-        commit_interval: std::time::Duration,
+        store: Arc<Store>,
+        key: Option<&TenantKey>,
+        commit_interval: Duration,
     ) -> Result<Self, LakeError> {
+        let url = store.table_url(tenant, &dataset.name)?;
         // Not loaded yet: the table (and its directory) may not exist before its first commit.
-        let table = deltalake::DeltaTableBuilder::from_url(url.clone())?.build()?;
+        let table = store
+            .table_builder(url.clone(), key)?
+            .build()
+            .map_err(|e| LakeError::from(e).in_store(&store.name))?;
         let table = Arc::new(Mutex::new(table));
-        let committer = committer::spawn(table.clone(), dataset.clone(), commit_interval);
+        let committer = committer::spawn(
+            table.clone(),
+            dataset.clone(),
+            store.name.clone(),
+            commit_interval,
+        );
         Ok(Self {
             tenant: tenant.to_string(),
             dataset,
             url,
+            store,
             table,
             committer,
         })
     }
 
+    /// `tenant.dataset`, as errors and logs name a table.
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.tenant, self.dataset.name)
+    }
+
+    /// The Delta table, shared with the committer; callers refresh it and clone a snapshot.
+    pub fn delta(&self) -> &Arc<Mutex<DeltaTable>> {
+        &self.table
+    }
+
     /// Object store rooted at the table directory.
-    pub async fn store(&self) -> Arc<dyn deltalake::ObjectStore> {
+    pub async fn object_store(&self) -> Arc<dyn deltalake::ObjectStore> {
         self.table.lock().await.object_store()
     }
 
@@ -55,17 +90,18 @@ impl TableHandle {
         &self,
         app_id: Option<&str>,
     ) -> Result<(Option<i64>, Option<SchemaRef>), LakeError> {
+        let in_store = |e: LakeError| e.in_store(&self.store.name);
         let mut table = self.table.lock().await;
-        if !refresh(&mut table).await? {
+        if !refresh(&mut table).await.map_err(in_store)? {
             return Ok((None, None));
         }
         let committed = match app_id {
-            Some(app_id) => {
-                table
-                    .snapshot()?
-                    .transaction_version(table.log_store().as_ref(), app_id)
-                    .await?
-            }
+            Some(app_id) => table
+                .snapshot()
+                .map_err(LakeError::from)?
+                .transaction_version(table.log_store().as_ref(), app_id)
+                .await
+                .map_err(|e| in_store(e.into()))?,
             None => None,
         };
         Ok((
@@ -109,64 +145,4 @@ impl PendingCommit {
     pub async fn outcome(self) -> Result<CommitOutcome, LakeError> {
         self.0.await.map_err(|_| LakeError::ShuttingDown)?
     }
-}
-
-/// Loads newer commits; false when the table does not exist yet.
-pub(crate) async fn refresh(table: &mut DeltaTable) -> Result<bool, LakeError> {
-    let url = table.table_url();
-    let local_dir_missing = url.scheme() == "file" && url.to_file_path().is_ok_and(|p| !p.exists());
-    if table.version().is_none() && local_dir_missing {
-        return Ok(false);
-    }
-    match table.update_incremental(None).await {
-        Ok(()) => Ok(true),
-        Err(deltalake::DeltaTableError::NotATable(_)) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Creates the directory of a local table before its first commit.
-pub(super) fn ensure_local_dir(url: &Url) -> Result<(), LakeError> {
-    if url.scheme() == "file" {
-        let path = url
-            .to_file_path()
-            .map_err(|_| LakeError::BadLocation(url.to_string()))?;
-        std::fs::create_dir_all(&path)
-            .map_err(|e| LakeError::BadLocation(format!("{url}: {e}")))?;
-    }
-    Ok(())
-}
-
-/// The table's columns as Arrow, minus the partition columns derived from time and app.
-pub(super) fn table_data_schema(
-    table: &DeltaTable,
-    dataset: &Dataset,
-) -> Result<Schema, LakeError> {
-    let kernel_schema = table.snapshot()?.schema();
-    let arrow: Schema = kernel_schema
-        .as_ref()
-        .try_into_arrow()
-        .map_err(|e| LakeError::Internal(format!("table schema has no Arrow form: {e}")))?;
-    let derived = |name: &str| {
-        TIME_PARTITION_COLUMNS.contains(&name)
-            || (name == APP_PARTITION_COLUMN && !dataset.app_column_is_partition())
-    };
-    let fields: Vec<Field> = arrow
-        .fields()
-        .iter()
-        .filter(|f| !derived(f.name()))
-        .map(|f| f.as_ref().clone())
-        .collect();
-    Ok(Schema::new(fields))
-}
-
-pub(super) fn delta_fields(fields: &[Field]) -> Result<Vec<StructField>, LakeError> {
-    fields
-        .iter()
-        .map(|f| {
-            f.try_into_kernel().map_err(|e| {
-                LakeError::Internal(format!("column {} has no Delta type: {e}", f.name()))
-            })
-        })
-        .collect()
 }

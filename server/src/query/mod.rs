@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use datafusion::error::DataFusionError;
 
+use crate::lake::LakeError;
+
 pub use engine::{Planned, QueryEngine};
 pub use scope::Scope;
 
@@ -67,7 +69,7 @@ pub enum QueryError {
         detail: String,
     },
     #[error("reading the lake failed: {0}")]
-    Storage(String),
+    Lake(#[from] LakeError),
     #[error("query failed: {0}")]
     Execution(String),
 }
@@ -96,6 +98,12 @@ fn classify(top: &DataFusionError, e: &DataFusionError) -> QueryError {
         },
         DataFusionError::Context(_, inner) => classify(top, inner),
         DataFusionError::Shared(inner) => classify(top, inner),
+        // DataFusion wraps planning errors in a diagnostic for editors; the category is inside.
+        DataFusionError::Diagnostic(_, inner) => classify(top, inner),
+        DataFusionError::Collection(all) => match all.first() {
+            Some(first) => classify(top, first),
+            None => QueryError::Execution(top.to_string()),
+        },
         DataFusionError::ResourcesExhausted(detail) => QueryError::MemoryExceeded {
             limit: String::new(),
             detail: detail.clone(),
@@ -113,9 +121,8 @@ fn classify(top: &DataFusionError, e: &DataFusionError) -> QueryError {
             | ArrowError::InvalidArgumentError(_) => QueryError::Sql(top.to_string()),
             _ => QueryError::Execution(top.to_string()),
         },
-        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => {
-            QueryError::Storage(top.to_string())
-        }
+        DataFusionError::ObjectStore(e) => QueryError::Lake(LakeError::from_store_ref(e)),
+        DataFusionError::ParquetError(e) => QueryError::Lake(LakeError::from_parquet_ref(e)),
         _ => QueryError::Execution(top.to_string()),
     }
 }

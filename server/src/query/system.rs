@@ -16,6 +16,7 @@ use object_store::ObjectStoreExt;
 
 use super::tables::{commit_files, LakeTables, LoadedTable};
 use super::QueryError;
+use crate::lake::LakeError;
 
 /// The system tables, in the order they are listed.
 pub const SYSTEM_TABLES: [&str; 4] = ["commits", "partitions", "storage", "tables"];
@@ -39,6 +40,8 @@ pub fn system_table_schema(name: &str) -> Option<SchemaRef> {
             s("tenant"),
             s("dataset"),
             s("location"),
+            s("store"),
+            Field::new("configured_store", DataType::Utf8, true),
             i("version"),
             s("schema"),
         ],
@@ -130,8 +133,8 @@ impl SchemaProvider for SystemSchema {
     }
 }
 
-fn storage_error(e: impl std::fmt::Display) -> QueryError {
-    QueryError::Storage(e.to_string())
+fn storage_error(e: impl Into<LakeError>) -> QueryError {
+    QueryError::Lake(e.into())
 }
 
 fn tables_columns(tables: &[LoadedTable]) -> Result<Vec<ArrayRef>, QueryError> {
@@ -141,18 +144,20 @@ fn tables_columns(tables: &[LoadedTable]) -> Result<Vec<ArrayRef>, QueryError> {
         StringBuilder::new(),
         StringBuilder::new(),
     );
+    let (mut store, mut configured) = (StringBuilder::new(), StringBuilder::new());
     let mut version = Int64Builder::new();
     for t in tables {
         tenant.append_value(&t.tenant);
         dataset.append_value(&t.dataset.name);
         location.append_value(t.table.table_url().as_str());
+        store.append_value(&t.store);
+        configured.append_option(t.configured_store.as_deref());
         version.append_value(t.version() as i64);
         let snapshot = t.table.snapshot().map_err(storage_error)?;
-        let arrow: Schema = snapshot
-            .schema()
-            .as_ref()
-            .try_into_arrow()
-            .map_err(storage_error)?;
+        let arrow: Schema =
+            snapshot.schema().as_ref().try_into_arrow().map_err(|e| {
+                QueryError::Execution(format!("table schema has no Arrow form: {e}"))
+            })?;
         let text: Vec<String> = arrow
             .fields()
             .iter()
@@ -164,6 +169,8 @@ fn tables_columns(tables: &[LoadedTable]) -> Result<Vec<ArrayRef>, QueryError> {
         Arc::new(tenant.finish()),
         Arc::new(dataset.finish()),
         Arc::new(location.finish()),
+        Arc::new(store.finish()),
+        Arc::new(configured.finish()),
         Arc::new(version.finish()),
         Arc::new(schema.finish()),
     ])

@@ -1,35 +1,34 @@
 //! The lake as the query side sees it: which tenants and tables exist, and their Delta
-//! snapshots (latest, or the exact version a ticket was planned against).
+//! snapshots (latest, or the exact version a ticket was planned against). Tables come from
+//! the lake's registry, which ingest shares.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use deltalake::DeltaTable;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use tokio::sync::Mutex;
 
 use super::QueryError;
 use crate::datasets::{Dataset, Datasets};
-use crate::lake::{table::refresh, Lake};
-use crate::names::check_name;
-
-type Key = (String, String);
+use crate::lake::delta::refresh;
+use crate::lake::{Lake, LakeError, TableHandle};
 
 #[derive(Debug)]
 pub struct LakeTables {
     lake: Arc<Lake>,
     datasets: Arc<Datasets>,
     configured_tenants: Vec<String>,
-    /// One loaded table per (tenant, dataset), refreshed incrementally on each use.
-    cache: std::sync::Mutex<HashMap<Key, Arc<Mutex<DeltaTable>>>>,
 }
 
-/// A table a query reads: which tenant and dataset, and its snapshot.
+/// A table a query reads: which tenant and dataset, where it lives, and its snapshot.
 #[derive(Debug, Clone)]
 pub struct LoadedTable {
     pub tenant: String,
     pub dataset: Arc<Dataset>,
+    pub store: String,
+    /// The store the routes name now, when it differs or the tenant has none.
+    pub configured_store: Option<String>,
     pub table: DeltaTable,
 }
 
@@ -45,7 +44,6 @@ impl LakeTables {
             lake,
             datasets,
             configured_tenants,
-            cache: Default::default(),
         }
     }
 
@@ -60,27 +58,10 @@ impl LakeTables {
         self.datasets().into_iter().find(|d| d.name == name)
     }
 
-    /// Tenants from the configuration plus every `tenant_id=*` directory in the lake.
+    /// Tenants from the configuration plus every `tenant_id=*` directory in every store.
     pub async fn tenants(&self) -> Result<Vec<String>, QueryError> {
         let mut tenants: BTreeSet<String> = self.configured_tenants.iter().cloned().collect();
-        let root = deltalake::DeltaTableBuilder::from_url(self.lake.default_store().clone())
-            .and_then(|b| b.build())
-            .map_err(|e| QueryError::Storage(e.to_string()))?
-            .object_store();
-        let listing = match root.list_with_delimiter(None).await {
-            Ok(listing) => listing.common_prefixes,
-            Err(object_store::Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(QueryError::Storage(e.to_string())),
-        };
-        for prefix in listing {
-            if let Some(tenant) = prefix
-                .filename()
-                .and_then(|name| name.strip_prefix("tenant_id="))
-                .filter(|t| check_name("tenant", t).is_ok())
-            {
-                tenants.insert(tenant.to_string());
-            }
-        }
+        tenants.extend(self.lake.tenants_in_stores().await?);
         Ok(tenants.into_iter().collect())
     }
 
@@ -96,17 +77,18 @@ impl LakeTables {
         Ok(found)
     }
 
-    /// Names of the tenant's tables that exist. A table seen once stays known without
-    /// touching the store again; the others are looked for on every call.
+    /// Names of the tenant's tables that exist.
     pub async fn existing_names(&self, tenant: &str) -> Result<Vec<String>, QueryError> {
         let mut names = Vec::new();
         for dataset in self.datasets() {
-            let entry = self.entry(tenant, &dataset)?;
-            let mut table = entry.lock().await;
+            let Some(handle) = self.handle(tenant, &dataset)? else {
+                continue;
+            };
+            let mut table = handle.delta().lock().await;
             let exists = table.version().is_some()
                 || refresh(&mut table)
                     .await
-                    .map_err(|e| QueryError::Storage(e.to_string()))?;
+                    .map_err(|e| e.in_store(&handle.store.name))?;
             if exists {
                 names.push(dataset.name.clone());
             }
@@ -116,20 +98,22 @@ impl LakeTables {
     }
 
     /// Loads a table at its latest version (`None`) or at exactly `version`; `Ok(None)`
-    /// when the table has no commit yet.
+    /// when the table has no commit yet (or can have none: no store may take it).
     pub async fn load(
         &self,
         tenant: &str,
         dataset: &Arc<Dataset>,
         version: Option<u64>,
     ) -> Result<Option<LoadedTable>, QueryError> {
-        let entry = self.entry(tenant, dataset)?;
-        let mut cached = entry.lock().await;
+        let Some(handle) = self.handle(tenant, dataset)? else {
+            return Ok(None);
+        };
+        let mut cached = handle.delta().lock().await;
         let table = match version {
             None => {
                 if !refresh(&mut cached)
                     .await
-                    .map_err(|e| QueryError::Storage(e.to_string()))?
+                    .map_err(|e| e.in_store(&handle.store.name))?
                 {
                     return Ok(None);
                 }
@@ -150,33 +134,32 @@ impl LakeTables {
                 table
             }
         };
+        let configured = self
+            .lake
+            .locate(tenant, &dataset.name)
+            .ok()
+            .and_then(|l| l.configured)
+            .map(|s| s.name.clone());
         Ok(Some(LoadedTable {
             tenant: tenant.to_string(),
             dataset: dataset.clone(),
+            store: handle.store.name.clone(),
+            configured_store: configured,
             table,
         }))
     }
 
-    fn entry(
+    /// The registry's handle; `None` when no store may hold the table (residency).
+    fn handle(
         &self,
         tenant: &str,
         dataset: &Arc<Dataset>,
-    ) -> Result<Arc<Mutex<DeltaTable>>, QueryError> {
-        let key = (tenant.to_string(), dataset.name.clone());
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = cache.get(&key) {
-            return Ok(entry.clone());
+    ) -> Result<Option<Arc<TableHandle>>, QueryError> {
+        match self.lake.table(tenant, dataset) {
+            Ok(handle) => Ok(Some(handle)),
+            Err(LakeError::NoPlacement { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
         }
-        let url = self
-            .lake
-            .table_url(tenant, dataset)
-            .map_err(|e| QueryError::Storage(e.to_string()))?;
-        let table = deltalake::DeltaTableBuilder::from_url(url)
-            .and_then(|b| b.build())
-            .map_err(|e| QueryError::Storage(e.to_string()))?;
-        let entry = Arc::new(Mutex::new(table));
-        cache.insert(key, entry.clone());
-        Ok(entry)
     }
 }
 
@@ -188,7 +171,7 @@ pub async fn commit_files(table: &DeltaTable) -> Result<Vec<(u64, Path)>, QueryE
         .list(Some(&log))
         .try_collect()
         .await
-        .map_err(|e| QueryError::Storage(e.to_string()))?;
+        .map_err(LakeError::from)?;
     let mut commits: Vec<(u64, Path)> = objects
         .into_iter()
         .filter_map(|meta| {

@@ -1,0 +1,499 @@
+//! The object stores tables live in: `[stores.NAME]` from the config, one HTTP client per
+//! (store, tenant key) built once and shared by every table of that store, the startup
+//! reachability check, and the listing of what a store holds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use deltalake::{DeltaTableBuilder, ObjectStore};
+use futures::TryStreamExt;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::client::ClientOptions;
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, RetryConfig};
+use serde::Deserialize;
+use url::Url;
+
+use super::encryption::TenantKey;
+use super::LakeError;
+use crate::names::check_name;
+
+/// A store as configured: `[stores.NAME]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSpec {
+    /// `file://` (or a local path), `s3://bucket/prefix`, `gs://bucket/prefix`,
+    /// `az://container/prefix` or `abfss://container@account.dfs.core.windows.net/prefix`.
+    pub url: String,
+    /// The region this store serves; tenants with a region only land in stores of theirs.
+    pub region: Option<String>,
+    /// object_store configuration keys (`aws_endpoint`, `azure_storage_account_name`, ...).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// The store does not honour conditional put (If-None-Match), so only one server
+    /// may write to it; without this, such a store is refused at startup.
+    #[serde(default)]
+    pub single_writer: bool,
+    /// How often a failed request is retried (object_store's default: 10).
+    pub max_retries: Option<usize>,
+    /// Longest time spent retrying one request, e.g. `30s` (object_store's default: 3m).
+    pub retry_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Local,
+    S3,
+    Gcs,
+    Azure,
+}
+
+impl StoreKind {
+    fn of(url: &Url) -> Option<Self> {
+        match url.scheme() {
+            "file" => Some(Self::Local),
+            "s3" | "s3a" => Some(Self::S3),
+            "gs" => Some(Self::Gcs),
+            "az" | "azure" | "abfs" | "abfss" | "adl" => Some(Self::Azure),
+            _ => None,
+        }
+    }
+
+    /// Environment variables object_store reads for this kind of store.
+    fn env_prefix(self) -> Option<&'static str> {
+        match self {
+            Self::Local => None,
+            Self::S3 => Some("AWS_"),
+            Self::Gcs => Some("GOOGLE_"),
+            Self::Azure => Some("AZURE_"),
+        }
+    }
+}
+
+/// One configured store.
+pub struct Store {
+    pub name: String,
+    pub kind: StoreKind,
+    /// The lake's root directory in the store, ending in `/`.
+    pub root: Url,
+    pub region: Option<String>,
+    single_writer: bool,
+    options: BTreeMap<String, String>,
+    retry: RetryConfig,
+    /// Root-level clients (the bucket's `/`), one per tenant key (`""`: the store's default).
+    clients: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Options may hold credentials: never print them.
+        f.debug_struct("Store")
+            .field("name", &self.name)
+            .field("root", &self.root.as_str())
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Parses and checks a store's settings; builds its default client to validate the
+    /// options (an unknown key or a bad value refuses to start, naming the key).
+    pub fn new(name: &str, spec: &StoreSpec) -> Result<Self, LakeError> {
+        let root = root_url(&spec.url)?;
+        let kind = StoreKind::of(&root).ok_or_else(|| LakeError::BadLocation(spec.url.clone()))?;
+        if kind == StoreKind::Local && !spec.options.is_empty() {
+            return Err(config_error(
+                name,
+                "options: a local store takes no options",
+            ));
+        }
+        let mut retry = RetryConfig::default();
+        if let Some(n) = spec.max_retries {
+            retry.max_retries = n;
+        }
+        if let Some(text) = &spec.retry_timeout {
+            retry.retry_timeout = humantime::parse_duration(text)
+                .map_err(|e| config_error(name, &format!("retry_timeout {text:?}: {e}")))?;
+        }
+        let store = Self {
+            name: name.to_string(),
+            kind,
+            root,
+            region: spec.region.clone(),
+            single_writer: spec.single_writer,
+            options: spec.options.clone(),
+            retry,
+            clients: Mutex::new(HashMap::new()),
+        };
+        if kind != StoreKind::Local {
+            store.client(None)?;
+        }
+        Ok(store)
+    }
+
+    /// `<root>/tenant_id=<tenant>/<dataset>/`.
+    pub fn table_url(&self, tenant: &str, dataset: &str) -> Result<Url, LakeError> {
+        self.root
+            .join(&format!("tenant_id={tenant}/{dataset}/"))
+            .map_err(|e| LakeError::BadLocation(format!("{}: {e}", self.root)))
+    }
+
+    /// Whether a tenant of `region` (or of none) may have tables here.
+    pub fn may_take(&self, region: Option<&str>) -> bool {
+        region.is_none() || self.region.as_deref() == region
+    }
+
+    /// A Delta table builder for a table of this store, applying the tenant's key.
+    pub fn table_builder(
+        &self,
+        url: Url,
+        key: Option<&TenantKey>,
+    ) -> Result<DeltaTableBuilder, LakeError> {
+        let builder = DeltaTableBuilder::from_url(url.clone())?;
+        Ok(match self.kind {
+            StoreKind::Local => builder,
+            _ => builder.with_storage_backend(self.client(key)?, url),
+        })
+    }
+
+    /// The bucket-root client for a tenant key, built on first use and then shared.
+    pub fn client(&self, key: Option<&TenantKey>) -> Result<Arc<dyn ObjectStore>, LakeError> {
+        let id = key.map(TenantKey::id).unwrap_or_default();
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(&id) {
+            return Ok(client.clone());
+        }
+        let client = self.build_client(key)?;
+        clients.insert(id, client.clone());
+        Ok(client)
+    }
+
+    fn build_client(&self, key: Option<&TenantKey>) -> Result<Arc<dyn ObjectStore>, LakeError> {
+        if let Some(key) = key {
+            if !key.applies_to(self.kind) {
+                return Err(config_error(
+                    &self.name,
+                    &format!(
+                        "a {} key cannot be applied by a {:?} store",
+                        key.kind(),
+                        self.kind
+                    ),
+                ));
+            }
+        }
+        // Environment first, then the store's options, then the tenant's key.
+        let mut settings: Vec<(String, String)> = Vec::new();
+        if let Some(prefix) = self.kind.env_prefix() {
+            settings.extend(
+                std::env::vars()
+                    .filter(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v)),
+            );
+        }
+        settings.extend(self.options.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Some(key) = key {
+            settings.extend(key.store_options().into_iter().map(|(k, v)| (k.into(), v)));
+        }
+        let client_options = match key {
+            Some(key) => key.client_options(ClientOptions::new()),
+            None => ClientOptions::new(),
+        };
+        let url = self.root.as_str();
+        let store: Arc<dyn ObjectStore> = match self.kind {
+            StoreKind::Local => Arc::new(object_store::local::LocalFileSystem::new()),
+            StoreKind::S3 => {
+                let mut b = AmazonS3Builder::new()
+                    .with_client_options(client_options)
+                    .with_retry(self.retry.clone())
+                    .with_url(url);
+                for (k, v) in &settings {
+                    match k.parse::<AmazonS3ConfigKey>() {
+                        Ok(key) => b = b.with_config(key, v),
+                        Err(_) => self.unknown_key(k)?,
+                    }
+                }
+                Arc::new(b.build().map_err(|e| self.build_error(e))?)
+            }
+            StoreKind::Azure => {
+                let mut b = MicrosoftAzureBuilder::new()
+                    .with_client_options(client_options)
+                    .with_retry(self.retry.clone())
+                    .with_url(url);
+                for (k, v) in &settings {
+                    match k.parse::<AzureConfigKey>() {
+                        Ok(key) => b = b.with_config(key, v),
+                        Err(_) => self.unknown_key(k)?,
+                    }
+                }
+                Arc::new(b.build().map_err(|e| self.build_error(e))?)
+            }
+            StoreKind::Gcs => {
+                let mut b = GoogleCloudStorageBuilder::new()
+                    .with_client_options(client_options)
+                    .with_retry(self.retry.clone())
+                    .with_url(url);
+                for (k, v) in &settings {
+                    match k.parse::<GoogleConfigKey>() {
+                        Ok(key) => b = b.with_config(key, v),
+                        Err(_) => self.unknown_key(k)?,
+                    }
+                }
+                Arc::new(b.build().map_err(|e| self.build_error(e))?)
+            }
+        };
+        Ok(store)
+    }
+
+    /// Environment variables of the store's family that object_store does not know are
+    /// someone else's (AWS_PROFILE, ...); an unknown key in the store's own options is a
+    /// mistake worth refusing.
+    fn unknown_key(&self, key: &str) -> Result<(), LakeError> {
+        if self.options.contains_key(key) {
+            return Err(config_error(
+                &self.name,
+                &format!(
+                    "options.{key} is not an object_store setting for {:?} stores",
+                    self.kind
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn build_error(&self, e: object_store::Error) -> LakeError {
+        // Builder errors name the bad setting; they never echo credential values.
+        config_error(&self.name, &e.to_string())
+    }
+
+    /// Lists the lake root once: proves the endpoint, the bucket and the credentials.
+    pub async fn check(&self) -> Result<(), LakeError> {
+        self.list_dirs(None).await.map(|_| ())
+    }
+
+    /// Proves that creating an object that already exists fails, which Delta commits from
+    /// several servers rely on. Stores marked `single_writer` skip this.
+    pub async fn check_conditional_put(&self) -> Result<(), LakeError> {
+        if self.single_writer || self.kind != StoreKind::S3 {
+            return Ok(());
+        }
+        let client = self.client(None)?;
+        let probe = self.root_path().join("_lakeport").join(format!(
+            "conditional-put-probe-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let create = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        let put = |client: Arc<dyn ObjectStore>, probe: Path, opts: PutOptions| async move {
+            client.put_opts(&probe, "probe".into(), opts).await
+        };
+        put(client.clone(), probe.clone(), create.clone())
+            .await
+            .map_err(|e| LakeError::from(e).in_store(&self.name))?;
+        let second = put(client.clone(), probe.clone(), create).await;
+        let _ = client.delete(&probe).await;
+        match second {
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(LakeError::from(e).in_store(&self.name)),
+            Ok(_) => Err(config_error(
+                &self.name,
+                "the store overwrote an existing object on a conditional put (If-None-Match: *), so concurrent commits could overwrite each other; use a store that honours it, or set single_writer = true and run one server per store",
+            )),
+        }
+    }
+
+    fn root_path(&self) -> Path {
+        Path::from_url_path(self.root.path()).unwrap_or_default()
+    }
+
+    /// Names of the directories under `<root>/<sub>` (one listing request).
+    async fn list_dirs(&self, sub: Option<&str>) -> Result<Vec<String>, LakeError> {
+        if self.kind == StoreKind::Local {
+            return list_local_dirs(&self.root, sub);
+        }
+        let client = self.client(None)?;
+        let mut prefix = self.root_path();
+        if let Some(sub) = sub {
+            prefix = prefix.join(sub);
+        }
+        let listing = client
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(|e| LakeError::from(e).in_store(&self.name))?;
+        Ok(listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect())
+    }
+
+    /// Tenants that have a `tenant_id=<t>/` directory in this store.
+    pub async fn tenants(&self) -> Result<Vec<String>, LakeError> {
+        Ok(self
+            .list_dirs(None)
+            .await?
+            .into_iter()
+            .filter_map(|d| d.strip_prefix("tenant_id=").map(str::to_string))
+            .filter(|t| check_name("tenant", t).is_ok())
+            .collect())
+    }
+
+    /// Table directories of a tenant in this store (whether or not they hold commits).
+    pub async fn datasets_of(&self, tenant: &str) -> Result<Vec<String>, LakeError> {
+        self.list_dirs(Some(&format!("tenant_id={tenant}"))).await
+    }
+
+    /// Whether `<table>/_delta_log/` holds anything.
+    pub async fn has_table(&self, tenant: &str, dataset: &str) -> Result<bool, LakeError> {
+        if self.kind == StoreKind::Local {
+            let url = self.table_url(tenant, dataset)?;
+            let log = url
+                .to_file_path()
+                .map_err(|_| LakeError::BadLocation(url.to_string()))?
+                .join("_delta_log");
+            return Ok(std::fs::read_dir(log).is_ok_and(|mut d| d.next().is_some()));
+        }
+        let client = self.client(None)?;
+        let log = self
+            .root_path()
+            .join(format!("tenant_id={tenant}"))
+            .join(dataset)
+            .join("_delta_log");
+        let first = client
+            .list(Some(&log))
+            .try_next()
+            .await
+            .map_err(|e| LakeError::from(e).in_store(&self.name))?;
+        Ok(first.is_some())
+    }
+}
+
+fn list_local_dirs(root: &Url, sub: Option<&str>) -> Result<Vec<String>, LakeError> {
+    let mut dir = root
+        .to_file_path()
+        .map_err(|_| LakeError::BadLocation(root.to_string()))?;
+    if let Some(sub) = sub {
+        dir = dir.join(sub);
+    }
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(LakeError::BadLocation(format!("{}: {e}", dir.display()))),
+    };
+    Ok(entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect())
+}
+
+fn config_error(store: &str, message: &str) -> LakeError {
+    LakeError::StoreConfig {
+        store: store.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Turns a configured location (local path or URL) into a directory URL ending in `/`;
+/// a local directory is created.
+pub fn root_url(location: &str) -> Result<Url, LakeError> {
+    let mut url = match Url::parse(location) {
+        Ok(url) if url.scheme().len() > 1 => url,
+        _ => {
+            let path = std::path::Path::new(location);
+            std::fs::create_dir_all(path)
+                .map_err(|e| LakeError::BadLocation(format!("{location}: {e}")))?;
+            let absolute = path
+                .canonicalize()
+                .map_err(|e| LakeError::BadLocation(format!("{location}: {e}")))?;
+            Url::from_directory_path(&absolute)
+                .map_err(|_| LakeError::BadLocation(location.to_string()))?
+        }
+    };
+    match StoreKind::of(&url) {
+        Some(StoreKind::Local) => super::delta::ensure_local_dir(&url)?,
+        Some(_) if url.host_str().is_none_or(str::is_empty) => {
+            return Err(LakeError::BadLocation(format!(
+                "{location}: the URL names no bucket or container"
+            )))
+        }
+        Some(_) => {}
+        None => return Err(LakeError::BadLocation(location.to_string())),
+    }
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(url: &str, options: &[(&str, &str)]) -> StoreSpec {
+        StoreSpec {
+            url: url.into(),
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn urls_and_options_are_checked_naming_the_key() {
+        let s3 = Store::new(
+            "events",
+            &spec(
+                "s3://bucket/lake",
+                &[
+                    ("aws_endpoint", "http://127.0.0.1:1"),
+                    ("aws_region", "eu-west-1"),
+                ],
+            ),
+        )
+        .unwrap();
+        assert_eq!(s3.kind, StoreKind::S3);
+        assert_eq!(
+            s3.table_url("acme", "snowplow").unwrap().as_str(),
+            "s3://bucket/lake/tenant_id=acme/snowplow/"
+        );
+        let bad = Store::new("events", &spec("s3://bucket", &[("aws_endpiont", "x")]));
+        let message = bad.unwrap_err().to_string();
+        assert!(message.contains("aws_endpiont"), "{message}");
+        assert!(matches!(
+            Store::new("x", &spec("ftp://host/lake", &[])),
+            Err(LakeError::BadLocation(_))
+        ));
+        assert!(matches!(
+            Store::new("x", &spec("s3:///lake", &[])),
+            Err(LakeError::BadLocation(_))
+        ));
+    }
+
+    #[test]
+    fn a_key_is_refused_by_a_store_that_cannot_apply_it() {
+        let azure = Store::new(
+            "blob",
+            &spec(
+                "az://container/lake",
+                &[("azure_storage_use_emulator", "true")],
+            ),
+        )
+        .unwrap();
+        let kms = TenantKey::SseKms {
+            key_id: "k".into(),
+            bucket_key: None,
+        };
+        assert!(matches!(
+            azure.client(Some(&kms)),
+            Err(LakeError::StoreConfig { .. })
+        ));
+        let scope = TenantKey::AzureScope { scope: "s".into() };
+        assert!(azure.client(Some(&scope)).is_ok());
+    }
+}
