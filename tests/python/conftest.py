@@ -44,32 +44,46 @@ commit_interval = "10ms"
 """
 
 
+class ServerExited(RuntimeError):
+    """The server refused to start; `output` is what it printed."""
+
+    def __init__(self, code, output):
+        super().__init__(f"server exited with {code}: {output[-2000:]}")
+        self.code = code
+        self.output = output
+
+
 class Server:
     """A lakeport-server process over `lake`; restartable on the same lake."""
 
-    def __init__(self, workdir: pathlib.Path, lake: pathlib.Path, extra_args=()):
+    def __init__(self, workdir: pathlib.Path, lake, extra_args=(), config: str = CONFIG, env=None):
         self.workdir = workdir
         self.lake = lake
         self.extra_args = list(extra_args)
+        self.env = env
         self.proc = None
         self.addr = None
-        self.config = workdir / "lakeport.toml"
-        self.config.write_text(CONFIG)
+        self.config = workdir / f"lakeport-{id(self)}.toml"
+        self.config.write_text(config)
         self.starts = 0
+        self.log_path = None
 
     def start(self):
         self.starts += 1
         addr_file = self.workdir / f"addr-{id(self)}-{self.starts}"
-        log = open(self.workdir / f"server-{id(self)}-{self.starts}.log", "w")
+        self.log_path = self.workdir / f"server-{id(self)}-{self.starts}.log"
+        log = open(self.log_path, "w")
+        lake_args = ["--lake", str(self.lake)] if self.lake is not None else []
+        env = dict(os.environ, **(self.env or {}))
         self.proc = subprocess.Popen(
             [server_binary(), "--config", str(self.config), "--listen", "127.0.0.1:0",
-             "--addr-file", str(addr_file), "--lake", str(self.lake), *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT,
+             "--addr-file", str(addr_file), *lake_args, *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         deadline = time.monotonic() + 60
         while not addr_file.exists():
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}: see {log.name}")
+                raise ServerExited(self.proc.returncode, self.log_path.read_text())
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start within 60 s")
             time.sleep(0.01)
@@ -187,3 +201,72 @@ def statement_query(sql: str) -> bytes:
 def bearer(token: str):
     import pyarrow.flight as flight
     return flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {token}".encode())])
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory):
+    from peers import Moto
+    server = Moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    from peers import Azurite
+    server = Azurite(tmp_path_factory.mktemp("azurite"))
+    yield server
+    server.stop()
+
+
+_names = iter(range(1_000_000))
+
+
+@pytest.fixture
+def unique():
+    """A fresh bucket/container name suffix per call."""
+    return lambda prefix: f"{prefix}-{os.getpid()}-{next(_names)}"
+
+
+def toml_table(options: dict) -> str:
+    """An inline TOML table of strings (JSON string escapes are valid TOML)."""
+    return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in options.items()) + " }"
+
+
+def put_table(server, table, dataset="snowplow", token=ACME, producer=None, chunk=None):
+    """DoPut of `table`; returns the decoded acks. Raises the FlightError a client sees."""
+    import pyarrow.flight as flight
+    client = flight.FlightClient(server.uri)
+    writer, reader = client.do_put(flight.FlightDescriptor.for_path(dataset), table.schema,
+                                   options=bearer(token))
+    acks = []
+    for seq, batch in enumerate(table.to_batches(max_chunksize=chunk or table.num_rows or 1)):
+        if producer is None:
+            writer.write_batch(batch)
+        else:
+            writer.write_with_metadata(batch, metadata(producer, seq))
+    writer.done_writing()
+    while True:
+        buf = reader.read()
+        if buf is None:
+            break
+        acks.append(decode_ack(buf))
+    writer.close()
+    return acks
+
+
+def sql(server, query, token=ACME):
+    """Runs `query` through ADBC Flight SQL and returns a pyarrow table."""
+    import adbc_driver_flightsql.dbapi as dbapi
+    with dbapi.connect(server.uri, db_kwargs={"adbc.flight.sql.authorization_header": f"Bearer {token}"}) as conn:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return cur.fetch_arrow_table()
+
+
+@pytest.fixture(scope="session")
+def garage(tmp_path_factory):
+    from peers import Garage
+    server = Garage(tmp_path_factory.mktemp("garage"))
+    yield server
+    server.stop()

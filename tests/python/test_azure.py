@@ -1,0 +1,96 @@
+"""The lake on Azure Blob (Azurite on loopback): ingest, query, two writers on one table,
+read back by the deltalake package; wrong credentials refuse to start without echoing them."""
+
+import threading
+
+import pytest
+from deltalake import DeltaTable
+
+from conftest import ACME, ADMIN, Server, ServerExited, put_table, snowplow_table, sql, toml_table
+
+
+def azure_config(container, options):
+    return f"""
+[auth]
+admin_token = "{ADMIN}"
+
+[[tenants]]
+id = "acme"
+token = "{ACME}"
+
+[stores.default]
+url = "az://{container}/lake"
+options = {toml_table(options)}
+
+[ingest]
+commit_interval = "10ms"
+"""
+
+
+@pytest.fixture
+def container(azurite, unique):
+    return azurite.container(unique("lake"))
+
+
+def test_ingest_query_and_read_back_on_azure(tmp_path, azurite, container):
+    server = Server(tmp_path, None, config=azure_config(container, azurite.store_options()),
+                    env=azurite.env()).start()
+    try:
+        acks = put_table(server, snowplow_table(1_200), producer="az-1", chunk=300)
+        assert sum(a["rows_committed"] for a in acks) == 1_200
+        assert sql(server, "SELECT count(DISTINCT event_id) AS n FROM snowplow").column("n").to_pylist() == [1_200]
+        blobs = azurite.blobs(container)
+        assert any(b.startswith("lake/tenant_id=acme/snowplow/_delta_log/") for b in blobs)
+        assert any("app_id=web/year=2024/month=05/day=01/hour=10/data_2" in b for b in blobs)
+        table = DeltaTable(f"az://{container}/lake/tenant_id=acme/snowplow",
+                           storage_options=azurite.deltalake_options())
+        assert table.to_pyarrow_table().num_rows == 1_200
+    finally:
+        server.stop()
+
+
+def test_two_writers_on_one_azure_table(tmp_path, azurite, container):
+    config = azure_config(container, azurite.store_options())
+    a = Server(tmp_path, None, config=config, env=azurite.env()).start()
+    b = Server(tmp_path, None, config=config, env=azurite.env()).start()
+    try:
+        errors = []
+
+        def produce(server, producer, offset):
+            try:
+                for i in range(4):
+                    table = snowplow_table(100, prefix=f"{producer}-{i}",
+                                           start_us=1_714_558_830_000_000 + offset + i * 3_600_000_000)
+                    put_table(server, table, producer=f"{producer}-{i}", chunk=50)
+            except Exception as e:  # recorded and asserted below with its type
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=produce, args=(s, f"w{i}", i * 1_000_000))
+                   for i, s in enumerate([a, b, a, b])]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        table = DeltaTable(f"az://{container}/lake/tenant_id=acme/snowplow",
+                           storage_options=azurite.deltalake_options()).to_pyarrow_table()
+        assert table.num_rows == 4 * 4 * 100
+        assert len(set(table.column("event_id").to_pylist())) == 4 * 4 * 100
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_wrong_credentials_refuse_to_start_naming_the_store_not_the_secret(tmp_path, azurite, container):
+    secret = "d3JvbmcgYnV0IHdlbGwtZm9ybWVkIGtleSBmb3IgdGhlIHRlc3Qh"
+    options = {
+        "azure_storage_account_name": "devstoreaccount1",
+        "azure_storage_account_key": secret,
+        "azure_storage_endpoint": f"{azurite.url}/devstoreaccount1",
+        "azure_allow_http": "true",
+    }
+    with pytest.raises(ServerExited) as exited:
+        Server(tmp_path, None, config=azure_config(container, options)).start()
+    output = exited.value.output
+    assert "store default" in output
+    assert secret not in output
