@@ -188,3 +188,61 @@ pub fn message_size_status(status: Status) -> Status {
         status
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn store(e: object_store::Error) -> Error {
+        LakeError::Store {
+            store: "events".into(),
+            source: Arc::new(e),
+        }
+        .into()
+    }
+
+    #[test]
+    fn store_failures_map_to_what_a_client_can_do() {
+        let generic = store(object_store::Error::Generic {
+            store: "S3",
+            source: "503 Slow Down after 10 retries".into(),
+        });
+        assert_eq!(code_of(&generic), Code::Unavailable);
+        let lost_race = store(object_store::Error::AlreadyExists {
+            path: "_delta_log/1.json".into(),
+            source: "exists".into(),
+        });
+        assert_eq!(code_of(&lost_race), Code::Aborted);
+        let credentials = store(object_store::Error::Unauthenticated {
+            path: "x".into(),
+            source: "bad key".into(),
+        });
+        assert_eq!(code_of(&credentials), Code::FailedPrecondition);
+        let message = Status::from(credentials).message().to_string();
+        assert!(message.contains("store events"), "{message}");
+    }
+
+    #[test]
+    fn commit_failures_keep_their_category_through_the_query_side_too() {
+        let contention = LakeError::CommitContention {
+            table: "t".into(),
+            attempts: 20,
+        };
+        assert_eq!(code_of(&contention.clone().into()), Code::Aborted);
+        assert_eq!(code_of(&QueryError::Lake(contention).into()), Code::Aborted);
+        let unreachable = LakeError::StoreUnreachable {
+            store: "blob".into(),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(code_of(&unreachable.into()), Code::Unavailable);
+        let residency = LakeError::NoPlacement {
+            tenant: "acme".into(),
+            region: "eu".into(),
+            dataset: "snowplow".into(),
+            why: "no store".into(),
+        };
+        assert_eq!(code_of(&residency.into()), Code::FailedPrecondition);
+    }
+}

@@ -176,3 +176,15 @@ def test_query_over_memory_limit_fails_cleanly(tmp_path, lake):
         assert fetch(server, ACME, "SELECT count(*) AS n FROM snowplow").to_pylist() == [{"n": 60_000}]
     finally:
         server.stop()
+
+
+def test_sql_mistakes_are_invalid_argument_through_adbc(acme_data):
+    """What a new user types first: a column that does not exist. Not INTERNAL."""
+    for sql in ["SELECT nope FROM snowplow", "SELECT app_id FROM snowplow GROUP BY nope",
+                "SELECT CAST(app_id AS INT) + FROM snowplow"]:
+        with pytest.raises(adbc_driver_manager.ProgrammingError) as refused:
+            fetch(acme_data, ACME, sql)
+        assert refused.value.status_code == adbc_driver_manager.AdbcStatusCode.INVALID_ARGUMENT, sql
+        assert "InvalidArgument" in str(refused.value), str(refused.value)
+    with pytest.raises(adbc_driver_manager.ProgrammingError, match="nope"):
+        fetch(acme_data, ACME, "SELECT nope FROM snowplow")
