@@ -13,7 +13,7 @@ pub mod names;
 pub mod query;
 pub mod server;
 
-pub use config::{Args, Config};
+pub use config::Config;
 pub use error::Error;
 pub use server::Server;
 

@@ -1,5 +1,4 @@
-use clap::Parser;
-use lakeport_server::{run, Args, Config};
+use lakeport_server::{run, Config};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -13,7 +12,8 @@ async fn main() -> std::process::ExitCode {
             }),
         )
         .init();
-    let result = match Config::load(Args::parse()) {
+    let matches = Config::command().get_matches();
+    let result = match Config::from_matches(&matches) {
         Ok(config) => run(config).await,
         Err(e) => Err(e.into()),
     };

@@ -1,0 +1,132 @@
+//! Setting blocks, one per concern. Each field is declared once: its doc is the flag's help,
+//! its `id` is its path in the TOML file, and `Default` holds its default.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::values::{self, Compression};
+
+/// `[ingest]`: how DoPut streams are buffered, written and committed.
+#[derive(Debug, Clone, clap::Args, Deserialize)]
+#[group(skip)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Longest wait between two commits of one table (group commit), e.g. `1s`, `200ms`.
+    #[arg(id = "ingest.commit_interval", long = "commit-interval", env = "LAKEPORT_COMMIT_INTERVAL", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub commit_interval: Duration,
+    /// Largest gRPC message accepted, e.g. `64MiB`; bigger ones get RESOURCE_EXHAUSTED.
+    #[arg(id = "ingest.max_message_size", long = "max-message-size", env = "LAKEPORT_MAX_MESSAGE_SIZE", value_parser = values::parse_size)]
+    #[serde(deserialize_with = "values::size")]
+    pub max_message_size: usize,
+    /// Arrow data one DoPut buffers before it writes files and commits, e.g. `64MiB`.
+    #[arg(id = "ingest.flush_size", long = "flush-size", env = "LAKEPORT_FLUSH_SIZE", value_parser = values::parse_size)]
+    #[serde(deserialize_with = "values::size")]
+    pub flush_size: usize,
+    /// Longest time rows of a long-lived DoPut wait in the buffer before a commit, e.g. `10s`.
+    #[arg(id = "ingest.flush_interval", long = "flush-interval", env = "LAKEPORT_FLUSH_INTERVAL", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub flush_interval: Duration,
+    /// Memory all DoPuts together may hold in buffers; producers wait when it is used up.
+    #[arg(id = "ingest.memory_limit", long = "memory-limit", env = "LAKEPORT_MEMORY_LIMIT", value_parser = values::parse_size)]
+    #[serde(deserialize_with = "values::size")]
+    pub memory_limit: usize,
+    /// Parquet compression: `zstd` (default, level 3), `zstd(N)`, `snappy`, `lz4`, `none`.
+    #[arg(id = "ingest.compression", long = "compression", env = "LAKEPORT_COMPRESSION", value_parser = |s: &str| s.parse::<Compression>())]
+    #[serde(deserialize_with = "values::compression")]
+    pub compression: Compression,
+    /// Rows per Parquet row group.
+    #[arg(
+        id = "ingest.row_group_rows",
+        long = "row-group-rows",
+        env = "LAKEPORT_ROW_GROUP_ROWS"
+    )]
+    #[serde(deserialize_with = "values::number")]
+    pub row_group_rows: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            commit_interval: Duration::from_secs(1),
+            max_message_size: 64 << 20,
+            flush_size: 64 << 20,
+            flush_interval: Duration::from_secs(10),
+            memory_limit: 1 << 30,
+            compression: Compression::Zstd(3),
+            row_group_rows: 1 << 20,
+        }
+    }
+}
+
+/// `[query]`: limits and tickets of Flight SQL queries.
+#[derive(Debug, Clone, clap::Args, Deserialize)]
+#[group(skip)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryConfig {
+    /// Memory one query may use for sorts, joins and aggregations (it spills to disk
+    /// where DataFusion can, and fails with RESOURCE_EXHAUSTED otherwise), e.g. `1GiB`.
+    #[arg(id = "query.memory_limit", long = "query-memory-limit", env = "LAKEPORT_QUERY_MEMORY_LIMIT", value_parser = values::parse_size)]
+    #[serde(deserialize_with = "values::size")]
+    pub memory_limit: usize,
+    /// Longest a query may run, from DoGet to its last batch, e.g. `5m`.
+    #[arg(id = "query.timeout", long = "query-timeout", env = "LAKEPORT_QUERY_TIMEOUT", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub timeout: Duration,
+    /// Queries one tenant (or the admin) may run at once; more get RESOURCE_EXHAUSTED.
+    #[arg(
+        id = "query.max_concurrent",
+        long = "query-max-concurrent",
+        env = "LAKEPORT_QUERY_MAX_CONCURRENT"
+    )]
+    #[serde(deserialize_with = "values::number")]
+    pub max_concurrent: usize,
+    /// Secret that signs query tickets; give every replica the same one. Default: random
+    /// per process (tickets then only work on the server that issued them).
+    #[arg(
+        id = "query.ticket_secret",
+        long = "ticket-secret",
+        env = "LAKEPORT_TICKET_SECRET",
+        hide_env_values = true
+    )]
+    pub ticket_secret: Option<String>,
+    /// How long a query ticket from GetFlightInfo may be redeemed with DoGet, e.g. `1h`.
+    #[arg(id = "query.ticket_ttl", long = "ticket-ttl", env = "LAKEPORT_TICKET_TTL", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub ticket_ttl: Duration,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            memory_limit: 1 << 30,
+            timeout: Duration::from_secs(300),
+            max_concurrent: 4,
+            ticket_secret: None,
+            ticket_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// `[auth]`: the admin credential (tenants' are `[[tenants]]`).
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[group(skip)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Admin token (acts for any tenant).
+    #[arg(
+        id = "auth.admin_token",
+        long = "admin-token",
+        env = "LAKEPORT_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// Hex SHA-256 of the admin token, instead of the token itself.
+    #[arg(
+        id = "auth.admin_token_sha256",
+        long = "admin-token-sha256",
+        env = "LAKEPORT_ADMIN_TOKEN_SHA256"
+    )]
+    pub admin_token_sha256: Option<String>,
+}

@@ -1,0 +1,449 @@
+//! Server configuration: a TOML file layered under command-line flags and `LAKEPORT_*`
+//! environment variables (flag > env > file > default). Every setting is declared once,
+//! in a block (`blocks`), and reaches the file and the command line from there.
+
+mod blocks;
+mod layer;
+mod tenants;
+mod values;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgMatches, CommandFactory, Parser};
+use serde::Deserialize;
+
+pub use blocks::{AuthSettings, IngestConfig, QueryConfig};
+pub use tenants::{AuthConfig, CustomDatasetConfig, DatasetConfig, TenantConfig, TokenHash};
+pub use values::Compression;
+
+use crate::lake::{LakeSettings, RouteSpec, StoreSpec, TenantPlacement, DEFAULT_STORE};
+use tenants::{FileDataset, FileTenant};
+
+/// Errors found while reading or checking the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid setting {setting}: {message}")]
+    Invalid { setting: String, message: String },
+    #[error(transparent)]
+    Flags(#[from] Box<clap::Error>),
+}
+
+pub(crate) fn invalid(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting: setting.to_string(),
+        message: message.into(),
+    }
+}
+
+/// The file and the command line in one: each field is a TOML key and (unless skipped) a
+/// flag with its `LAKEPORT_*` variable.
+#[derive(Debug, Clone, Parser, Deserialize)]
+#[group(skip)]
+#[command(
+    name = "lakeport-server",
+    version,
+    about = "Flight server landing multi-tenant events into Delta Lake"
+)]
+#[serde(default, deny_unknown_fields)]
+struct Settings {
+    /// TOML configuration file; flags and environment variables override its values.
+    #[arg(id = "config", long = "config", env = "LAKEPORT_CONFIG")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Address to listen on (`HOST:PORT`, port 0 picks a free port). Default 127.0.0.1:50051.
+    #[arg(id = "listen", long = "listen", env = "LAKEPORT_LISTEN")]
+    listen: String,
+    /// Write the bound address to this file once the server accepts connections.
+    #[arg(id = "addr_file", long = "addr-file", env = "LAKEPORT_ADDR_FILE")]
+    addr_file: Option<PathBuf>,
+    /// Default store for tables: a local path or URL (`file:///...`, `s3://bucket/prefix`,
+    /// `gs://...`, `az://...`). Default `./lake`. Shorthand for `[stores.default] url`.
+    #[arg(id = "lake", long = "lake", env = "LAKEPORT_LAKE")]
+    lake: Option<String>,
+    /// Start even when a store cannot be listed at startup; its tables answer UNAVAILABLE.
+    #[arg(id = "allow_unreachable_stores", long = "allow-unreachable-stores", env = "LAKEPORT_ALLOW_UNREACHABLE_STORES", action = clap::ArgAction::SetTrue)]
+    #[serde(deserialize_with = "values::flag")]
+    allow_unreachable_stores: bool,
+    /// How long a table stays in memory (snapshot, committer) after its last use, e.g. `5m`.
+    #[arg(id = "table_idle_timeout", long = "table-idle-timeout", env = "LAKEPORT_TABLE_IDLE_TIMEOUT", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    table_idle_timeout: Duration,
+    #[command(flatten)]
+    auth: AuthSettings,
+    #[command(flatten)]
+    ingest: IngestConfig,
+    #[command(flatten)]
+    query: QueryConfig,
+    #[arg(skip)]
+    stores: BTreeMap<String, StoreSpec>,
+    #[arg(skip)]
+    routes: Vec<RouteSpec>,
+    #[arg(skip)]
+    tenants: Vec<FileTenant>,
+    #[arg(skip)]
+    datasets: BTreeMap<String, FileDataset>,
+    /// Tenant credential `ID=TOKEN` (repeatable; env: comma-separated). Added to the file's tenants.
+    #[arg(
+        id = "tenant_flags",
+        long = "tenant",
+        env = "LAKEPORT_TENANTS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    #[serde(skip)]
+    tenant_flags: Vec<String>,
+    /// Custom dataset `NAME:TIME_COLUMN[:APP_COLUMN]` (repeatable; env: comma-separated).
+    #[arg(
+        id = "dataset_flags",
+        long = "dataset",
+        env = "LAKEPORT_DATASETS",
+        value_delimiter = ','
+    )]
+    #[serde(skip)]
+    dataset_flags: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            config: None,
+            listen: "127.0.0.1:50051".into(),
+            addr_file: None,
+            lake: None,
+            allow_unreachable_stores: false,
+            table_idle_timeout: Duration::from_secs(300),
+            auth: AuthSettings::default(),
+            ingest: IngestConfig::default(),
+            query: QueryConfig::default(),
+            stores: BTreeMap::new(),
+            routes: Vec::new(),
+            tenants: Vec::new(),
+            datasets: BTreeMap::new(),
+            tenant_flags: Vec::new(),
+            dataset_flags: Vec::new(),
+        }
+    }
+}
+
+/// Arguments that are lists added to the file's entries, not values laid over it.
+const LIST_FLAGS: [&str; 3] = ["config", "tenant_flags", "dataset_flags"];
+
+/// Where the local lake goes when nothing names a default store.
+const DEFAULT_LAKE: &str = "./lake";
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    pub addr_file: Option<PathBuf>,
+    /// Every store, `default` included (`lake = URL` is its shorthand).
+    pub stores: BTreeMap<String, StoreSpec>,
+    pub routes: Vec<RouteSpec>,
+    pub allow_unreachable_stores: bool,
+    pub table_idle_timeout: Duration,
+    pub auth: AuthConfig,
+    pub datasets: BTreeMap<String, DatasetConfig>,
+    pub ingest: IngestConfig,
+    pub query: QueryConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let settings = Settings::default();
+        Self {
+            listen: settings.listen,
+            addr_file: settings.addr_file,
+            stores: BTreeMap::from([(
+                DEFAULT_STORE.to_string(),
+                StoreSpec {
+                    url: DEFAULT_LAKE.into(),
+                    ..Default::default()
+                },
+            )]),
+            routes: Vec::new(),
+            allow_unreachable_stores: settings.allow_unreachable_stores,
+            table_idle_timeout: settings.table_idle_timeout,
+            auth: AuthConfig::default(),
+            datasets: BTreeMap::new(),
+            ingest: settings.ingest,
+            query: settings.query,
+        }
+    }
+}
+
+impl Config {
+    /// The command line `lakeport-server` accepts (every flag optional: the file and the
+    /// defaults fill what is not given).
+    pub fn command() -> clap::Command {
+        Settings::command().mut_args(|arg| {
+            // Ids are file paths (`ingest.flush_size`); show the key, not the path.
+            let name = arg
+                .get_id()
+                .as_str()
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_uppercase();
+            let arg = arg.required(false);
+            if arg.get_action().takes_values() {
+                arg.value_name(name)
+            } else {
+                arg
+            }
+        })
+    }
+
+    /// Resolves parsed flags over the TOML file named by `--config` (if any) over defaults.
+    pub fn from_matches(matches: &ArgMatches) -> Result<Self, ConfigError> {
+        let (path, file) = match matches.get_one::<PathBuf>("config") {
+            Some(path) => (path.clone(), read_file(path)?),
+            None => (PathBuf::from("<flags>"), toml::Table::new()),
+        };
+        Self::resolve(matches, path, file)
+    }
+
+    fn resolve(
+        matches: &ArgMatches,
+        path: PathBuf,
+        file: toml::Table,
+    ) -> Result<Self, ConfigError> {
+        let file_default_store = file
+            .get("stores")
+            .and_then(|s| s.get(DEFAULT_STORE))
+            .is_some();
+        if file.contains_key("lake") && file_default_store {
+            return Err(invalid(
+                "lake",
+                "set either lake = URL or [stores.default], not both",
+            ));
+        }
+        let mut table = file;
+        layer::lay_flags_over(&mut table, matches, &LIST_FLAGS).map_err(|m| invalid("flags", m))?;
+        let settings: Settings =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|source| ConfigError::Parse {
+                    path,
+                    source: Box::new(source),
+                })?;
+        let list = |id: &str| -> Vec<String> {
+            matches
+                .get_many::<String>(id)
+                .map(|values| values.cloned().collect())
+                .unwrap_or_default()
+        };
+        let config = Self::from_settings(settings, &list("tenant_flags"), &list("dataset_flags"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_settings(
+        settings: Settings,
+        tenant_flags: &[String],
+        dataset_flags: &[String],
+    ) -> Result<Self, ConfigError> {
+        let mut auth = AuthConfig::default();
+        if let Some(token) = &settings.auth.admin_token {
+            auth.admin_tokens.push(TokenHash::of_token(token));
+        }
+        if let Some(hash) = &settings.auth.admin_token_sha256 {
+            auth.admin_tokens
+                .push(TokenHash::from_hex("auth.admin_token_sha256", hash)?);
+        }
+        for tenant in settings.tenants {
+            tenant.add_to(&mut auth)?;
+        }
+        for spec in tenant_flags {
+            let (id, token) = spec
+                .split_once('=')
+                .ok_or_else(|| invalid("--tenant", format!("{spec:?} is not ID=TOKEN")))?;
+            auth.add_tenant(id, vec![TokenHash::of_token(token)])?;
+        }
+
+        let mut stores = settings.stores;
+        let mut routes = Vec::new();
+        let mut datasets = BTreeMap::new();
+        for (name, d) in settings.datasets {
+            if let Some(url) = d.store {
+                // `[datasets.X] store = URL` is shorthand for a store and a route of X alone.
+                let store = format!("dataset_{name}");
+                stores.insert(
+                    store.clone(),
+                    StoreSpec {
+                        url,
+                        ..Default::default()
+                    },
+                );
+                routes.push(RouteSpec {
+                    datasets: vec![name.clone()],
+                    region: None,
+                    store,
+                });
+            }
+            let custom = match d.time_column {
+                Some(time_column) => Some(CustomDatasetConfig {
+                    time_column,
+                    app_column: d.app_column,
+                }),
+                None if d.app_column.is_some() => {
+                    return Err(invalid(
+                        &format!("datasets.{name}"),
+                        "app_column needs time_column",
+                    ))
+                }
+                None => None,
+            };
+            datasets.insert(name, DatasetConfig { custom });
+        }
+        for spec in dataset_flags {
+            let mut parts = spec.split(':');
+            let (Some(name), Some(time)) = (parts.next(), parts.next()) else {
+                return Err(invalid(
+                    "--dataset",
+                    format!("{spec:?} is not NAME:TIME_COLUMN[:APP_COLUMN]"),
+                ));
+            };
+            let app = parts.next().map(str::to_string);
+            let entry: &mut DatasetConfig = datasets.entry(name.to_string()).or_default();
+            entry.custom = Some(CustomDatasetConfig {
+                time_column: time.to_string(),
+                app_column: app,
+            });
+        }
+        routes.extend(settings.routes);
+        match (settings.lake, stores.get_mut(DEFAULT_STORE)) {
+            (Some(url), Some(store)) => store.url = url,
+            (lake, None) => {
+                stores.insert(
+                    DEFAULT_STORE.to_string(),
+                    StoreSpec {
+                        url: lake.unwrap_or_else(|| DEFAULT_LAKE.into()),
+                        ..Default::default()
+                    },
+                );
+            }
+            (None, Some(_)) => {}
+        }
+        Ok(Config {
+            listen: settings.listen,
+            addr_file: settings.addr_file,
+            stores,
+            routes,
+            allow_unreachable_stores: settings.allow_unreachable_stores,
+            table_idle_timeout: settings.table_idle_timeout,
+            auth,
+            datasets,
+            ingest: settings.ingest,
+            query: settings.query,
+        })
+    }
+
+    /// The default store's URL (what `--lake` sets).
+    pub fn lake(&self) -> &str {
+        self.stores
+            .get(DEFAULT_STORE)
+            .map(|s| s.url.as_str())
+            .unwrap_or_default()
+    }
+
+    /// Sets the default store's URL, as `--lake` does.
+    pub fn set_lake(&mut self, url: impl Into<String>) {
+        self.stores
+            .entry(DEFAULT_STORE.to_string())
+            .or_default()
+            .url = url.into();
+    }
+
+    /// What the lake is built from; reads SSE-C keys from their references.
+    pub fn lake_settings(&self) -> Result<LakeSettings, ConfigError> {
+        let mut tenants = BTreeMap::new();
+        for t in &self.auth.tenants {
+            let key = match &t.encryption {
+                Some(spec) => Some(spec.resolve().map_err(|e| {
+                    invalid(&format!("tenants.{}.encryption", t.id), e.to_string())
+                })?),
+                None => None,
+            };
+            tenants.insert(
+                t.id.clone(),
+                TenantPlacement {
+                    region: t.region.clone(),
+                    key,
+                },
+            );
+        }
+        Ok(LakeSettings {
+            stores: self.stores.clone(),
+            routes: self.routes.clone(),
+            tenants,
+            commit_interval: self.ingest.commit_interval,
+            table_idle_timeout: self.table_idle_timeout,
+            allow_unreachable_stores: self.allow_unreachable_stores,
+        })
+    }
+
+    /// Checks the settings that do not depend on the network or the store.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let i = &self.ingest;
+        if i.row_group_rows == 0 {
+            return Err(invalid("row_group_rows", "must be at least 1"));
+        }
+        if i.max_message_size < 1024 {
+            return Err(invalid("max_message_size", "must be at least 1KiB"));
+        }
+        if i.flush_size == 0 || i.memory_limit < i.flush_size {
+            return Err(invalid(
+                "memory_limit",
+                format!(
+                    "must be at least flush_size ({} < {})",
+                    bytesize::ByteSize(i.memory_limit as u64),
+                    bytesize::ByteSize(i.flush_size as u64)
+                ),
+            ));
+        }
+        let q = &self.query;
+        if q.max_concurrent == 0 {
+            return Err(invalid("query.max_concurrent", "must be at least 1"));
+        }
+        if q.memory_limit < (1 << 20) {
+            return Err(invalid("query.memory_limit", "must be at least 1MiB"));
+        }
+        if q.ticket_secret.as_deref().is_some_and(|s| s.len() < 16) {
+            return Err(invalid(
+                "query.ticket_secret",
+                "use at least 16 characters (32 random bytes, hex or base64, is good)",
+            ));
+        }
+        for tenant in &self.auth.tenants {
+            crate::names::check_name("tenant id", &tenant.id)
+                .map_err(|e| invalid("tenants.id", e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &std::path::Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
+}
+
+#[cfg(test)]
+mod tests;

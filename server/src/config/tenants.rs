@@ -1,0 +1,131 @@
+//! Credentials and per-tenant settings: `[[tenants]]` in the file, `--tenant ID=TOKEN` as
+//! flags; custom datasets likewise.
+
+use serde::Deserialize;
+
+use super::{invalid, ConfigError};
+use crate::lake::KeySpec;
+
+/// A credential as configured: the token itself is never kept, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    pub fn of_token(token: &str) -> Self {
+        use sha2::Digest;
+        Self(sha2::Sha256::digest(token.as_bytes()).into())
+    }
+
+    pub fn from_hex(setting: &str, text: &str) -> Result<Self, ConfigError> {
+        let bytes = hex::decode(text.trim())
+            .map_err(|e| invalid(setting, format!("not hex SHA-256: {e}")))?;
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| invalid(setting, "a SHA-256 is 64 hex characters"))?;
+        Ok(Self(array))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TenantConfig {
+    pub id: String,
+    pub tokens: Vec<TokenHash>,
+    /// Residency: the tenant's tables only land in stores of this region.
+    pub region: Option<String>,
+    pub encryption: Option<KeySpec>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub admin_tokens: Vec<TokenHash>,
+    pub tenants: Vec<TenantConfig>,
+}
+
+impl AuthConfig {
+    /// True when no credential at all is configured (open mode, loopback only).
+    pub fn is_open(&self) -> bool {
+        self.admin_tokens.is_empty() && self.tenants.iter().all(|t| t.tokens.is_empty())
+    }
+
+    /// Adds a tenant's credentials, or more credentials to a tenant already known.
+    pub(super) fn add_tenant(
+        &mut self,
+        id: &str,
+        tokens: Vec<TokenHash>,
+    ) -> Result<&mut TenantConfig, ConfigError> {
+        if tokens.is_empty() {
+            return Err(invalid(
+                &format!("tenants.{id}"),
+                "needs token, token_sha256, tokens or tokens_sha256",
+            ));
+        }
+        let index = match self.tenants.iter().position(|t| t.id == id) {
+            Some(index) => index,
+            None => {
+                self.tenants.push(TenantConfig {
+                    id: id.to_string(),
+                    ..Default::default()
+                });
+                self.tenants.len() - 1
+            }
+        };
+        let tenant = &mut self.tenants[index];
+        tenant.tokens.extend(tokens);
+        Ok(tenant)
+    }
+}
+
+/// `[[tenants]]` as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileTenant {
+    id: String,
+    token: Option<String>,
+    token_sha256: Option<String>,
+    #[serde(default)]
+    tokens: Vec<String>,
+    #[serde(default)]
+    tokens_sha256: Vec<String>,
+    region: Option<String>,
+    encryption: Option<KeySpec>,
+}
+
+impl FileTenant {
+    pub(super) fn add_to(self, auth: &mut AuthConfig) -> Result<(), ConfigError> {
+        let mut tokens: Vec<TokenHash> = self
+            .token
+            .iter()
+            .chain(self.tokens.iter())
+            .map(|t| TokenHash::of_token(t))
+            .collect();
+        for hash in self.token_sha256.iter().chain(self.tokens_sha256.iter()) {
+            tokens.push(TokenHash::from_hex("tenants.token_sha256", hash)?);
+        }
+        let tenant = auth.add_tenant(&self.id, tokens)?;
+        tenant.region = self.region.or(tenant.region.take());
+        tenant.encryption = self.encryption.or(tenant.encryption.take());
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomDatasetConfig {
+    pub time_column: String,
+    pub app_column: Option<String>,
+}
+
+/// Per-dataset settings: custom datasets carry their columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatasetConfig {
+    pub custom: Option<CustomDatasetConfig>,
+}
+
+/// `[datasets.NAME]` as written in the file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileDataset {
+    pub(super) time_column: Option<String>,
+    pub(super) app_column: Option<String>,
+    /// Shorthand for a store of this URL and a route of this dataset alone.
+    pub(super) store: Option<String>,
+}

@@ -1,0 +1,94 @@
+//! How setting values are written: durations (`250ms`), sizes (`64MiB`), compression. Each
+//! parser serves the flag (clap) and the file (serde) alike; flags reach serde as text, so
+//! every deserializer also accepts the text form.
+
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Deserializer};
+
+/// A duration like `250ms`, `10s`, `5m`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?} is not a duration: {e}"))
+}
+
+/// A size like `64MiB`, `1GiB` or a plain byte count.
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse::<ByteSize>()
+        .map(|b| b.as_u64() as usize)
+        .map_err(|e| format!("{text:?} is not a size (like 64MiB): {e}"))
+}
+
+/// Text or a TOML value of type `T`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TextOr<T> {
+    Value(T),
+    Text(String),
+}
+
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+pub(crate) fn size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match TextOr::<u64>::deserialize(d)? {
+        TextOr::Value(n) => Ok(n as usize),
+        TextOr::Text(text) => parse_size(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+pub(crate) fn number<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match TextOr::<u64>::deserialize(d)? {
+        TextOr::Value(n) => Ok(n as usize),
+        TextOr::Text(text) => text.trim().parse().map_err(serde::de::Error::custom),
+    }
+}
+
+pub(crate) fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match TextOr::<bool>::deserialize(d)? {
+        TextOr::Value(b) => Ok(b),
+        TextOr::Text(text) => text.trim().parse().map_err(serde::de::Error::custom),
+    }
+}
+
+pub(crate) fn compression<'de, D: Deserializer<'de>>(d: D) -> Result<Compression, D::Error> {
+    String::deserialize(d)?
+        .parse()
+        .map_err(serde::de::Error::custom)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Snappy,
+    Lz4,
+    Zstd(i32),
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let lower = text.trim().to_ascii_lowercase();
+        match lower.as_str() {
+            "none" | "uncompressed" => Ok(Self::None),
+            "snappy" => Ok(Self::Snappy),
+            "lz4" => Ok(Self::Lz4),
+            "zstd" => Ok(Self::Zstd(3)),
+            _ => {
+                let level = lower
+                    .strip_prefix("zstd(")
+                    .and_then(|rest| rest.strip_suffix(')'))
+                    .and_then(|n| n.parse::<i32>().ok())
+                    .filter(|n| (1..=22).contains(n))
+                    .ok_or_else(|| {
+                        format!("unknown compression {text:?}: use zstd, zstd(1..22), snappy, lz4 or none")
+                    })?;
+                Ok(Self::Zstd(level))
+            }
+        }
+    }
+}
