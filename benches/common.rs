@@ -118,12 +118,7 @@ pub fn snowplow_batches(rows: usize, span_hours: i64) -> Vec<RecordBatch> {
 }
 
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
+    proc_status_kib(pid, "VmHWM:")
 }
 
 pub fn server_binary() -> anyhow::Result<std::path::PathBuf> {
@@ -133,21 +128,33 @@ pub fn server_binary() -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
-/// A `lakeport-server` of the bench's build profile over `lake`, with `extra` flags.
+/// A `lakeport-server` of the bench's build profile.
 pub struct BenchServer {
     pub process: std::process::Child,
     pub endpoint: String,
 }
 
 impl BenchServer {
+    /// Over a local lake in `dir`, with `extra` flags.
     pub async fn start(dir: &std::path::Path, extra: &[&str]) -> anyhow::Result<Self> {
-        let addr_file = dir.join("addr");
-        let process = std::process::Command::new(server_binary()?)
-            .args(["--listen", "127.0.0.1:0", "--lake"])
-            .arg(dir.join("lake"))
+        let lake = dir.join("lake");
+        Self::start_on(dir, &lake.to_string_lossy(), extra, &[]).await
+    }
+
+    /// Over the store `lake` (a path or URL), with `extra` flags and environment `env`.
+    pub async fn start_on(
+        dir: &std::path::Path,
+        lake: &str,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
+        let addr_file = dir.join(format!("addr-{}", uuid_like()));
+        let mut process = std::process::Command::new(server_binary()?)
+            .args(["--listen", "127.0.0.1:0", "--lake", lake])
             .arg("--addr-file")
             .arg(&addr_file)
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env(
                 "LAKEPORT_LOG",
                 std::env::var("LAKEPORT_LOG").unwrap_or_else(|_| "warn".into()),
@@ -156,11 +163,131 @@ impl BenchServer {
             .context("start lakeport-server")?;
         let deadline = Instant::now() + Duration::from_secs(60);
         while !addr_file.exists() {
+            if let Some(status) = process.try_wait()? {
+                anyhow::bail!("lakeport-server exited with {status}");
+            }
             anyhow::ensure!(Instant::now() < deadline, "server did not start");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let endpoint = format!("http://{}", std::fs::read_to_string(&addr_file)?.trim());
         Ok(Self { process, endpoint })
+    }
+
+    /// The server's resident memory now, in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        proc_status_kib(self.process.id(), "VmRSS:")
+    }
+}
+
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+}
+
+/// The Python of the test venv (`$LAKEPORT_BENCH_PYTHON`, else the newest venv tests/run
+/// made in `$LAKEPORT_CACHE`), for DuckDB and moto.
+pub fn bench_python() -> Option<std::path::PathBuf> {
+    if let Ok(python) = std::env::var("LAKEPORT_BENCH_PYTHON") {
+        return Some(python.into());
+    }
+    let cache = std::env::var("LAKEPORT_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|_| {
+            std::env::var("HOME").map(|h| std::path::Path::new(&h).join(".cache/lakeport"))
+        })
+        .ok()?;
+    std::fs::read_dir(cache)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pyvenv-"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max()
+        .map(|(_, path)| path.join("bin/python"))
+        .filter(|p| p.exists())
+}
+
+/// A moto S3 server on loopback (from the test venv), killed on drop.
+pub struct Moto {
+    process: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub async fn start(python: &std::path::Path) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let process = std::process::Command::new(python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("start moto (pip install 'moto[server]')")?;
+        let moto = Self {
+            process,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            anyhow::ensure!(Instant::now() < deadline, "moto did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(moto)
+    }
+
+    /// Creates a bucket (moto accepts unsigned requests).
+    pub async fn bucket(&self, name: &str) -> anyhow::Result<()> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = self.endpoint.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(host).await?;
+        let request = format!("PUT /{name} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await?;
+        anyhow::ensure!(
+            answer.starts_with("HTTP/1.1 200"),
+            "creating bucket {name}: {answer}"
+        );
+        Ok(())
+    }
+
+    /// What a lakeport-server needs in its environment to use this moto.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "bench".into()),
+            ("AWS_SECRET_ACCESS_KEY", "bench".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
     }
 }
 

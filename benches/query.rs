@@ -3,7 +3,8 @@
 //! bench's Python venv has it, DuckDB over the same Parquet files. All in the same run.
 //!
 //! `cargo run --release -p lakeport-benches --bin query -- [ROWS]` (default 1,048,576).
-//! DuckDB runs through `$LAKEPORT_BENCH_PYTHON` (default `target/pyvenv/bin/python`).
+//! DuckDB runs through `$LAKEPORT_BENCH_PYTHON` (default: the venv tests/run made in
+//! `$LAKEPORT_CACHE`).
 
 #[path = "common.rs"]
 mod common;
@@ -79,9 +80,9 @@ async fn via_datafusion(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<R
 
 /// DuckDB's (median seconds, rows) per query, or why it was skipped.
 fn via_duckdb(table_dir: &std::path::Path) -> Result<BTreeMap<String, (f64, usize)>, String> {
-    let python = std::env::var("LAKEPORT_BENCH_PYTHON").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/pyvenv/bin/python").to_string()
-    });
+    let python = common::bench_python()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/query_duckdb.py");
     let queries: BTreeMap<&str, &str> = QUERIES.iter().copied().collect();
     let mut child = std::process::Command::new(&python)

@@ -319,6 +319,16 @@ fn check_tenant_key(
     Ok(())
 }
 
+/// glibc keeps memory that evicted tables freed in its per-thread arenas, so RSS would
+/// only ever grow with the tables touched; hand it back to the OS after an eviction.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the OS; it touches no live memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 fn spawn_sweeper(lake: &Arc<Lake>) {
     let weak = Arc::downgrade(lake);
     let closed = lake.closed.clone();
@@ -330,7 +340,9 @@ fn spawn_sweeper(lake: &Arc<Lake>) {
                 _ = tokio::time::sleep(period) => {}
             }
             let Some(lake) = weak.upgrade() else { break };
-            lake.evict_idle();
+            if lake.evict_idle() > 0 {
+                release_freed_memory();
+            }
         }
     });
 }
