@@ -157,7 +157,11 @@ impl BenchServer {
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env(
                 "LAKEPORT_LOG",
-                std::env::var("LAKEPORT_LOG").unwrap_or_else(|_| "warn".into()),
+                std::env::var("LAKEPORT_LOG").unwrap_or_else(|_| {
+                    // delta-kernel logs an ERROR each time it probes a table that does not
+                    // exist yet (every first write does).
+                    "warn,buoyant_kernel::snapshot::builder=off".into()
+                }),
             )
             .spawn()
             .context("start lakeport-server")?;

@@ -3,6 +3,7 @@ read back by the deltalake package; wrong credentials refuse to start without ec
 
 import threading
 
+import pyarrow.flight as flight
 import pytest
 from deltalake import DeltaTable
 
@@ -94,3 +95,15 @@ def test_wrong_credentials_refuse_to_start_naming_the_store_not_the_secret(tmp_p
     output = exited.value.output
     assert "store default" in output
     assert secret not in output
+
+    # Allowed to start anyway, it answers UNAVAILABLE naming the store, still not the secret.
+    server = Server(tmp_path, None, config=azure_config(container, options),
+                    extra_args=["--allow-unreachable-stores"]).start()
+    try:
+        with pytest.raises(flight.FlightUnavailableError) as refused:
+            put_table(server, snowplow_table(3))
+        assert "store default" in str(refused.value)
+        assert secret not in str(refused.value)
+    finally:
+        server.stop()
+    assert secret not in server.log_path.read_text()

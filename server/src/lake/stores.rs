@@ -287,13 +287,11 @@ impl Store {
             mode: PutMode::Create,
             ..Default::default()
         };
-        let put = |client: Arc<dyn ObjectStore>, probe: Path, opts: PutOptions| async move {
-            client.put_opts(&probe, "probe".into(), opts).await
-        };
-        put(client.clone(), probe.clone(), create.clone())
+        client
+            .put_opts(&probe, "probe".into(), create.clone())
             .await
             .map_err(|e| LakeError::from(e).in_store(&self.name))?;
-        let second = put(client.clone(), probe.clone(), create).await;
+        let second = client.put_opts(&probe, "probe".into(), create).await;
         let _ = client.delete(&probe).await;
         match second {
             Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
