@@ -270,3 +270,35 @@ def garage(tmp_path_factory):
     server = Garage(tmp_path_factory.mktemp("garage"))
     yield server
     server.stop()
+
+
+def auth_toml(acme: str = "", beta: str = None) -> str:
+    """The [auth] and [[tenants]] part of a test config; `acme`/`beta` add lines to a tenant
+    (beta is only configured when given)."""
+    text = f'[auth]\nadmin_token = "{ADMIN}"\n\n[[tenants]]\nid = "acme"\ntoken = "{ACME}"\n{acme}\n'
+    if beta is not None:
+        text += f'\n[[tenants]]\nid = "beta"\ntoken = "{BETA}"\n{beta}\n'
+    return text
+
+
+def produce_concurrently(servers, puts=4, rows=100):
+    """One producer per server entry, all at once, each making `puts` sequenced puts of
+    `rows` distinct events into snowplow; returns the errors they met (as repr)."""
+    import threading
+    errors = []
+
+    def produce(server, producer, offset):
+        try:
+            for i in range(puts):
+                table = snowplow_table(rows, prefix=f"{producer}-{i}",
+                                       start_us=1_714_558_830_000_000 + offset + i * 3_600_000_000)
+                put_table(server, table, producer=f"{producer}-{i}", chunk=rows // 2 or 1)
+        except Exception as e:  # returned and asserted by the caller
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=produce, args=(s, f"w{i}", i * 1_000_000)) for i, s in enumerate(servers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

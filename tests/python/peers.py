@@ -51,6 +51,17 @@ def read_body(handler) -> bytes:
     return handler.rfile.read(length) if length else b""
 
 
+class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+def serve(handler):
+    """Serves `handler` on a free loopback port in a daemon thread; returns (server, port)."""
+    server = _ThreadingServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
 class Moto:
     """A moto S3 server (conditional put is atomic there; SSE headers are recorded)."""
 
@@ -224,13 +235,8 @@ class FaultProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_one
 
-        class ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-
-        self.server = ThreadingServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
+        self.server, self.port = serve(Handler)
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def fail(self, kind, match, stall_seconds=5.0):
         self.hits = 0
@@ -314,13 +320,8 @@ class GcsRecorder:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_one
 
-        class ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-
-        self.server = ThreadingServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
+        self.server, self.port = serve(Handler)
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def listing(self, query):
         from xml.sax.saxutils import escape

@@ -1,24 +1,15 @@
 """The lake on Azure Blob (Azurite on loopback): ingest, query, two writers on one table,
 read back by the deltalake package; wrong credentials refuse to start without echoing them."""
 
-import threading
-
 import pyarrow.flight as flight
 import pytest
 from deltalake import DeltaTable
 
-from conftest import ACME, ADMIN, Server, ServerExited, put_table, snowplow_table, sql, toml_table
+from conftest import Server, ServerExited, auth_toml, produce_concurrently, put_table, snowplow_table, sql, toml_table
 
 
 def azure_config(container, options):
-    return f"""
-[auth]
-admin_token = "{ADMIN}"
-
-[[tenants]]
-id = "acme"
-token = "{ACME}"
-
+    return auth_toml() + f"""
 [stores.default]
 url = "az://{container}/lake"
 options = {toml_table(options)}
@@ -55,24 +46,7 @@ def test_two_writers_on_one_azure_table(tmp_path, azurite, container):
     a = Server(tmp_path, None, config=config, env=azurite.env()).start()
     b = Server(tmp_path, None, config=config, env=azurite.env()).start()
     try:
-        errors = []
-
-        def produce(server, producer, offset):
-            try:
-                for i in range(4):
-                    table = snowplow_table(100, prefix=f"{producer}-{i}",
-                                           start_us=1_714_558_830_000_000 + offset + i * 3_600_000_000)
-                    put_table(server, table, producer=f"{producer}-{i}", chunk=50)
-            except Exception as e:  # recorded and asserted below with its type
-                errors.append(repr(e))
-
-        threads = [threading.Thread(target=produce, args=(s, f"w{i}", i * 1_000_000))
-                   for i, s in enumerate([a, b, a, b])]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        assert produce_concurrently([a, b, a, b]) == []
         table = DeltaTable(f"az://{container}/lake/tenant_id=acme/snowplow",
                            storage_options=azurite.deltalake_options()).to_pyarrow_table()
         assert table.num_rows == 4 * 4 * 100

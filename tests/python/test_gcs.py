@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from conftest import ACME, ADMIN, BETA, Server, ServerExited, put_table, snowplow_table, sql, toml_table
+from conftest import BETA, Server, ServerExited, auth_toml, put_table, snowplow_table, sql, toml_table
 
 CMEK = "projects/p/locations/europe-west1/keyRings/lake/cryptoKeys/acme"
 
@@ -22,21 +22,7 @@ def gcs():
 
 def gcs_config(gcs, tenant_key=f'encryption = {{ kind = "gcs-cmek", key_name = "{CMEK}" }}'):
     options = {"google_service_account_key": gcs.service_account_key(), "allow_http": "true"}
-    return f"""
-[auth]
-admin_token = "{ADMIN}"
-
-[[tenants]]
-id = "acme"
-token = "{ACME}"
-region = "eu"
-{tenant_key}
-
-[[tenants]]
-id = "beta"
-token = "{BETA}"
-region = "eu"
-
+    return auth_toml(acme=f'region = "eu"\n{tenant_key}', beta='region = "eu"') + f"""
 [stores.default]
 url = "gs://events-eu/lake"
 region = "eu"

@@ -3,14 +3,12 @@ residency refuses rather than misplaces, every object of a keyed tenant carries 
 key, two servers commit to one table without losing or duplicating, and third-party
 readers and our own queries read the tables back."""
 
-import threading
-
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 from deltalake import DeltaTable
 
-from conftest import ACME, ADMIN, BETA, Server, ServerExited, put_table, snowplow_table, sql, toml_table
+from conftest import BETA, Server, ServerExited, auth_toml, produce_concurrently, put_table, snowplow_table, sql, toml_table
 
 KMS_KEY = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -28,21 +26,7 @@ def s3_config(moto, events, otel, acme_key=True, extra="", otel_options=None, ot
     options = toml_table(moto.store_options())
     otel_options = toml_table(otel_options or moto.store_options())
     key = f'encryption = {{ kind = "sse-kms", key_id = "{KMS_KEY}" }}' if acme_key else ""
-    return f"""
-[auth]
-admin_token = "{ADMIN}"
-
-[[tenants]]
-id = "acme"
-token = "{ACME}"
-region = "eu"
-{key}
-
-[[tenants]]
-id = "beta"
-token = "{BETA}"
-region = "us"
-
+    return auth_toml(acme=f'region = "eu"\n{key}', beta='region = "us"') + f"""
 [stores.default]
 url = "s3://{events}/lake"
 region = "eu"
@@ -147,23 +131,7 @@ def test_two_servers_commit_to_one_s3_table_without_loss_or_duplicates(tmp_path,
     a = Server(tmp_path, None, config=config).start()
     b = Server(tmp_path, None, config=config).start()
     try:
-        errors = []
-
-        def produce(server, producer, start):
-            try:
-                for i in range(6):
-                    table = snowplow_table(100, prefix=f"{producer}-{i}", start_us=start + i * 3_600_000_000)
-                    put_table(server, table, producer=f"{producer}-{i}", chunk=50)
-            except Exception as e:  # recorded and asserted below with its type
-                errors.append(repr(e))
-
-        threads = [threading.Thread(target=produce, args=(s, f"p{i}", 1_714_558_830_000_000 + i * 1_000_000))
-                   for i, s in enumerate([a, b, a, b])]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        assert produce_concurrently([a, b, a, b], puts=6) == []
         table = DeltaTable(f"s3://{buckets[0]}/lake/tenant_id=acme/snowplow",
                            storage_options=deltalake_options(moto)).to_pyarrow_table()
         assert table.num_rows == 4 * 6 * 100

@@ -8,7 +8,7 @@ import secrets
 import botocore.exceptions
 import pytest
 
-from conftest import ACME, ADMIN, Server, put_table, snowplow_table, sql, toml_table
+from conftest import Server, auth_toml, put_table, snowplow_table, sql, toml_table
 
 
 def test_objects_of_an_sse_c_tenant_need_its_key(tmp_path, garage, unique):
@@ -16,15 +16,7 @@ def test_objects_of_an_sse_c_tenant_need_its_key(tmp_path, garage, unique):
     key = secrets.token_bytes(32)
     key_file = tmp_path / "acme.key"
     key_file.write_text(base64.b64encode(key).decode() + "\n")
-    config = f"""
-[auth]
-admin_token = "{ADMIN}"
-
-[[tenants]]
-id = "acme"
-token = "{ACME}"
-encryption = {{ kind = "sse-c", key_file = "{key_file}" }}
-
+    config = auth_toml(acme=f'encryption = {{ kind = "sse-c", key_file = "{key_file}" }}') + f"""
 [stores.default]
 url = "s3://{bucket}/lake"
 options = {toml_table(garage.store_options())}

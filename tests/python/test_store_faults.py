@@ -8,7 +8,7 @@ import pyarrow.flight as flight
 import pytest
 from deltalake import DeltaTable
 
-from conftest import ACME, ADMIN, Server, bearer, decode_ack, metadata, put_table, snowplow_table, toml_table
+from conftest import ACME, Server, auth_toml, bearer, decode_ack, metadata, put_table, snowplow_table, toml_table
 
 ROWS = 40
 
@@ -27,14 +27,7 @@ def listing(method, path):
 
 def config(bucket, proxy, moto):
     options = dict(moto.store_options(endpoint=proxy.endpoint), timeout="2s", connect_timeout="2s")
-    return f"""
-[auth]
-admin_token = "{ADMIN}"
-
-[[tenants]]
-id = "acme"
-token = "{ACME}"
-
+    return auth_toml() + f"""
 [stores.s3]
 url = "s3://{bucket}/lake"
 options = {toml_table(options)}

@@ -2,19 +2,12 @@
 config routes its dataset elsewhere (the server says so at startup and in system.tables),
 and `[datasets.X] store = PATH` is a route of that dataset alone."""
 
-from conftest import ACME, ADMIN, Server, put_table, snowplow_table, sql
+from conftest import Server, auth_toml, put_table, snowplow_table, sql
 
 
 def config(first, second, route_snowplow_to_second):
     route = '[[routes]]\ndatasets = ["snow*"]\nstore = "second"\n' if route_snowplow_to_second else ""
-    return f"""
-[auth]
-admin_token = "{ADMIN}"
-
-[[tenants]]
-id = "acme"
-token = "{ACME}"
-
+    return auth_toml() + f"""
 [stores.default]
 url = "{first}"
 
@@ -50,14 +43,7 @@ def test_a_table_stays_in_the_store_it_was_created_in(tmp_path):
 
 def test_dataset_store_shorthand_routes_that_dataset_alone(tmp_path):
     lake, clicks = tmp_path / "lake", tmp_path / "clicks"
-    text = f"""
-[auth]
-admin_token = "{ADMIN}"
-
-[[tenants]]
-id = "acme"
-token = "{ACME}"
-
+    text = auth_toml() + f"""
 [datasets.snowplow]
 store = "{clicks}"
 

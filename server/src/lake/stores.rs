@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use deltalake::{DeltaTableBuilder, ObjectStore};
 use futures::TryStreamExt;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
 use object_store::client::ClientOptions;
-use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, RetryConfig};
 use serde::Deserialize;
@@ -201,49 +201,51 @@ impl Store {
             None => ClientOptions::new(),
         };
         let url = self.root.as_str();
+        let retry = self.retry.clone();
         let store: Arc<dyn ObjectStore> = match self.kind {
             StoreKind::Local => Arc::new(object_store::local::LocalFileSystem::new()),
             StoreKind::S3 => {
-                let mut b = AmazonS3Builder::new()
+                let b = AmazonS3Builder::new()
                     .with_client_options(client_options)
-                    .with_retry(self.retry.clone())
+                    .with_retry(retry)
                     .with_url(url);
-                for (k, v) in &settings {
-                    match k.parse::<AmazonS3ConfigKey>() {
-                        Ok(key) => b = b.with_config(key, v),
-                        Err(_) => self.unknown_key(k)?,
-                    }
-                }
+                let b = self.configure(b, &settings, AmazonS3Builder::with_config)?;
                 Arc::new(b.build().map_err(|e| self.build_error(e))?)
             }
             StoreKind::Azure => {
-                let mut b = MicrosoftAzureBuilder::new()
+                let b = MicrosoftAzureBuilder::new()
                     .with_client_options(client_options)
-                    .with_retry(self.retry.clone())
+                    .with_retry(retry)
                     .with_url(url);
-                for (k, v) in &settings {
-                    match k.parse::<AzureConfigKey>() {
-                        Ok(key) => b = b.with_config(key, v),
-                        Err(_) => self.unknown_key(k)?,
-                    }
-                }
+                let b = self.configure(b, &settings, MicrosoftAzureBuilder::with_config)?;
                 Arc::new(b.build().map_err(|e| self.build_error(e))?)
             }
             StoreKind::Gcs => {
-                let mut b = GoogleCloudStorageBuilder::new()
+                let b = GoogleCloudStorageBuilder::new()
                     .with_client_options(client_options)
-                    .with_retry(self.retry.clone())
+                    .with_retry(retry)
                     .with_url(url);
-                for (k, v) in &settings {
-                    match k.parse::<GoogleConfigKey>() {
-                        Ok(key) => b = b.with_config(key, v),
-                        Err(_) => self.unknown_key(k)?,
-                    }
-                }
+                let b = self.configure(b, &settings, GoogleCloudStorageBuilder::with_config)?;
                 Arc::new(b.build().map_err(|e| self.build_error(e))?)
             }
         };
         Ok(store)
+    }
+
+    /// Applies each setting the builder knows (its config key type `K`).
+    fn configure<B, K: std::str::FromStr>(
+        &self,
+        mut builder: B,
+        settings: &[(String, String)],
+        with_config: impl Fn(B, K, String) -> B,
+    ) -> Result<B, LakeError> {
+        for (key, value) in settings {
+            match key.parse::<K>() {
+                Ok(parsed) => builder = with_config(builder, parsed, value.clone()),
+                Err(_) => self.unknown_key(key)?,
+            }
+        }
+        Ok(builder)
     }
 
     /// Environment variables of the store's family that object_store does not know are
