@@ -8,7 +8,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LakeError {
     /// The object store refused or failed a request; its variant says which way.
-    #[error("store {store}: {source}")]
+    #[error("{}{source}", store_prefix(.store))]
     Store {
         store: String,
         source: Arc<object_store::Error>,
@@ -62,6 +62,16 @@ pub enum LakeError {
     EarlierUnitFailed,
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// `store NAME: ` for messages, or nothing where the store is not known (a failure seen
+/// inside a query scan, whose message names the object's URL anyway).
+fn store_prefix(store: &str) -> String {
+    if store.is_empty() {
+        String::new()
+    } else {
+        format!("store {store}: ")
+    }
 }
 
 impl LakeError {
