@@ -152,6 +152,16 @@ class Azurite:
                 f"BlobEndpoint={self.url}/{AZURITE_ACCOUNT};")
         return BlobServiceClient.from_connection_string(conn)
 
+    def sas(self) -> str:
+        """An account SAS (read, write, list, delete) for token-style auth, valid one hour."""
+        import datetime
+        from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+        return generate_account_sas(
+            AZURITE_ACCOUNT, AZURITE_KEY,
+            resource_types=ResourceTypes(service=True, container=True, object=True),
+            permission=AccountSasPermissions(read=True, write=True, delete=True, list=True, add=True, create=True),
+            expiry=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1))
+
     def blobs(self, container: str, prefix: str = "") -> list:
         return [b.name for b in self.service().get_container_client(container).list_blobs(name_starts_with=prefix)]
 
@@ -165,7 +175,8 @@ class Azurite:
 
 
 class FaultProxy:
-    """An HTTP proxy on loopback in front of a store that misbehaves on chosen requests.
+    """An HTTP proxy on loopback in front of a store that records every request and
+    misbehaves on chosen ones.
 
     `fail(kind, match)`: kind is "503", "stall" (hold the request past the client's
     timeout) or "drop" (close the connection without answering); match(method, path)
@@ -175,6 +186,7 @@ class FaultProxy:
         self.upstream = upstream_port
         self.rule = None
         self.hits = 0
+        self.requests = []
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -185,6 +197,7 @@ class FaultProxy:
 
             def handle_one(self):
                 body = read_body(self)
+                proxy.requests.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
                 rule = proxy.rule
                 if rule and rule[1](self.command, self.path):
                     proxy.hits += 1
@@ -204,21 +217,7 @@ class FaultProxy:
                         self.close_connection = True
                         self.connection.shutdown(socket.SHUT_RDWR)
                         return
-                skip = ("host", "content-length", "transfer-encoding")
-                req = urllib.request.Request(
-                    f"http://127.0.0.1:{proxy.upstream}{self.path}",
-                    data=body if body or self.command in ("PUT", "POST") else None,
-                    method=self.command,
-                    headers={k: v for k, v in self.headers.items() if k.lower() not in skip})
-                req.add_header("Host", self.headers.get("Host", ""))
-                # urllib would label a body as a form, which moto then parses away.
-                if not self.headers.get("Content-Type"):
-                    req.add_header("Content-Type", "application/octet-stream")
-                try:
-                    with urllib.request.urlopen(req, timeout=60) as resp:
-                        status, headers, payload = resp.status, resp.getheaders(), resp.read()
-                except urllib.error.HTTPError as e:
-                    status, headers, payload = e.code, e.headers.items(), e.read()
+                status, headers, payload = proxy.forward(self, body)
                 self.send_response(status)
                 upstream_length = None
                 for k, v in headers:
@@ -237,6 +236,26 @@ class FaultProxy:
 
         self.server, self.port = serve(Handler)
         self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def forward(self, handler, body):
+        """Sends the request upstream with exactly the client's headers (signatures cover
+        some of them), the body re-framed with a Content-Length."""
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream, timeout=60)
+        try:
+            conn.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)
+            for k, v in handler.headers.items():
+                if k.lower() not in ("content-length", "transfer-encoding"):
+                    conn.putheader(k, v)
+            if body or handler.headers.get("Content-Length") is not None \
+                    or handler.headers.get("Transfer-Encoding"):
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body or None)
+            resp = conn.getresponse()
+            payload = resp.read()
+            return resp.status, resp.getheaders(), payload
+        finally:
+            conn.close()
 
     def fail(self, kind, match, stall_seconds=5.0):
         self.hits = 0

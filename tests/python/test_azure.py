@@ -81,3 +81,35 @@ def test_wrong_credentials_refuse_to_start_naming_the_store_not_the_secret(tmp_p
     finally:
         server.stop()
     assert secret not in server.log_path.read_text()
+
+
+def test_encryption_scope_header_on_every_request_of_a_keyed_tenant(tmp_path, azurite, container):
+    """object_store has no key for Azure encryption scopes; lakeport sends the header as a
+    default header of the tenant's client, with SAS (or token) auth. A recording proxy in
+    front of Azurite shows it on every request made for the tenant."""
+    from urllib.parse import unquote
+
+    from peers import FaultProxy
+    proxy = FaultProxy(azurite.port)
+    scope = 'encryption = { kind = "azure-scope", scope = "acme-scope" }\n\n[stores.default]'
+    options = dict(azurite.store_options(), azure_storage_sas_key=azurite.sas())
+    config = azure_config(container, options).replace("[stores.default]", scope, 1)
+    server = Server(tmp_path, None, config=config, env={"AZURITE_BLOB_STORAGE_URL": proxy.endpoint}).start()
+    try:
+        acks = put_table(server, snowplow_table(50))
+        assert sum(a["rows_committed"] for a in acks) == 50
+    finally:
+        server.stop()
+        proxy.stop()
+    acme = [(m, unquote(p), h) for m, p, h in proxy.requests if "tenant_id=acme" in unquote(p)]
+    assert any(m == "PUT" and ".parquet" in p for m, p, _ in acme)
+    assert any(m == "PUT" and "_delta_log" in p for m, p, _ in acme)
+    assert all(h.get("x-ms-encryption-scope") == "acme-scope" for _, _, h in acme), acme[:3]
+
+
+def test_encryption_scope_with_account_key_auth_refuses_to_start(tmp_path, azurite, container):
+    scope = 'encryption = { kind = "azure-scope", scope = "acme-scope" }\n\n[stores.default]'
+    config = azure_config(container, azurite.store_options()).replace("[stores.default]", scope, 1)
+    with pytest.raises(ServerExited) as exited:
+        Server(tmp_path, None, config=config, env=azurite.env()).start()
+    assert "encryption scope needs token or SAS auth" in exited.value.output

@@ -305,7 +305,10 @@ fn check_tenant_key(
         return Ok(());
     };
     for store in placement.stores() {
-        if store.may_take(settings.region.as_deref()) && !key.applies_to(store.kind) {
+        if !store.may_take(settings.region.as_deref()) {
+            continue;
+        }
+        if !key.applies_to(store.kind) {
             return Err(LakeError::StoreConfig {
                 store: store.name.clone(),
                 message: format!(
@@ -315,6 +318,15 @@ fn check_tenant_key(
                 ),
             });
         }
+        // Builds (and caches) the tenant's client now, so a key the store's auth cannot
+        // carry refuses to start instead of failing the tenant's first write.
+        store.client(Some(key)).map_err(|e| match e {
+            LakeError::StoreConfig { store, message } => LakeError::StoreConfig {
+                store,
+                message: format!("tenant {tenant:?}: {message}"),
+            },
+            other => other,
+        })?;
     }
     Ok(())
 }

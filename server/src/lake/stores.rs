@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use deltalake::{DeltaTableBuilder, ObjectStore};
 use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
-use object_store::azure::MicrosoftAzureBuilder;
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::client::ClientOptions;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::path::Path;
@@ -194,6 +194,12 @@ impl Store {
         }
         settings.extend(self.options.iter().map(|(k, v)| (k.clone(), v.clone())));
         if let Some(key) = key {
+            if matches!(key, TenantKey::AzureScope { .. }) && signs_with_account_key(&settings) {
+                return Err(config_error(
+                    &self.name,
+                    "an Azure encryption scope needs token or SAS auth (azure_storage_token, azure_storage_sas_key, a service principal, managed or workload identity): with an account key, object_store signs each request before the scope header is added, and Azure refuses the signature",
+                ));
+            }
             settings.extend(key.store_options().into_iter().map(|(k, v)| (k.into(), v)));
         }
         let client_options = match key {
@@ -371,6 +377,29 @@ impl Store {
     }
 }
 
+/// Whether an Azure client built from `settings` would sign requests with the account key
+/// (SharedKey), which covers every `x-ms-*` header: object_store's own precedence.
+fn signs_with_account_key(settings: &[(String, String)]) -> bool {
+    let has = |wanted: AzureConfigKey| {
+        settings.iter().any(|(k, v)| {
+            k.parse::<AzureConfigKey>().is_ok_and(|key| key == wanted) && !v.is_empty()
+        })
+    };
+    let emulator = settings.iter().any(|(k, v)| {
+        k.parse::<AzureConfigKey>()
+            .is_ok_and(|key| key == AzureConfigKey::UseEmulator)
+            && v.eq_ignore_ascii_case("true")
+    });
+    let token = has(AzureConfigKey::Token);
+    let account_key = has(AzureConfigKey::AccessKey);
+    if emulator {
+        // The emulator falls back to its well-known account key.
+        account_key || !(token || has(AzureConfigKey::SasKey))
+    } else {
+        account_key && !token
+    }
+}
+
 fn list_local_dirs(root: &Url, sub: Option<&str>) -> Result<Vec<String>, LakeError> {
     let mut dir = root
         .to_file_path()
@@ -494,6 +523,22 @@ mod tests {
             Err(LakeError::StoreConfig { .. })
         ));
         let scope = TenantKey::AzureScope { scope: "s".into() };
-        assert!(azure.client(Some(&scope)).is_ok());
+        // The emulator signs with its account key, which the scope header would break.
+        assert!(matches!(
+            azure.client(Some(&scope)),
+            Err(LakeError::StoreConfig { .. })
+        ));
+        let with_sas = Store::new(
+            "blob",
+            &spec(
+                "az://container/lake",
+                &[
+                    ("azure_storage_use_emulator", "true"),
+                    ("azure_storage_sas_key", "sv=2021-08-06&sig=x"),
+                ],
+            ),
+        )
+        .unwrap();
+        assert!(with_sas.client(Some(&scope)).is_ok());
     }
 }
