@@ -72,12 +72,6 @@ pub struct Lake {
     closed: CancellationToken,
 }
 
-impl std::fmt::Debug for TableRegistry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TableRegistry({} open)", self.len())
-    }
-}
-
 impl Lake {
     /// Builds the stores, checks that each is reachable (and that S3 stores honour
     /// conditional put), finds tables that live elsewhere than the routes say, and starts

@@ -23,6 +23,12 @@ pub(super) struct TableRegistry {
     entries: Mutex<HashMap<Key, Entry>>,
 }
 
+impl std::fmt::Debug for TableRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TableRegistry({} open)", self.len())
+    }
+}
+
 impl TableRegistry {
     /// The open handle of a table, or the one `open` makes.
     pub(super) fn get_or_open(

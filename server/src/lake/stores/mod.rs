@@ -1,24 +1,21 @@
 //! The object stores tables live in: `[stores.NAME]` from the config, one HTTP client per
 //! (store, tenant key) built once and shared by every table of that store, the startup
-//! reachability check, and the listing of what a store holds.
+//! reachability and conditional-put checks. Clients are built in `client`, listings in
+//! `listing`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use deltalake::{DeltaTableBuilder, ObjectStore};
-use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
-use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
-use object_store::client::ClientOptions;
-use object_store::gcp::GoogleCloudStorageBuilder;
-use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, RetryConfig};
 use serde::Deserialize;
 use url::Url;
 
 use super::encryption::TenantKey;
 use super::LakeError;
-use crate::names::check_name;
+
+mod client;
+mod listing;
 
 /// A store as configured: `[stores.NAME]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -170,111 +167,6 @@ impl Store {
         Ok(client)
     }
 
-    fn build_client(&self, key: Option<&TenantKey>) -> Result<Arc<dyn ObjectStore>, LakeError> {
-        if let Some(key) = key {
-            if !key.applies_to(self.kind) {
-                return Err(config_error(
-                    &self.name,
-                    &format!(
-                        "a {} key cannot be applied by a {:?} store",
-                        key.kind(),
-                        self.kind
-                    ),
-                ));
-            }
-        }
-        // Environment first, then the store's options, then the tenant's key.
-        let mut settings: Vec<(String, String)> = Vec::new();
-        if let Some(prefix) = self.kind.env_prefix() {
-            settings.extend(
-                std::env::vars()
-                    .filter(|(k, _)| k.starts_with(prefix))
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v)),
-            );
-        }
-        settings.extend(self.options.iter().map(|(k, v)| (k.clone(), v.clone())));
-        if let Some(key) = key {
-            if matches!(key, TenantKey::AzureScope { .. }) && signs_with_account_key(&settings) {
-                return Err(config_error(
-                    &self.name,
-                    "an Azure encryption scope needs token or SAS auth (azure_storage_token, azure_storage_sas_key, a service principal, managed or workload identity): with an account key, object_store signs each request before the scope header is added, and Azure refuses the signature",
-                ));
-            }
-            settings.extend(key.store_options().into_iter().map(|(k, v)| (k.into(), v)));
-        }
-        let client_options = match key {
-            Some(key) => key.client_options(ClientOptions::new()),
-            None => ClientOptions::new(),
-        };
-        let url = self.root.as_str();
-        let retry = self.retry.clone();
-        let store: Arc<dyn ObjectStore> = match self.kind {
-            StoreKind::Local => Arc::new(object_store::local::LocalFileSystem::new()),
-            StoreKind::S3 => {
-                let b = AmazonS3Builder::new()
-                    .with_client_options(client_options)
-                    .with_retry(retry)
-                    .with_url(url);
-                let b = self.configure(b, &settings, AmazonS3Builder::with_config)?;
-                Arc::new(b.build().map_err(|e| self.build_error(e))?)
-            }
-            StoreKind::Azure => {
-                let b = MicrosoftAzureBuilder::new()
-                    .with_client_options(client_options)
-                    .with_retry(retry)
-                    .with_url(url);
-                let b = self.configure(b, &settings, MicrosoftAzureBuilder::with_config)?;
-                Arc::new(b.build().map_err(|e| self.build_error(e))?)
-            }
-            StoreKind::Gcs => {
-                let b = GoogleCloudStorageBuilder::new()
-                    .with_client_options(client_options)
-                    .with_retry(retry)
-                    .with_url(url);
-                let b = self.configure(b, &settings, GoogleCloudStorageBuilder::with_config)?;
-                Arc::new(b.build().map_err(|e| self.build_error(e))?)
-            }
-        };
-        Ok(store)
-    }
-
-    /// Applies each setting the builder knows (its config key type `K`).
-    fn configure<B, K: std::str::FromStr>(
-        &self,
-        mut builder: B,
-        settings: &[(String, String)],
-        with_config: impl Fn(B, K, String) -> B,
-    ) -> Result<B, LakeError> {
-        for (key, value) in settings {
-            match key.parse::<K>() {
-                Ok(parsed) => builder = with_config(builder, parsed, value.clone()),
-                Err(_) => self.unknown_key(key)?,
-            }
-        }
-        Ok(builder)
-    }
-
-    /// Environment variables of the store's family that object_store does not know are
-    /// someone else's (AWS_PROFILE, ...); an unknown key in the store's own options is a
-    /// mistake worth refusing.
-    fn unknown_key(&self, key: &str) -> Result<(), LakeError> {
-        if self.options.contains_key(key) {
-            return Err(config_error(
-                &self.name,
-                &format!(
-                    "options.{key} is not an object_store setting for {:?} stores",
-                    self.kind
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    fn build_error(&self, e: object_store::Error) -> LakeError {
-        // Builder errors name the bad setting; they never echo credential values.
-        config_error(&self.name, &e.to_string())
-    }
-
     /// Lists the lake root once: proves the endpoint, the bucket and the credentials.
     pub async fn check(&self) -> Result<(), LakeError> {
         self.list_dirs(None).await.map(|_| ())
@@ -310,113 +202,6 @@ impl Store {
             )),
         }
     }
-
-    fn root_path(&self) -> Path {
-        Path::from_url_path(self.root.path()).unwrap_or_default()
-    }
-
-    /// Names of the directories under `<root>/<sub>` (one listing request).
-    async fn list_dirs(&self, sub: Option<&str>) -> Result<Vec<String>, LakeError> {
-        if self.kind == StoreKind::Local {
-            return list_local_dirs(&self.root, sub);
-        }
-        let client = self.client(None)?;
-        let mut prefix = self.root_path();
-        if let Some(sub) = sub {
-            prefix = prefix.join(sub);
-        }
-        let listing = client
-            .list_with_delimiter(Some(&prefix))
-            .await
-            .map_err(|e| LakeError::from(e).in_store(&self.name))?;
-        Ok(listing
-            .common_prefixes
-            .iter()
-            .filter_map(|p| p.filename().map(str::to_string))
-            .collect())
-    }
-
-    /// Tenants that have a `tenant_id=<t>/` directory in this store.
-    pub async fn tenants(&self) -> Result<Vec<String>, LakeError> {
-        Ok(self
-            .list_dirs(None)
-            .await?
-            .into_iter()
-            .filter_map(|d| d.strip_prefix("tenant_id=").map(str::to_string))
-            .filter(|t| check_name("tenant", t).is_ok())
-            .collect())
-    }
-
-    /// Table directories of a tenant in this store (whether or not they hold commits).
-    pub async fn datasets_of(&self, tenant: &str) -> Result<Vec<String>, LakeError> {
-        self.list_dirs(Some(&format!("tenant_id={tenant}"))).await
-    }
-
-    /// Whether `<table>/_delta_log/` holds anything.
-    pub async fn has_table(&self, tenant: &str, dataset: &str) -> Result<bool, LakeError> {
-        if self.kind == StoreKind::Local {
-            let url = self.table_url(tenant, dataset)?;
-            let log = url
-                .to_file_path()
-                .map_err(|_| LakeError::BadLocation(url.to_string()))?
-                .join("_delta_log");
-            return Ok(std::fs::read_dir(log).is_ok_and(|mut d| d.next().is_some()));
-        }
-        let client = self.client(None)?;
-        let log = self
-            .root_path()
-            .join(format!("tenant_id={tenant}"))
-            .join(dataset)
-            .join("_delta_log");
-        let first = client
-            .list(Some(&log))
-            .try_next()
-            .await
-            .map_err(|e| LakeError::from(e).in_store(&self.name))?;
-        Ok(first.is_some())
-    }
-}
-
-/// Whether an Azure client built from `settings` would sign requests with the account key
-/// (SharedKey), which covers every `x-ms-*` header: object_store's own precedence.
-fn signs_with_account_key(settings: &[(String, String)]) -> bool {
-    let has = |wanted: AzureConfigKey| {
-        settings.iter().any(|(k, v)| {
-            k.parse::<AzureConfigKey>().is_ok_and(|key| key == wanted) && !v.is_empty()
-        })
-    };
-    let emulator = settings.iter().any(|(k, v)| {
-        k.parse::<AzureConfigKey>()
-            .is_ok_and(|key| key == AzureConfigKey::UseEmulator)
-            && v.eq_ignore_ascii_case("true")
-    });
-    let token = has(AzureConfigKey::Token);
-    let account_key = has(AzureConfigKey::AccessKey);
-    if emulator {
-        // The emulator falls back to its well-known account key.
-        account_key || !(token || has(AzureConfigKey::SasKey))
-    } else {
-        account_key && !token
-    }
-}
-
-fn list_local_dirs(root: &Url, sub: Option<&str>) -> Result<Vec<String>, LakeError> {
-    let mut dir = root
-        .to_file_path()
-        .map_err(|_| LakeError::BadLocation(root.to_string()))?;
-    if let Some(sub) = sub {
-        dir = dir.join(sub);
-    }
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(LakeError::BadLocation(format!("{}: {e}", dir.display()))),
-    };
-    Ok(entries
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .collect())
 }
 
 fn config_error(store: &str, message: &str) -> LakeError {
