@@ -8,17 +8,17 @@ mod error;
 pub mod files;
 pub mod placement;
 mod registry;
+mod startup;
 pub mod stats;
 pub mod stores;
 pub mod table;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::datasets::Dataset;
 pub use committer::{CommitOutcome, SequenceRange};
@@ -26,6 +26,7 @@ pub use encryption::{KeySpec, TenantKey};
 pub use error::LakeError;
 pub use placement::{Placement, RouteSpec, DEFAULT_STORE};
 use registry::TableRegistry;
+use startup::{check_tenant_key, find_moved_tables, reachable};
 pub use stores::{Store, StoreKind, StoreSpec};
 pub use table::{PendingCommit, TableHandle};
 
@@ -63,7 +64,7 @@ pub struct Lake {
     placement: Placement,
     tenants: BTreeMap<String, TenantPlacement>,
     /// Tables found at startup in a store other than the one the routes name now.
-    moved: RwLock<HashMap<(String, String), Arc<Store>>>,
+    moved: HashMap<(String, String), Arc<Store>>,
     /// Stores that could not be reached at startup, with the reason.
     unreachable: HashMap<String, String>,
     registry: TableRegistry,
@@ -108,27 +109,23 @@ impl Lake {
                 }
             }
         }
+        let moved = find_moved_tables(&placement, &settings.tenants, &unreachable).await;
         let lake = Arc::new(Self {
             placement,
             tenants: settings.tenants,
-            moved: RwLock::new(HashMap::new()),
+            moved,
             unreachable,
             registry: TableRegistry::default(),
             commit_interval: settings.commit_interval,
             table_idle_timeout: settings.table_idle_timeout,
             closed: CancellationToken::new(),
         });
-        lake.find_moved_tables().await;
         spawn_sweeper(&lake);
         Ok(lake)
     }
 
     pub fn default_store(&self) -> &Arc<Store> {
         self.placement.default_store()
-    }
-
-    pub fn stores(&self) -> impl Iterator<Item = &Arc<Store>> {
-        self.placement.stores()
     }
 
     fn tenant(&self, tenant: &str) -> TenantPlacement {
@@ -143,8 +140,6 @@ impl Lake {
             .choose(tenant, settings.region.as_deref(), dataset);
         let moved = self
             .moved
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
             .get(&(tenant.to_string(), dataset.to_string()))
             .cloned();
         match (moved, configured) {
@@ -178,7 +173,7 @@ impl Lake {
             TableHandle::open(
                 tenant,
                 dataset.clone(),
-                location.store.clone(),
+                location,
                 key.as_ref(),
                 self.commit_interval,
             )
@@ -213,12 +208,10 @@ impl Lake {
     }
 
     fn reachable_stores(&self) -> impl Iterator<Item = &Arc<Store>> {
-        self.placement
-            .stores()
-            .filter(|s| !self.unreachable.contains_key(&s.name))
+        reachable(&self.placement, &self.unreachable)
     }
 
-    /// Tables open in memory now (for tests and the idle-eviction benchmark).
+    /// Tables open in memory now.
     pub fn open_tables(&self) -> usize {
         self.registry.len()
     }
@@ -233,96 +226,6 @@ impl Lake {
         self.closed.cancel();
         self.registry.clear();
     }
-
-    /// Scans every store for tables the routes would now put elsewhere; such a table
-    /// stays where it is (never split across stores), and the server says so.
-    async fn find_moved_tables(&self) {
-        let mut found = Vec::new();
-        for store in self.reachable_stores() {
-            let tenants = match store.tenants().await {
-                Ok(t) => t,
-                Err(e) => {
-                    warn!(store = %store.name, error = %e, "cannot list tenants");
-                    continue;
-                }
-            };
-            let scans = tenants.into_iter().map(|tenant| async move {
-                let datasets = store.datasets_of(&tenant).await.unwrap_or_default();
-                (tenant, datasets)
-            });
-            let mut scans = futures::stream::iter(scans).buffer_unordered(16);
-            while let Some((tenant, datasets)) = scans.next().await {
-                for dataset in datasets {
-                    let region = self.tenant(&tenant).region;
-                    let configured = self.placement.choose(&tenant, region.as_deref(), &dataset);
-                    if configured.as_ref().is_ok_and(|c| c.name == store.name) {
-                        continue;
-                    }
-                    if store.has_table(&tenant, &dataset).await.unwrap_or(false) {
-                        found.push((
-                            tenant.clone(),
-                            dataset,
-                            store.clone(),
-                            configured.ok().cloned(),
-                        ));
-                    }
-                }
-            }
-        }
-        let mut moved = self.moved.write().unwrap_or_else(|p| p.into_inner());
-        for (tenant, dataset, store, configured) in found {
-            let configured = configured
-                .map(|c| c.name.clone())
-                .unwrap_or_else(|| "none".into());
-            warn!(
-                %tenant, %dataset, store = %store.name, configured = %configured,
-                "table lives in another store than the routes name now; it stays there (see system.tables)"
-            );
-            moved.insert((tenant, dataset), store);
-        }
-        if !moved.is_empty() {
-            info!(
-                tables = moved.len(),
-                "tables kept in the store they were created in"
-            );
-        }
-    }
-}
-
-/// Refuses at startup a tenant key that a store the tenant may use cannot apply.
-fn check_tenant_key(
-    placement: &Placement,
-    tenant: &str,
-    settings: &TenantPlacement,
-) -> Result<(), LakeError> {
-    let Some(key) = &settings.key else {
-        return Ok(());
-    };
-    for store in placement.stores() {
-        if !store.may_take(settings.region.as_deref()) {
-            continue;
-        }
-        if !key.applies_to(store.kind) {
-            return Err(LakeError::StoreConfig {
-                store: store.name.clone(),
-                message: format!(
-                    "tenant {tenant:?} has a {} key, which a {:?} store cannot apply; give the tenant a region whose stores can, or another key kind",
-                    key.kind(),
-                    store.kind
-                ),
-            });
-        }
-        // Builds (and caches) the tenant's client now, so a key the store's auth cannot
-        // carry refuses to start instead of failing the tenant's first write.
-        store.client(Some(key)).map_err(|e| match e {
-            LakeError::StoreConfig { store, message } => LakeError::StoreConfig {
-                store,
-                message: format!("tenant {tenant:?}: {message}"),
-            },
-            other => other,
-        })?;
-    }
-    Ok(())
 }
 
 /// glibc keeps memory that evicted tables freed in its per-thread arenas, so RSS would

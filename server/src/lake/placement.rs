@@ -96,10 +96,6 @@ impl Placement {
         self.stores.values()
     }
 
-    pub fn store(&self, name: &str) -> Option<&Arc<Store>> {
-        self.stores.get(name)
-    }
-
     pub fn default_store(&self) -> &Arc<Store> {
         &self.stores[DEFAULT_STORE]
     }

@@ -16,7 +16,7 @@ use super::committer::{self, CommitOutcome, CommitRequest, SequenceRange};
 use super::delta::{refresh, table_data_schema};
 use super::encryption::TenantKey;
 use super::stores::Store;
-use super::LakeError;
+use super::{LakeError, TableLocation};
 use crate::datasets::Dataset;
 
 pub struct TableHandle {
@@ -24,6 +24,9 @@ pub struct TableHandle {
     pub dataset: Arc<Dataset>,
     pub url: Url,
     pub store: Arc<Store>,
+    /// The store the routes name now (`None` when no store may take the tenant); differs
+    /// from `store` for a table kept where it was created.
+    pub configured: Option<Arc<Store>>,
     table: Arc<Mutex<DeltaTable>>,
     committer: mpsc::Sender<CommitRequest>,
 }
@@ -42,10 +45,11 @@ impl TableHandle {
     pub(super) fn open(
         tenant: &str,
         dataset: Arc<Dataset>,
-        store: Arc<Store>,
+        location: TableLocation,
         key: Option<&TenantKey>,
         commit_interval: Duration,
     ) -> Result<Self, LakeError> {
+        let TableLocation { store, configured } = location;
         let url = store.table_url(tenant, &dataset.name)?;
         // Not loaded yet: the table (and its directory) may not exist before its first commit.
         let table = store
@@ -64,6 +68,7 @@ impl TableHandle {
             dataset,
             url,
             store,
+            configured,
             table,
             committer,
         })

@@ -134,17 +134,11 @@ impl LakeTables {
                 table
             }
         };
-        let configured = self
-            .lake
-            .locate(tenant, &dataset.name)
-            .ok()
-            .and_then(|l| l.configured)
-            .map(|s| s.name.clone());
         Ok(Some(LoadedTable {
             tenant: tenant.to_string(),
             dataset: dataset.clone(),
             store: handle.store.name.clone(),
-            configured_store: configured,
+            configured_store: handle.configured.as_ref().map(|s| s.name.clone()),
             table,
         }))
     }
