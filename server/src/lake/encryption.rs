@@ -48,6 +48,8 @@ pub enum KeyError {
         "an SSE-C key is 32 bytes, base64-encoded (or 32 raw bytes in a file); got something else"
     )]
     BadSseCKey,
+    #[error("{0:?} cannot be sent as a header value (control characters or non-ASCII)")]
+    NotAHeader(String),
 }
 
 /// A tenant's key ready to apply. The SSE-C key never appears in `Debug` or errors.
@@ -182,20 +184,22 @@ impl TenantKey {
     }
 
     /// Default headers that apply the key (Azure and GCS have no object_store key for it).
-    pub(crate) fn client_options(&self, options: ClientOptions) -> ClientOptions {
+    /// Fails when the scope or key name cannot travel in a header: the key would otherwise
+    /// silently not apply.
+    pub(crate) fn client_options(&self, options: ClientOptions) -> Result<ClientOptions, KeyError> {
         let header = match self {
             TenantKey::AzureScope { scope } => Some(("x-ms-encryption-scope", scope)),
             TenantKey::GcsCmek { key_name } => Some(("x-goog-encryption-kms-key-name", key_name)),
             TenantKey::SseKms { .. } | TenantKey::SseC { .. } => None,
         };
         let Some((name, value)) = header else {
-            return options;
+            return Ok(options);
         };
+        let value =
+            http::HeaderValue::from_str(value).map_err(|_| KeyError::NotAHeader(value.clone()))?;
         let mut headers = http::HeaderMap::new();
-        if let Ok(value) = http::HeaderValue::from_str(value) {
-            headers.insert(name, value);
-        }
-        options.with_default_headers(headers)
+        headers.insert(name, value);
+        Ok(options.with_default_headers(headers))
     }
 }
 
@@ -228,6 +232,14 @@ mod tests {
         assert!(!kms.applies_to(StoreKind::Local));
         let scope = TenantKey::AzureScope { scope: "s".into() };
         assert!(scope.applies_to(StoreKind::Azure));
+        assert!(scope.client_options(ClientOptions::new()).is_ok());
+        let broken = TenantKey::GcsCmek {
+            key_name: "projects/p\nkeys/k".into(),
+        };
+        assert!(matches!(
+            broken.client_options(ClientOptions::new()),
+            Err(KeyError::NotAHeader(_))
+        ));
         assert!(!scope.applies_to(StoreKind::Gcs));
     }
 }

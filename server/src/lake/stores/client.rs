@@ -50,7 +50,9 @@ impl Store {
             settings.extend(key.store_options().into_iter().map(|(k, v)| (k.into(), v)));
         }
         let client_options = match key {
-            Some(key) => key.client_options(ClientOptions::new()),
+            Some(key) => key
+                .client_options(ClientOptions::new())
+                .map_err(|e| config_error(&self.name, &e.to_string()))?,
             None => ClientOptions::new(),
         };
         let url = self.root.as_str();
