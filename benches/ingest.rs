@@ -1,30 +1,42 @@
-//! Ingest throughput: a Snowplow-like table sent over loopback Flight to a lakeport server
-//! until committed, against the limit measured in the same run: arrow-rs `ArrowWriter`
-//! encoding the same batches with the same settings in process.
+//! Ingest: a Snowplow-like table sent over loopback Flight to lakeport servers, against
+//! baselines measured in the same run:
+//! - bulk: 1M rows in one DoPut until committed, against arrow-rs `ArrowWriter` encoding the
+//!   same batches with the same settings in process (the limit), and against the `deltalake`
+//!   package's `write_deltalake` of the same table with the same partition columns (what
+//!   users run instead); also into S3 (moto on loopback), to show the store's share;
+//! - small producers: 8 producers × 20 puts × 2,000 rows, each put waiting for its ack,
+//!   against 160 sequential `write_deltalake` appends of the same batches;
+//! - ack latency: p50 / p99 of one small put on an idle server;
+//! - memory: peak RSS with 50 concurrent producers against `memory_limit`.
 //!
-//! `cargo run --release -p lakeport-benches --bin ingest -- [ROWS]` (default 1,048,576).
-//! Prints both throughputs, their ratio and the server process's peak RSS.
+//! `cargo build --release --workspace --bins && target/release/ingest [ROWS]`.
 
 #[path = "common.rs"]
 mod common;
 
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
+use arrow::ipc::writer::FileWriter;
 use common::{peak_rss_kib, snowplow_batches, BenchServer};
 use lakeport_client::Client;
 use lakeport_server::config::Config;
-use lakeport_server::lake::files::writer_properties;
 use parquet::arrow::ArrowWriter;
+
+const SMALL_PRODUCERS: usize = 8;
+const SMALL_PUTS: usize = 20;
+const SMALL_ROWS: usize = 2_000;
+const LATENCY_PUTS: usize = 50;
+const LATENCY_ROWS: usize = 100;
+const MANY_PRODUCERS: usize = 50;
+const MANY_MEMORY_LIMIT_MIB: u64 = 256;
 
 /// The limit: ArrowWriter encoding the same batches with the server's Parquet settings.
 fn baseline(batches: &[RecordBatch], config: &Config) -> anyhow::Result<f64> {
     let start = Instant::now();
-    let mut writer = ArrowWriter::try_new(
-        Vec::new(),
-        batches[0].schema(),
-        Some(writer_properties(&config.ingest)),
-    )?;
+    let props = config.ingest.writer_properties();
+    let mut writer = ArrowWriter::try_new(Vec::new(), batches[0].schema(), Some(props))?;
     for batch in batches {
         writer.write(batch)?;
     }
@@ -33,8 +45,7 @@ fn baseline(batches: &[RecordBatch], config: &Config) -> anyhow::Result<f64> {
     Ok(start.elapsed().as_secs_f64())
 }
 
-/// One timed load of `batches` into a fresh server over `lake`; returns seconds and the
-/// server's peak RSS.
+/// One timed load of `batches` into a fresh server; returns seconds and peak RSS.
 async fn timed_load(
     batches: &[RecordBatch],
     rows: usize,
@@ -58,6 +69,132 @@ async fn timed_load(
     Ok((secs, peak_rss_kib(server.process.id())))
 }
 
+/// `batches` cut into batches of `rows`.
+fn rebatch(batches: &[RecordBatch], rows: usize) -> Vec<RecordBatch> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let n = rows.min(batch.num_rows() - offset);
+            out.push(batch.slice(offset, n));
+            offset += n;
+        }
+    }
+    out
+}
+
+/// 8 producers at once, each putting its batches one by one and waiting for each ack.
+async fn small_producers(endpoint: &str, batches: &[RecordBatch]) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for p in 0..SMALL_PRODUCERS {
+        let mine: Vec<RecordBatch> = batches
+            .iter()
+            .skip(p)
+            .step_by(SMALL_PRODUCERS)
+            .cloned()
+            .collect();
+        let endpoint = endpoint.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::connect(&endpoint).await?;
+            for batch in mine {
+                let rows = batch.num_rows() as u64;
+                let acks = client.put(Some("small"), "snowplow", vec![batch]).await?;
+                let committed: u64 = acks.iter().map(|a| a.rows_committed).sum();
+                anyhow::ensure!(committed == rows, "committed {committed} of {rows}");
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Sequential small puts on an otherwise idle server: each put's time to its ack.
+async fn ack_latencies(endpoint: &str, batch: &RecordBatch) -> anyhow::Result<Vec<Duration>> {
+    let mut client = Client::connect(endpoint).await?;
+    client
+        .put(Some("latency"), "snowplow", vec![batch.clone()])
+        .await?;
+    let mut out = Vec::with_capacity(LATENCY_PUTS);
+    for _ in 0..LATENCY_PUTS {
+        let start = Instant::now();
+        client
+            .put(Some("latency"), "snowplow", vec![batch.clone()])
+            .await?;
+        out.push(start.elapsed());
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// 50 producers each putting `batches` at once into a server with a small memory limit;
+/// returns the server's RSS before and its peak during the load.
+async fn many_producers(
+    dir: &Path,
+    batches: &[RecordBatch],
+) -> anyhow::Result<(Option<u64>, Option<u64>)> {
+    let limit = format!("{MANY_MEMORY_LIMIT_MIB}MiB");
+    let server = BenchServer::start(dir, &["--memory-limit", &limit]).await?;
+    let mut client = Client::connect(&server.endpoint).await?;
+    client
+        .put(Some("many"), "snowplow", batches[..1].to_vec())
+        .await?;
+    let idle = server.rss_kib();
+    let mut tasks = Vec::new();
+    for _ in 0..MANY_PRODUCERS {
+        let endpoint = server.endpoint.clone();
+        let batches = batches.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::connect(&endpoint).await?;
+            client.put(Some("many"), "snowplow", batches).await?;
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok((idle, peak_rss_kib(server.process.id())))
+}
+
+fn write_ipc(path: &Path, batches: &[RecordBatch]) -> anyhow::Result<()> {
+    let mut writer = FileWriter::try_new(std::fs::File::create(path)?, &batches[0].schema())?;
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+/// Seconds `write_deltalake` takes in `mode` (see ingest_deltalake.py).
+fn write_deltalake(
+    python: &Path,
+    mode: &str,
+    ipc: &Path,
+    table: &Path,
+) -> anyhow::Result<f64> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ingest_deltalake.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .args([mode.as_ref(), ipc.as_os_str(), table.as_os_str()])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "write_deltalake {mode}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    answer["seconds"]
+        .as_f64()
+        .ok_or_else(|| anyhow::anyhow!("no seconds in {answer}"))
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("?".into(), |kib| format!("{:.1} MiB", kib as f64 / 1024.0))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rows: usize = std::env::args()
@@ -69,54 +206,99 @@ async fn main() -> anyhow::Result<()> {
     let arrow_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
     let config = Config::default();
     let dir = tempfile::TempDir::new()?;
-
-    let baseline_secs = baseline(&batches, &config)?;
-    let local = BenchServer::start(dir.path(), &[]).await?;
-    let (local_secs, local_rss) = timed_load(&batches, rows, local).await?;
-    let s3 = match common::bench_python() {
-        Some(python) => {
-            let moto = common::Moto::start(&python).await?;
-            moto.bucket("bench").await?;
-            let server =
-                BenchServer::start_on(dir.path(), "s3://bench/lake", &[], &moto.env()).await?;
-            Some(timed_load(&batches, rows, server).await?)
-        }
-        None => None,
-    };
-
+    let python = common::bench_python();
     let mrows = |secs: f64| rows as f64 / secs / 1e6;
     println!(
         "rows: {rows} in {} batches, {:.1} MiB of Arrow data",
         batches.len(),
         arrow_bytes as f64 / 1048576.0
     );
+
+    // Bulk load.
+    let baseline_secs = baseline(&batches, &config)?;
     println!(
         "baseline ArrowWriter (in process): {baseline_secs:.3} s, {:.2} Mrows/s",
         mrows(baseline_secs)
     );
-    let report = |store: &str, secs: f64, rss: Option<u64>| {
-        println!(
-            "lakeport over loopback Flight into {store}, until committed: {secs:.3} s, {:.2} Mrows/s, ratio to baseline {:.2}, server peak RSS {}",
-            mrows(secs),
-            baseline_secs / secs,
-            rss.map_or("?".into(), |kib| format!("{:.1} MiB", kib as f64 / 1024.0)),
-        );
-    };
-    report("a local store", local_secs, local_rss);
-    match s3 {
-        Some((secs, rss)) => {
-            report("S3 (moto on loopback)", secs, rss);
-            println!(
-                "the store's share: S3 (moto) takes {:.2}x the local time",
-                secs / local_secs
-            );
-        }
-        None => println!("S3 run skipped: no Python with moto (run tests/run once, or set LAKEPORT_BENCH_PYTHON)"),
-    }
+    let local = BenchServer::start(dir.path(), &[]).await?;
+    let (local_secs, local_rss) = timed_load(&batches, rows, local).await?;
     println!(
-        "(memory_limit {} MiB, flush_size {} MiB)",
-        config.ingest.memory_limit >> 20,
-        config.ingest.flush_size >> 20
+        "bulk: lakeport over loopback Flight into a local store, until committed: {local_secs:.3} s, {:.2} Mrows/s, ratio to ArrowWriter {:.2} (goal >= 0.8), server peak RSS {}",
+        mrows(local_secs),
+        baseline_secs / local_secs,
+        mib(local_rss)
     );
+    if let Some(python) = &python {
+        let ipc = dir.path().join("bulk.arrow");
+        write_ipc(&ipc, &batches)?;
+        let secs = write_deltalake(python, "bulk", &ipc, &dir.path().join("dl-bulk"))?;
+        println!(
+            "bulk: write_deltalake of the same table: {secs:.3} s; lakeport takes {:.2}x its time (goal <= 0.5)",
+            local_secs / secs
+        );
+        let moto = common::Moto::start(python).await?;
+        moto.bucket("bench").await?;
+        let server =
+            BenchServer::start_on(dir.path(), "s3://bench/lake", &[], &moto.env()).await?;
+        let (secs, rss) = timed_load(&batches, rows, server).await?;
+        println!(
+            "bulk: into S3 (moto on loopback): {secs:.3} s, ratio to ArrowWriter {:.2}, {:.2}x the local time (the store's share), server peak RSS {}",
+            baseline_secs / secs,
+            secs / local_secs,
+            mib(rss)
+        );
+    }
+
+    // Small producers and ack latency, on one fresh server with default settings.
+    let small = rebatch(
+        &snowplow_batches(SMALL_PRODUCERS * SMALL_PUTS * SMALL_ROWS, 6),
+        SMALL_ROWS,
+    );
+    let server = BenchServer::start(dir.path(), &[]).await?;
+    let mut client = Client::connect(&server.endpoint).await?;
+    client
+        .put(Some("small"), "snowplow", small[..1].to_vec())
+        .await?;
+    let small_secs = small_producers(&server.endpoint, &small).await?;
+    println!(
+        "small producers: {SMALL_PRODUCERS} x {SMALL_PUTS} puts x {SMALL_ROWS} rows, each waiting for its ack: {small_secs:.3} s"
+    );
+    if let Some(python) = &python {
+        let ipc = dir.path().join("small.arrow");
+        write_ipc(&ipc, &small)?;
+        let secs = write_deltalake(python, "appends", &ipc, &dir.path().join("dl-small"))?;
+        println!(
+            "small producers: {} sequential write_deltalake appends: {secs:.3} s; lakeport takes {:.2}x their time (goal <= 0.2)",
+            small.len(),
+            small_secs / secs
+        );
+    }
+    let latencies = ack_latencies(&server.endpoint, &small[0].slice(0, LATENCY_ROWS)).await?;
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "ack latency of one {LATENCY_ROWS}-row put on an idle server ({LATENCY_PUTS} puts): p50 {:.1} ms (goal <= 30 ms, {:.2}x the commit_interval), p99 {:.1} ms",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.5).as_secs_f64() / config.ingest.commit_interval.as_secs_f64(),
+        at(0.99).as_secs_f64() * 1e3
+    );
+    drop(server);
+
+    // Memory with many producers.
+    let per_producer = &batches[..batches.len().min(4)];
+    let (idle, peak) = many_producers(dir.path(), per_producer).await?;
+    let limit_kib = MANY_MEMORY_LIMIT_MIB * 1024;
+    println!(
+        "memory: {MANY_PRODUCERS} producers x {} rows at once, memory_limit {MANY_MEMORY_LIMIT_MIB} MiB: server RSS idle {}, peak {}, (peak - idle) / memory_limit {}",
+        per_producer.iter().map(|b| b.num_rows()).sum::<usize>(),
+        mib(idle),
+        mib(peak),
+        match (idle, peak) {
+            (Some(i), Some(p)) => format!("{:.2}", (p.saturating_sub(i)) as f64 / limit_kib as f64),
+            _ => "?".into(),
+        }
+    );
+    if python.is_none() {
+        println!("write_deltalake and S3 runs skipped: no Python venv (run tests/run once, or set LAKEPORT_BENCH_PYTHON)");
+    }
     Ok(())
 }

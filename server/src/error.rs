@@ -73,10 +73,7 @@ fn code_of(e: &Error) -> Code {
             AuthError::AdminNeedsTenant => Code::InvalidArgument,
         },
         Error::Name(_) => Code::InvalidArgument,
-        Error::Dataset(d) => match d {
-            DatasetError::Unknown(_) => Code::NotFound,
-            DatasetError::BadConfig { .. } => Code::FailedPrecondition,
-        },
+        Error::Dataset(d) => dataset_code(d),
         Error::Ingest(i) => match i {
             IngestError::UnknownColumn { .. }
             | IngestError::MissingColumn { .. }
@@ -91,12 +88,16 @@ fn code_of(e: &Error) -> Code {
             | IngestError::EmptyStream
             | IngestError::MissingSchema
             | IngestError::BadDescriptor(_)
+            | IngestError::ValueOutOfRange { .. }
+            | IngestError::Name(_)
             | IngestError::Unsupported(_) => Code::InvalidArgument,
             IngestError::MessageTooLarge(_) => Code::ResourceExhausted,
             IngestError::TableExists(_) => Code::AlreadyExists,
             IngestError::TableMissing(_) => Code::NotFound,
             IngestError::Client(status) => status.code(),
             IngestError::Arrow(_) => Code::Internal,
+            IngestError::Dataset(d) => dataset_code(d),
+            IngestError::Lake(l) => lake_code(l),
         },
         Error::Lake(l) => lake_code(l),
         Error::Query(q) => match q {
@@ -126,6 +127,13 @@ fn code_of(e: &Error) -> Code {
         Error::OpenNonLoopback(_) => Code::FailedPrecondition,
         Error::Io(_) => Code::Internal,
         Error::Transport(_) => Code::Unavailable,
+    }
+}
+
+fn dataset_code(e: &DatasetError) -> Code {
+    match e {
+        DatasetError::Unknown(_) => Code::NotFound,
+        DatasetError::BadConfig { .. } => Code::FailedPrecondition,
     }
 }
 

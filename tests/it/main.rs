@@ -5,6 +5,7 @@ mod fixture;
 
 mod auth;
 mod errors;
+mod engine;
 mod idempotency;
 mod ingest;
 mod layout;

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::Deserialize;
 
 use super::values::{self, Compression};
@@ -12,7 +14,9 @@ use super::values::{self, Compression};
 #[group(skip)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
-    /// Longest wait between two commits of one table (group commit), e.g. `1s`, `200ms`.
+    /// Longest a unit waits for other streams' units to share its commit, e.g. `1s`,
+    /// `200ms`; a busy table commits at most once per interval. A unit commits at once when
+    /// no other stream writing the table could join it.
     #[arg(id = "ingest.commit_interval", long = "commit-interval", env = "LAKEPORT_COMMIT_INTERVAL", value_parser = values::parse_duration)]
     #[serde(deserialize_with = "values::duration")]
     pub commit_interval: Duration,
@@ -57,6 +61,26 @@ impl Default for IngestConfig {
             compression: Compression::Zstd(3),
             row_group_rows: 1 << 20,
         }
+    }
+}
+
+impl IngestConfig {
+    /// Parquet settings shared by every data file ingest writes.
+    pub fn writer_properties(&self) -> WriterProperties {
+        let compression = match self.compression {
+            Compression::None => ParquetCompression::UNCOMPRESSED,
+            Compression::Snappy => ParquetCompression::SNAPPY,
+            Compression::Lz4 => ParquetCompression::LZ4_RAW,
+            Compression::Zstd(level) => {
+                ParquetCompression::ZSTD(ZstdLevel::try_new(level).unwrap_or_default())
+            }
+        };
+        WriterProperties::builder()
+            .set_compression(compression)
+            .set_max_row_group_row_count(Some(self.row_group_rows))
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_created_by(format!("lakeport {}", env!("CARGO_PKG_VERSION")))
+            .build()
     }
 }
 

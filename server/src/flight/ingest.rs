@@ -80,7 +80,7 @@ pub(super) async fn put_path(
         };
         let (result, ()) = tokio::join!(ingestor.ingest(target, input, ack_tx), forward);
         if let Err(e) = result {
-            let _ = out_tx.send(Err(e.into())).await;
+            let _ = out_tx.send(Err(Error::from(e).into())).await;
         }
     });
     Ok(Box::pin(ReceiverStream::new(out_rx)))

@@ -1,14 +1,26 @@
 //! Ingest: a pipeline of named steps per DoPut stream:
 //! decode → normalize → partition → buffer → write files → commit → ack.
+//!
+//! `ingestor` is the entry point, `stream` the loop of one DoPut, `dedupe` the producer
+//! sequences, `budget` the shared buffer memory, `unit` the write → commit → ack of what a
+//! stream flushed. Files and commits themselves are the lake's.
 
+pub mod budget;
+pub mod dedupe;
+mod ingestor;
 pub mod metadata;
 pub mod normalize;
 pub mod partition;
 pub mod rejected;
-pub mod session;
+mod stream;
 pub mod types;
+mod unit;
 
-pub use session::{IngestSummary, Ingestor, Target};
+pub use ingestor::{IngestSummary, Ingestor, Target};
+
+use crate::datasets::DatasetError;
+use crate::lake::LakeError;
+use crate::names::NameError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -56,6 +68,19 @@ pub enum IngestError {
     TableMissing(String),
     #[error("the client stream failed: {0}")]
     Client(tonic::Status),
+    #[error("column {column:?} row {row}: value {value} does not fit the table's {expected}; send a value in range or a column of a wider type")]
+    ValueOutOfRange {
+        column: String,
+        row: usize,
+        value: String,
+        expected: String,
+    },
     #[error("arrow error: {0}")]
     Arrow(arrow::error::ArrowError),
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
 }

@@ -5,11 +5,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{cast_with_options, filter_record_batch, CastOptions};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Schema, SchemaRef};
+use arrow::util::display::array_value_to_string;
 
-use super::types::{converts_losslessly, is_text, storage_type, timestamp_us_utc};
+use super::types::{
+    converts_losslessly, is_text, narrows_when_values_fit, storage_type, timestamp_us_utc,
+};
 use super::IngestError;
 use crate::datasets::{Dataset, APP_PARTITION_COLUMN, TIME_PARTITION_COLUMNS};
 
@@ -27,6 +30,8 @@ pub struct Normalizer {
     output: SchemaRef,
     /// For each output column, the input column it is cast from.
     sources: Vec<usize>,
+    /// For each output column, true when it narrows and each value must be checked.
+    checked: Vec<bool>,
     time_index: usize,
     time_column: String,
 }
@@ -70,13 +75,16 @@ impl Normalizer {
             None => custom_target(dataset, table_schema, input)?,
         };
         let mut sources = Vec::with_capacity(input.fields().len());
+        let mut checked = Vec::with_capacity(input.fields().len());
         let mut output_fields = Vec::with_capacity(input.fields().len());
         for field in target.fields() {
             if let Ok(i) = input.index_of(field.name()) {
                 let from = input.field(i).data_type();
                 let is_time = field.name() == &dataset.time_column;
-                let ok = converts_losslessly(from, field.data_type()) || (is_time && is_text(from));
-                if !ok {
+                let lossless =
+                    converts_losslessly(from, field.data_type()) || (is_time && is_text(from));
+                let narrows = !lossless && narrows_when_values_fit(from, field.data_type());
+                if !lossless && !narrows {
                     return Err(IngestError::WrongType {
                         column: field.name().clone(),
                         expected: field.data_type().to_string(),
@@ -84,6 +92,7 @@ impl Normalizer {
                     });
                 }
                 sources.push(i);
+                checked.push(narrows);
                 output_fields.push(field.as_ref().clone());
             }
         }
@@ -99,6 +108,7 @@ impl Normalizer {
             target,
             output,
             sources,
+            checked,
             time_index,
             time_column: dataset.time_column.clone(),
         })
@@ -128,6 +138,9 @@ impl Normalizer {
                     let (times, reasons) = self.event_times(input.column(*i))?;
                     rejected = reasons;
                     times
+                }
+                i if self.checked[index] => {
+                    narrow(input.column(*i), field.data_type(), field.name())?
                 }
                 i => cast_with_options(input.column(*i), field.data_type(), &options).map_err(
                     |e| IngestError::WrongType {
@@ -205,6 +218,40 @@ impl Normalizer {
     }
 }
 
+/// Casts a narrowing column, refusing the batch at the first value that does not fit.
+fn narrow(input: &ArrayRef, to: &DataType, column: &str) -> Result<ArrayRef, IngestError> {
+    let safe = CastOptions {
+        safe: true,
+        ..Default::default()
+    };
+    let out = cast_with_options(input, to, &safe).map_err(IngestError::Arrow)?;
+    let lost = |row: usize| -> IngestError {
+        IngestError::ValueOutOfRange {
+            column: column.to_string(),
+            row,
+            value: array_value_to_string(input, row).unwrap_or_else(|_| "?".into()),
+            expected: to.to_string(),
+        }
+    };
+    if matches!(to, DataType::Float32) {
+        let wide = cast_with_options(input, &DataType::Float64, &safe).map_err(IngestError::Arrow)?;
+        let (wide, out) = (wide.as_primitive::<Float64Type>(), out.as_primitive::<Float32Type>());
+        for row in 0..wide.len() {
+            let (v, w) = (wide.value(row), out.value(row) as f64);
+            if wide.is_valid(row) && v != w && !(v.is_nan() && w.is_nan()) {
+                return Err(lost(row));
+            }
+        }
+    } else if out.null_count() != input.logical_null_count() {
+        // A value out of range became null under the safe cast.
+        let row = (0..out.len())
+            .find(|&row| out.is_null(row) && input.is_valid(row))
+            .unwrap_or(0);
+        return Err(lost(row));
+    }
+    Ok(out)
+}
+
 fn check_names(input: &Schema) -> Result<(), IngestError> {
     let mut seen: HashMap<String, &str> = HashMap::new();
     for field in input.fields() {
@@ -265,7 +312,7 @@ mod tests {
     use super::*;
     use crate::config::{CustomDatasetConfig, DatasetConfig};
     use crate::datasets::Datasets;
-    use arrow::array::{Int32Array, StringArray, TimestampNanosecondArray};
+    use arrow::array::{Float64Array, Int32Array, Int64Array, StringArray, TimestampNanosecondArray};
     use arrow::datatypes::TimeUnit;
     use std::collections::BTreeMap;
 
@@ -353,11 +400,56 @@ mod tests {
         assert!(
             matches!(Normalizer::new(&snowplow, None, &schema(base()[..2].to_vec())), Err(IngestError::MissingColumn { column, .. }) if column == "event_id")
         );
-        let mut narrowing = base();
-        narrowing.push(Field::new("txn_id", DataType::Int64, true));
+        let mut lossy = base();
+        lossy.push(Field::new("txn_id", DataType::Float64, true));
         assert!(
-            matches!(Normalizer::new(&snowplow, None, &schema(narrowing)), Err(IngestError::WrongType { column, .. }) if column == "txn_id")
+            matches!(Normalizer::new(&snowplow, None, &schema(lossy)), Err(IngestError::WrongType { column, .. }) if column == "txn_id")
         );
+    }
+
+    #[test]
+    fn narrowing_columns_pass_when_every_value_fits() {
+        let ds = datasets();
+        let snowplow = ds.get("snowplow").unwrap();
+        let batch = |width: Vec<Option<i64>>| {
+            let times = vec![Some(1_700_000_000_000_000_000); width.len()];
+            RecordBatch::try_from_iter(vec![
+                (
+                    "collector_tstamp",
+                    Arc::new(TimestampNanosecondArray::from(times)) as ArrayRef,
+                ),
+                ("event_id", Arc::new(StringArray::from(vec!["e"; width.len()]))),
+                ("dvce_screenwidth", Arc::new(Int64Array::from(width))),
+                ("app_id", Arc::new(StringArray::from(vec!["web"; 3]))),
+            ])
+            .unwrap()
+        };
+        let fits = batch(vec![Some(1920), None, Some(-5)]);
+        let n = Normalizer::new(&snowplow, None, &fits.schema()).unwrap();
+        let out = n.apply(&fits).unwrap();
+        let width = out.batch.column_by_name("dvce_screenwidth").unwrap();
+        assert_eq!(width.data_type(), &DataType::Int32);
+        assert_eq!(width.null_count(), 1);
+
+        let too_wide = batch(vec![Some(1), Some(1 << 40), Some(2)]);
+        match n.apply(&too_wide) {
+            Err(IngestError::ValueOutOfRange { column, row, value, .. }) => {
+                assert_eq!((column.as_str(), row, value.as_str()), ("dvce_screenwidth", 1, "1099511627776"));
+            }
+            other => panic!("expected ValueOutOfRange, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn float64_narrows_to_float32_only_when_exact() {
+        let target = DataType::Float32;
+        let exact: ArrayRef = Arc::new(Float64Array::from(vec![Some(0.5), None, Some(f64::NAN)]));
+        assert_eq!(narrow(&exact, &target, "x").unwrap().null_count(), 1);
+        let inexact: ArrayRef = Arc::new(Float64Array::from(vec![0.5, 0.1]));
+        assert!(matches!(
+            narrow(&inexact, &target, "x"),
+            Err(IngestError::ValueOutOfRange { row: 1, .. })
+        ));
     }
 
     #[test]

@@ -7,97 +7,10 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{cast, take_record_batch};
 use arrow::datatypes::{DataType, Schema, SchemaRef, TimestampMicrosecondType};
-use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use super::IngestError;
 use crate::datasets::{Dataset, APP_PARTITION_COLUMN};
-
-const MICROS_PER_HOUR: i64 = 3_600_000_000;
-/// Hive's name for the partition of null values.
-pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
-
-/// One Hive partition of a table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PartitionKey {
-    /// `None` when the dataset has no app column; `Some(None)` for a null app id.
-    pub app: Option<Option<String>>,
-    /// Hours since the Unix epoch, UTC.
-    pub hour: i64,
-}
-
-impl PartitionKey {
-    pub fn hour_start(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(self.hour * MICROS_PER_HOUR).unwrap_or_default()
-    }
-
-    /// Delta `partitionValues`.
-    pub fn values(&self) -> HashMap<String, Option<String>> {
-        let t = self.hour_start();
-        let mut values = HashMap::new();
-        if let Some(app) = &self.app {
-            values.insert(APP_PARTITION_COLUMN.to_string(), app.clone());
-        }
-        values.insert("year".into(), Some(format!("{:04}", t.year())));
-        values.insert("month".into(), Some(format!("{:02}", t.month())));
-        values.insert("day".into(), Some(format!("{:02}", t.day())));
-        values.insert("hour".into(), Some(format!("{:02}", t.hour())));
-        values
-    }
-
-    /// Directory of the partition relative to the table root, Hive-escaped.
-    pub fn path(&self) -> String {
-        let t = self.hour_start();
-        let time = format!(
-            "year={:04}/month={:02}/day={:02}/hour={:02}",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour()
-        );
-        match &self.app {
-            None => time,
-            Some(None) => format!("{APP_PARTITION_COLUMN}={NULL_PARTITION}/{time}"),
-            Some(Some(app)) => format!("{APP_PARTITION_COLUMN}={}/{time}", escape_path_value(app)),
-        }
-    }
-}
-
-/// Escapes a partition value the way Hive and Spark do, so it is one path segment.
-pub fn escape_path_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        let needs = c.is_control()
-            || matches!(
-                c,
-                '"' | '#'
-                    | '%'
-                    | '\''
-                    | '*'
-                    | '/'
-                    | ':'
-                    | '='
-                    | '?'
-                    | '\\'
-                    | '\x7f'
-                    | '{'
-                    | '['
-                    | ']'
-                    | '^'
-            );
-        if needs {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    if out.is_empty() {
-        return NULL_PARTITION.to_string();
-    }
-    out
-}
+use crate::lake::{PartitionKey, MICROS_PER_HOUR};
 
 /// Splits normalized batches into per-partition batches holding only the file columns.
 #[derive(Debug)]
@@ -198,28 +111,61 @@ impl Partitioner {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray};
+
     use super::*;
+    use crate::datasets::Datasets;
 
     #[test]
-    fn paths_are_zero_padded_and_escaped() {
-        let key = PartitionKey {
-            app: Some(Some("web/shop".into())),
-            hour: 473_352 + 5, // 2024-01-01T05:00Z
-        };
+    fn rows_are_grouped_by_app_and_hour_and_files_drop_the_app_column() {
+        let snowplow = Datasets::new(&BTreeMap::new())
+            .unwrap()
+            .get("snowplow")
+            .unwrap();
+        let hour = MICROS_PER_HOUR;
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "app_id",
+                Arc::new(StringArray::from(vec![Some("web"), Some("ios"), Some("web"), None]))
+                    as ArrayRef,
+            ),
+            (
+                "collector_tstamp",
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![hour + 1, hour + 2, 2 * hour, hour + 3])
+                        .with_timezone("UTC"),
+                ),
+            ),
+            ("event_id", Arc::new(StringArray::from(vec!["a", "b", "c", "d"]))),
+        ])
+        .unwrap();
+        let partitioner = Partitioner::new(&snowplow, &batch.schema()).unwrap();
+        let names: Vec<_> = partitioner
+            .file_schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(names, ["collector_tstamp", "event_id"]);
+        let parts = partitioner.split(&batch).unwrap();
+        let summary: Vec<_> = parts
+            .iter()
+            .map(|(key, part)| {
+                let ids = part.column(1).as_string::<i32>();
+                let ids: Vec<_> = ids.iter().flatten().collect();
+                (key.app.clone().flatten(), key.hour, ids)
+            })
+            .collect();
         assert_eq!(
-            key.path(),
-            "app_id=web%2Fshop/year=2024/month=01/day=01/hour=05"
+            summary,
+            vec![
+                (None, 1, vec!["d"]),
+                (Some("ios".to_string()), 1, vec!["b"]),
+                (Some("web".to_string()), 1, vec!["a"]),
+                (Some("web".to_string()), 2, vec!["c"]),
+            ]
         );
-        assert_eq!(key.values()["month"].as_deref(), Some("01"));
-        let no_app = PartitionKey { app: None, hour: 0 };
-        assert_eq!(no_app.path(), "year=1970/month=01/day=01/hour=00");
-        let null_app = PartitionKey {
-            app: Some(None),
-            hour: 0,
-        };
-        assert!(null_app
-            .path()
-            .starts_with("app_id=__HIVE_DEFAULT_PARTITION__/"));
-        assert_eq!(null_app.values()["app_id"], None);
     }
 }

@@ -81,6 +81,24 @@ pub fn converts_losslessly(from: &DataType, to: &DataType) -> bool {
     }
 }
 
+/// True when `from` converts to `to` for some values only: a narrower integer, or Float32
+/// from Float64. Such a column is accepted, and each batch is checked value by value.
+pub fn narrows_when_values_fit(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let int = |t: &DataType| {
+        matches!(
+            t,
+            Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
+        )
+    };
+    match (from, to) {
+        (Dictionary(_, value), _) => narrows_when_values_fit(value, to),
+        (Float64, Float32) => true,
+        (f, Int8 | Int16 | Int32 | Int64) => int(f) && !converts_losslessly(f, to),
+        _ => false,
+    }
+}
+
 /// True for types whose values may be event-time text to parse (RFC 3339 / ISO 8601).
 pub fn is_text(ty: &DataType) -> bool {
     match ty {
@@ -111,6 +129,18 @@ mod tests {
         ));
         assert!(!converts_losslessly(&Decimal128(10, 2), &Decimal128(10, 4)));
         assert!(converts_losslessly(&Decimal128(10, 2), &Decimal128(12, 4)));
+    }
+
+    #[test]
+    fn narrowing_numbers_are_checked_per_value() {
+        assert!(narrows_when_values_fit(&Int64, &Int32));
+        assert!(narrows_when_values_fit(&UInt64, &Int64));
+        assert!(narrows_when_values_fit(&Int32, &Int8));
+        assert!(narrows_when_values_fit(&Float64, &Float32));
+        assert!(!narrows_when_values_fit(&Int32, &Int64), "lossless already");
+        assert!(!narrows_when_values_fit(&Float64, &Int32));
+        assert!(!narrows_when_values_fit(&Utf8, &Int32));
+        assert!(!narrows_when_values_fit(&Int64, &Float32));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Step 4 of ingest: one committer task per table turns the file units of all concurrent
-//! DoPuts into Delta commits (group commit, at most one per `commit_interval`). Each
+//! DoPuts into Delta commits (adaptive group commit, see `group_commit`). Each
 //! producer's highest sequence goes into the same commit as its rows as a Delta `txn`
 //! action, so a retried unit is recognised and skipped, never duplicated.
 
@@ -18,19 +18,13 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::delta::{create_schema, delta_fields, ensure_local_dir, refresh, table_data_schema};
+use super::group_commit::{CommitSchedule, Decision, Incoming};
+use super::sequences::{RangeCheck, SequenceRange};
 use super::LakeError;
 use crate::datasets::Dataset;
 
 /// How often a commit that lost a race with another writer is rebuilt and tried again.
 const MAX_ATTEMPTS: usize = 20;
-
-/// The producer sequences a unit covers, recorded as Delta `txn` (appId, version).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SequenceRange {
-    pub app_id: String,
-    pub first: i64,
-    pub last: i64,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitOutcome {
@@ -58,9 +52,10 @@ pub(super) fn spawn(
     dataset: Arc<Dataset>,
     store: String,
     interval: Duration,
+    incoming: Arc<Incoming>,
 ) -> mpsc::Sender<CommitRequest> {
     let (tx, rx) = mpsc::channel(1024);
-    tokio::spawn(run(table, dataset, store, interval, rx));
+    tokio::spawn(run(table, dataset, store, interval, incoming, rx));
     tx
 }
 
@@ -70,16 +65,30 @@ async fn run(
     dataset: Arc<Dataset>,
     store: String,
     interval: Duration,
+    incoming: Arc<Incoming>,
     mut rx: mpsc::Receiver<CommitRequest>,
 ) {
-    let mut next_commit = Instant::now();
+    let mut schedule = CommitSchedule::new(interval);
     while let Some(first) = rx.recv().await {
-        tokio::time::sleep_until(next_commit).await;
         let mut group = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            group.push(more);
+        let mut open = true;
+        loop {
+            while let Ok(more) = rx.try_recv() {
+                group.push(more);
+            }
+            match schedule.decide(Instant::now(), incoming.count()) {
+                Decision::CommitNow => break,
+                Decision::WaitUntil(at) => tokio::select! {
+                    _ = tokio::time::sleep_until(at) => break,
+                    _ = incoming.arrived() => {}
+                    more = rx.recv(), if open => match more {
+                        Some(more) => group.push(more),
+                        None => open = false,
+                    },
+                },
+            }
         }
-        next_commit = Instant::now() + interval;
+        schedule.committed_at(Instant::now());
         let mut table = table.lock().await;
         commit_group(&mut table, &dataset, &store, group).await;
     }
@@ -176,17 +185,20 @@ async fn try_commit(
                 None => None,
             };
             let committed = committed.unwrap_or(-1);
-            if range.last <= committed {
-                p.outcome = Some(Ok(CommitOutcome::Duplicate));
-                continue;
-            }
-            if range.first <= committed {
-                p.outcome = Some(Err(LakeError::SequenceOverlap {
-                    producer: range.app_id.clone(),
-                    committed,
-                    first: range.first,
-                }));
-                continue;
+            match range.check(committed) {
+                RangeCheck::New => {}
+                RangeCheck::Committed => {
+                    p.outcome = Some(Ok(CommitOutcome::Duplicate));
+                    continue;
+                }
+                RangeCheck::Overlaps => {
+                    p.outcome = Some(Err(LakeError::SequenceOverlap {
+                        producer: range.app_id.clone(),
+                        committed,
+                        first: range.first,
+                    }));
+                    continue;
+                }
             }
         }
         if let Err(e) = merge_schema(current.as_ref(), &mut new_fields, &p.request.schema) {

@@ -13,34 +13,14 @@ use deltalake::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::WriterProperties;
 use std::io::Write;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use super::stats::StatsBuilder;
 use super::LakeError;
-use crate::config::{Compression, IngestConfig};
-use crate::ingest::partition::PartitionKey;
-
-/// Parquet settings shared by every file the server writes.
-pub fn writer_properties(config: &IngestConfig) -> WriterProperties {
-    let compression = match config.compression {
-        Compression::None => ParquetCompression::UNCOMPRESSED,
-        Compression::Snappy => ParquetCompression::SNAPPY,
-        Compression::Lz4 => ParquetCompression::LZ4_RAW,
-        Compression::Zstd(level) => {
-            ParquetCompression::ZSTD(ZstdLevel::try_new(level).unwrap_or_default())
-        }
-    };
-    WriterProperties::builder()
-        .set_compression(compression)
-        .set_max_row_group_row_count(Some(config.row_group_rows))
-        .set_statistics_enabled(EnabledStatistics::Chunk)
-        .set_created_by(format!("lakeport {}", env!("CARGO_PKG_VERSION")))
-        .build()
-}
+use super::PartitionKey;
 
 /// A file name unique across servers: the write time, then a UUIDv7.
 pub fn data_file_name(now: DateTime<Utc>) -> String {

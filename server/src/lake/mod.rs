@@ -1,13 +1,18 @@
 //! The lake: the stores tables live in, where each (tenant, dataset) table goes, the
 //! registry of open tables, and the machinery that writes and commits their files.
 
+#[cfg(test)]
+mod commit_tests;
 pub mod committer;
 pub mod delta;
 pub mod encryption;
 mod error;
 pub mod files;
+pub mod group_commit;
+mod partition_key;
 pub mod placement;
 mod registry;
+mod sequences;
 mod startup;
 pub mod stats;
 pub mod stores;
@@ -21,8 +26,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::datasets::Dataset;
-pub use committer::{CommitOutcome, SequenceRange};
+pub use committer::CommitOutcome;
+pub use sequences::{RangeCheck, SequenceRange};
 pub use encryption::{KeySpec, TenantKey};
+pub use group_commit::IncomingUnit;
+pub use partition_key::{escape_path_value, PartitionKey, MICROS_PER_HOUR, NULL_PARTITION};
 pub use error::LakeError;
 pub use placement::{Placement, RouteSpec, DEFAULT_STORE};
 use registry::TableRegistry;

@@ -12,9 +12,11 @@ use deltalake::DeltaTable;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use url::Url;
 
-use super::committer::{self, CommitOutcome, CommitRequest, SequenceRange};
+use super::committer::{self, CommitOutcome, CommitRequest};
+use super::sequences::SequenceRange;
 use super::delta::{refresh, table_data_schema};
 use super::encryption::TenantKey;
+use super::group_commit::{Incoming, IncomingUnit};
 use super::stores::Store;
 use super::{LakeError, TableLocation};
 use crate::datasets::Dataset;
@@ -29,6 +31,7 @@ pub struct TableHandle {
     pub configured: Option<Arc<Store>>,
     table: Arc<Mutex<DeltaTable>>,
     committer: mpsc::Sender<CommitRequest>,
+    incoming: Arc<Incoming>,
 }
 
 impl std::fmt::Debug for TableHandle {
@@ -57,11 +60,13 @@ impl TableHandle {
             .build()
             .map_err(|e| LakeError::from(e).in_store(&store.name))?;
         let table = Arc::new(Mutex::new(table));
+        let incoming = Arc::new(Incoming::default());
         let committer = committer::spawn(
             table.clone(),
             dataset.clone(),
             store.name.clone(),
             commit_interval,
+            incoming.clone(),
         );
         Ok(Self {
             tenant: tenant.to_string(),
@@ -71,6 +76,7 @@ impl TableHandle {
             configured,
             table,
             committer,
+            incoming,
         })
     }
 
@@ -115,6 +121,12 @@ impl TableHandle {
         ))
     }
 
+    /// Announces a unit that will be queued: until it is (or the announcement drops), the
+    /// committer holds other units back for it, up to `commit_interval`.
+    pub fn announce_unit(&self) -> IncomingUnit {
+        self.incoming.announce()
+    }
+
     /// Queues a unit for the committer and returns its pending outcome. Units of one stream
     /// are committed in the order they are queued; once one fails, `stream_failed` is set
     /// and the committer refuses the stream's later units, so no later sequence can be
@@ -125,6 +137,7 @@ impl TableHandle {
         sequences: Option<SequenceRange>,
         schema: SchemaRef,
         stream_failed: Arc<AtomicBool>,
+        announced: Option<IncomingUnit>,
     ) -> Result<PendingCommit, LakeError> {
         let (respond, outcome) = oneshot::channel();
         let request = CommitRequest {
@@ -138,6 +151,8 @@ impl TableHandle {
             .send(request)
             .await
             .map_err(|_| LakeError::ShuttingDown)?;
+        // Dropped only once the unit is in the queue, so the committer sees it on waking.
+        drop(announced);
         Ok(PendingCommit(outcome))
     }
 }

@@ -1,0 +1,403 @@
+//! One DoPut stream: decode → normalize → partition → buffer, flushing a unit when it is big
+//! (`flush_size`) or old (`flush_interval`) enough. A flushed unit's job runs while the next
+//! fills; its result is collected in order, and the first failure ends the stream.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
+use arrow_flight::error::FlightError;
+use arrow_flight::FlightData;
+use futures::{Stream, StreamExt, TryStreamExt};
+use lakeport_proto::IngestAck;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::dedupe::{rejected_app_id, BatchFate, ProducerState, Producers};
+use super::ingestor::{IngestSummary, Ingestor, Target};
+use super::normalize::Normalizer;
+use super::partition::Partitioner;
+use super::rejected::rejected_rows;
+use super::unit::{Unit, UnitJob};
+use super::IngestError;
+use crate::lake::{LakeError, PartitionKey, SequenceRange};
+
+/// Units of one stream that may be writing or waiting for their commit at once.
+const MAX_UNITS_IN_FLIGHT: usize = 8;
+
+pub(super) struct StreamState {
+    ingestor: Arc<Ingestor>,
+    target: Target,
+    acks: mpsc::Sender<IngestAck>,
+    input_schema: Option<SchemaRef>,
+    normalizer: Option<Normalizer>,
+    partitioner: Option<Partitioner>,
+    rejected_partitioner: Partitioner,
+    producers: Producers,
+    unit: Unit,
+    /// Units handed over, oldest first: writing files, queued, or committing.
+    in_flight: VecDeque<JoinHandle<Result<IngestAck, IngestError>>>,
+    /// Fires once the newest unit has queued its commit; the next unit queues after it.
+    last_queued: Option<oneshot::Receiver<()>>,
+    /// Set when any unit fails: the committers then refuse this stream's later units.
+    failed: Arc<AtomicBool>,
+    summary: IngestSummary,
+    acked_any: bool,
+}
+
+/// A batch's rows, split for the two tables.
+struct Split {
+    main: Vec<(PartitionKey, RecordBatch)>,
+    rejected: Vec<(PartitionKey, RecordBatch)>,
+}
+
+impl StreamState {
+    pub(super) fn new(ingestor: Arc<Ingestor>, target: Target, acks: mpsc::Sender<IngestAck>) -> Self {
+        let rejected_dataset = ingestor.datasets.rejected();
+        let rejected_schema = rejected_dataset
+            .schema
+            .clone()
+            .unwrap_or_else(|| Arc::new(Schema::empty()));
+        let rejected_partitioner = Partitioner::new(&rejected_dataset, &rejected_schema)
+            .expect("the _rejected schema has its time column");
+        Self {
+            ingestor,
+            target,
+            acks,
+            input_schema: None,
+            normalizer: None,
+            partitioner: None,
+            rejected_partitioner,
+            producers: Producers::default(),
+            unit: Unit::default(),
+            in_flight: VecDeque::new(),
+            last_queued: None,
+            failed: Arc::new(AtomicBool::new(false)),
+            summary: IngestSummary {
+                table_version: -1,
+                ..Default::default()
+            },
+            acked_any: false,
+        }
+    }
+
+    pub(super) fn summary(&self) -> IngestSummary {
+        self.summary.clone()
+    }
+
+    pub(super) async fn run<S>(&mut self, input: S) -> Result<(), IngestError>
+    where
+        S: Stream<Item = Result<FlightData, tonic::Status>> + Send + Unpin + 'static,
+    {
+        let mut decoder =
+            FlightDataDecoder::new(input.map_err(|status| FlightError::Tonic(Box::new(status))));
+        let flush_interval = self.ingestor.config.flush_interval;
+        loop {
+            let deadline = self.unit.started.map(|t| t + flush_interval);
+            let next = tokio::select! {
+                next = decoder.next() => next,
+                _ = sleep_until(deadline) => {
+                    self.flush().await?;
+                    continue;
+                }
+            };
+            let Some(message) = next else { break };
+            let decoded = message.map_err(flight_error)?;
+            match decoded.payload {
+                DecodedPayload::None => {}
+                DecodedPayload::Schema(schema) => self.on_schema(schema).await?,
+                DecodedPayload::RecordBatch(batch) => {
+                    let meta = super::metadata::parse(&decoded.inner.app_metadata)?;
+                    self.on_batch(batch, meta).await?;
+                }
+            }
+            self.collect_finished().await?;
+        }
+        if self.input_schema.is_none() {
+            return Err(IngestError::MissingSchema);
+        }
+        Ok(())
+    }
+
+    /// Flushes what is left and waits for every unit; sends a final ack if none was sent.
+    pub(super) async fn drain(&mut self) -> Result<(), IngestError> {
+        self.flush().await?;
+        self.collect_all().await?;
+        if !self.acked_any {
+            let ack = IngestAck {
+                tenant: self.target.tenant.clone(),
+                dataset: self.target.dataset.name.clone(),
+                table_version: -1,
+                ..Default::default()
+            };
+            let _ = self.acks.send(ack).await;
+        }
+        Ok(())
+    }
+
+    async fn on_schema(&mut self, schema: SchemaRef) -> Result<(), IngestError> {
+        if let Some(first) = &self.input_schema {
+            if first.as_ref() != schema.as_ref() {
+                return Err(IngestError::SchemaChanged(first_difference(first, &schema)));
+            }
+            return Ok(());
+        }
+        let dataset = self.target.dataset.clone();
+        let table_schema = if dataset.is_custom() {
+            self.target.main.refresh(None).await?.1
+        } else {
+            None
+        };
+        let normalizer = Normalizer::new(&dataset, table_schema.as_deref(), &schema)?;
+        self.partitioner = Some(Partitioner::new(&dataset, normalizer.output_schema())?);
+        self.normalizer = Some(normalizer);
+        self.input_schema = Some(schema);
+        Ok(())
+    }
+
+    /// The producer's state, read from both tables' `txn` actions the first time.
+    async fn producer(&mut self, producer: &str) -> Result<ProducerState, IngestError> {
+        if let Some(state) = self.producers.get(producer) {
+            return Ok(state);
+        }
+        let main = self.target.main.refresh(Some(producer)).await?.0;
+        let rejected_app = rejected_app_id(&self.target.dataset.name, producer);
+        let rejected = self.target.rejected.refresh(Some(&rejected_app)).await?.0;
+        let state = ProducerState::new(main.unwrap_or(-1), rejected.unwrap_or(-1));
+        self.producers.insert(producer, state);
+        Ok(state)
+    }
+
+    async fn on_batch(
+        &mut self,
+        batch: RecordBatch,
+        meta: Option<(String, i64)>,
+    ) -> Result<(), IngestError> {
+        let rows = batch.num_rows() as u64;
+        if rows == 0 {
+            return Ok(());
+        }
+        let fate = match &meta {
+            Some((producer, seq)) => {
+                // One unit records one producer's range per table.
+                if self.unit_has_other_producer(producer) {
+                    self.flush().await?;
+                }
+                self.producer(producer).await?.fate(*seq)
+            }
+            None => BatchFate::Take {
+                main_committed: false,
+                rejected_committed: false,
+            },
+        };
+        self.unit.start_clock();
+        let BatchFate::Take {
+            main_committed,
+            rejected_committed,
+        } = fate
+        else {
+            self.unit.duplicates += rows;
+            return Ok(());
+        };
+        let split = self.split(&batch, meta.as_ref(), main_committed, rejected_committed)?;
+        let bytes = split
+            .main
+            .iter()
+            .chain(&split.rejected)
+            .map(|(_, b)| b.get_array_memory_size())
+            .sum::<usize>();
+        self.reserve(bytes).await?;
+
+        if let Some((producer, seq)) = &meta {
+            self.producers.took(producer, *seq);
+            if !split.main.is_empty() {
+                SequenceRange::extend(&mut self.unit.sequences, producer, *seq);
+            }
+            if !split.rejected.is_empty() {
+                let app = rejected_app_id(&self.target.dataset.name, producer);
+                SequenceRange::extend(&mut self.unit.rejected_sequences, &app, *seq);
+            }
+        }
+        self.unit.add_rows(&self.target, split.main);
+        self.unit.add_rejected(&self.target, split.rejected);
+        self.unit.bytes += bytes;
+        if self.unit.bytes >= self.ingestor.config.flush_size {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn unit_has_other_producer(&self, producer: &str) -> bool {
+        let rejected_app = rejected_app_id(&self.target.dataset.name, producer);
+        let recorded = self
+            .unit
+            .sequences
+            .as_ref()
+            .or(self.unit.rejected_sequences.as_ref());
+        recorded.is_some_and(|r| r.app_id != producer && r.app_id != rejected_app)
+    }
+
+    /// Normalizes a batch and splits it by partition; rows a table has committed already
+    /// are counted as duplicates instead.
+    fn split(
+        &mut self,
+        batch: &RecordBatch,
+        meta: Option<&(String, i64)>,
+        main_committed: bool,
+        rejected_committed: bool,
+    ) -> Result<Split, IngestError> {
+        let normalizer = self.normalizer.as_ref().ok_or(IngestError::MissingSchema)?;
+        let partitioner = self
+            .partitioner
+            .as_ref()
+            .ok_or(IngestError::MissingSchema)?;
+        let normalized = normalizer.apply(batch)?;
+        let main = if main_committed {
+            self.unit.duplicates += normalized.batch.num_rows() as u64;
+            vec![]
+        } else {
+            partitioner.split(&normalized.batch)?
+        };
+        let rejected = if normalized.rejected.is_empty() {
+            vec![]
+        } else if rejected_committed {
+            self.unit.duplicates += normalized.rejected.len() as u64;
+            vec![]
+        } else {
+            let rows = rejected_rows(
+                self.rejected_partitioner.file_schema(),
+                &self.target.dataset.name,
+                batch,
+                &normalized.rejected,
+                meta,
+                self.ingestor.clock.now(),
+            )?;
+            self.rejected_partitioner.split(&rows)?
+        };
+        Ok(Split { main, rejected })
+    }
+
+    /// Takes memory from the server-wide budget; flushes this stream's unit to free some
+    /// when the budget is used up, then waits for other streams to free theirs.
+    async fn reserve(&mut self, bytes: usize) -> Result<(), IngestError> {
+        let memory = &self.ingestor.memory;
+        let reservation = match memory.try_reserve(bytes) {
+            Some(reservation) => reservation,
+            None => {
+                // Our own unit's memory returns once its files are written.
+                self.flush().await?;
+                self.ingestor
+                    .memory
+                    .reserve(bytes)
+                    .await
+                    .map_err(|_| LakeError::ShuttingDown)?
+            }
+        };
+        self.unit.memory.merge(reservation);
+        Ok(())
+    }
+
+    /// Hands the current unit to a task that writes its files, queues its commit after the
+    /// previous unit's, and acks it once durable.
+    async fn flush(&mut self) -> Result<(), IngestError> {
+        if self.unit.is_empty() {
+            self.unit = Unit::default();
+            return Ok(());
+        }
+        let unit = std::mem::take(&mut self.unit);
+        while self.in_flight.len() >= MAX_UNITS_IN_FLIGHT {
+            self.collect_oldest().await?;
+        }
+        let (Some(partitioner), Some(normalizer)) = (&self.partitioner, &self.normalizer) else {
+            return Err(IngestError::MissingSchema);
+        };
+        let job = UnitJob {
+            target: self.target.clone(),
+            file_schema: partitioner.file_schema().clone(),
+            data_schema: normalizer.target_schema().clone(),
+            rejected_schema: self.rejected_partitioner.file_schema().clone(),
+            props: self.ingestor.props.clone(),
+            clock: self.ingestor.clock.clone(),
+            acks: self.acks.clone(),
+            failed: self.failed.clone(),
+        };
+        let (queued, queued_rx) = oneshot::channel();
+        let after = self.last_queued.replace(queued_rx);
+        let task = tokio::spawn(job.run(unit, after, queued).in_current_span());
+        self.in_flight.push_back(task);
+        Ok(())
+    }
+
+    async fn collect_finished(&mut self) -> Result<(), IngestError> {
+        while self.in_flight.front().is_some_and(|t| t.is_finished()) {
+            self.collect_oldest().await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn collect_all(&mut self) -> Result<(), IngestError> {
+        let mut first_error = None;
+        while !self.in_flight.is_empty() {
+            if let Err(e) = self.collect_oldest().await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn collect_oldest(&mut self) -> Result<(), IngestError> {
+        let Some(task) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let ack = task
+            .await
+            .map_err(|e| LakeError::Internal(format!("unit task failed: {e}")))??;
+        self.summary.rows_committed += ack.rows_committed;
+        self.summary.duplicates_skipped += ack.duplicates_skipped;
+        self.summary.rows_rejected += ack.rows_rejected;
+        self.summary.table_version = self.summary.table_version.max(ack.table_version);
+        self.acked_any = true;
+        Ok(())
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn first_difference(a: &Schema, b: &Schema) -> String {
+    for (i, field) in b.fields().iter().enumerate() {
+        match a.fields().get(i) {
+            Some(old) if old == field => continue,
+            _ => return field.name().clone(),
+        }
+    }
+    a.fields()
+        .get(b.fields().len())
+        .map(|f| f.name().clone())
+        .unwrap_or_else(|| "<metadata>".into())
+}
+
+/// Maps decoder failures: transport errors keep their status, bad bytes are the client's.
+fn flight_error(e: FlightError) -> IngestError {
+    match e {
+        FlightError::Tonic(status) => {
+            // tonic's decoder answers OUT_OF_RANGE for one thing only: a message over the
+            // configured maximum.
+            if status.code() == tonic::Code::OutOfRange {
+                IngestError::MessageTooLarge(status.message().to_string())
+            } else {
+                IngestError::Client(*status)
+            }
+        }
+        other => IngestError::BadIpc(other.to_string()),
+    }
+}

@@ -1,0 +1,267 @@
+//! A unit: the rows one stream buffered between two flushes, per partition. Once flushed,
+//! its job writes the files, queues the commit after the stream's previous unit, and sends
+//! the ack once the commit is durable.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use deltalake::kernel::Add;
+use futures::{StreamExt, TryStreamExt};
+use lakeport_proto::IngestAck;
+use parquet::file::properties::WriterProperties;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::budget::Reservation;
+use super::ingestor::Target;
+use super::IngestError;
+use crate::clock::Clock;
+use crate::lake::files::write_data_file;
+use crate::lake::{
+    CommitOutcome, IncomingUnit, LakeError, PartitionKey, PendingCommit, SequenceRange,
+    TableHandle,
+};
+
+/// Rows of one unit, per partition, with what the ack will report.
+#[derive(Default)]
+pub(super) struct Unit {
+    pub(super) parts: BTreeMap<PartitionKey, Vec<RecordBatch>>,
+    pub(super) rejected_parts: BTreeMap<PartitionKey, Vec<RecordBatch>>,
+    pub(super) rows: u64,
+    pub(super) rejected: u64,
+    pub(super) duplicates: u64,
+    pub(super) sequences: Option<SequenceRange>,
+    pub(super) rejected_sequences: Option<SequenceRange>,
+    pub(super) bytes: usize,
+    pub(super) memory: Reservation,
+    /// When the first row (or duplicate) arrived; `flush_interval` counts from here.
+    pub(super) started: Option<Instant>,
+    /// Announced to each table's committer once the unit holds rows for it.
+    pub(super) announced: Option<IncomingUnit>,
+    pub(super) rejected_announced: Option<IncomingUnit>,
+}
+
+impl Unit {
+    pub(super) fn is_empty(&self) -> bool {
+        self.rows == 0 && self.rejected == 0 && self.duplicates == 0
+    }
+
+    pub(super) fn add_rows(&mut self, target: &Target, parts: Vec<(PartitionKey, RecordBatch)>) {
+        if parts.is_empty() {
+            return;
+        }
+        self.announced
+            .get_or_insert_with(|| target.main.announce_unit());
+        for (key, part) in parts {
+            self.rows += part.num_rows() as u64;
+            self.parts.entry(key).or_default().push(part);
+        }
+    }
+
+    pub(super) fn add_rejected(&mut self, target: &Target, parts: Vec<(PartitionKey, RecordBatch)>) {
+        if parts.is_empty() {
+            return;
+        }
+        self.rejected_announced
+            .get_or_insert_with(|| target.rejected.announce_unit());
+        for (key, part) in parts {
+            self.rejected += part.num_rows() as u64;
+            self.rejected_parts.entry(key).or_default().push(part);
+        }
+    }
+
+    pub(super) fn start_clock(&mut self) {
+        self.started.get_or_insert_with(Instant::now);
+    }
+}
+
+/// Everything a flushed unit needs to reach its ack.
+pub(super) struct UnitJob {
+    pub(super) target: Target,
+    pub(super) file_schema: SchemaRef,
+    pub(super) data_schema: SchemaRef,
+    /// `_rejected` has no derived columns, so its file and data schemas are one.
+    pub(super) rejected_schema: SchemaRef,
+    pub(super) props: WriterProperties,
+    pub(super) clock: Arc<dyn Clock>,
+    /// The ack goes out as soon as the unit is durable, not when the stream next moves.
+    pub(super) acks: mpsc::Sender<IngestAck>,
+    /// Set when any unit of the stream fails: later units are then refused.
+    pub(super) failed: Arc<AtomicBool>,
+}
+
+impl UnitJob {
+    /// `after` fires once the stream's previous unit is queued; `queued` fires when this
+    /// one is, so commits keep the stream's order.
+    pub(super) async fn run(
+        self,
+        unit: Unit,
+        after: Option<oneshot::Receiver<()>>,
+        queued: oneshot::Sender<()>,
+    ) -> Result<IngestAck, IngestError> {
+        let result = self.write_and_commit(unit, after, queued).await;
+        if result.is_err() {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    async fn write_and_commit(
+        &self,
+        mut unit: Unit,
+        after: Option<oneshot::Receiver<()>>,
+        queued: oneshot::Sender<()>,
+    ) -> Result<IngestAck, IngestError> {
+        let main_adds = self
+            .write_files(
+                &self.target.main,
+                &self.file_schema,
+                std::mem::take(&mut unit.parts),
+            )
+            .await?;
+        let rejected_adds = self
+            .write_files(
+                &self.target.rejected,
+                &self.rejected_schema,
+                std::mem::take(&mut unit.rejected_parts),
+            )
+            .await?;
+        drop(std::mem::take(&mut unit.memory));
+        // A failed predecessor (its sender dropped) stops this unit too.
+        if let Some(after) = after {
+            after.await.map_err(|_| LakeError::EarlierUnitFailed)?;
+        }
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(LakeError::EarlierUnitFailed.into());
+        }
+        let main = self
+            .queue(
+                &self.target.main,
+                main_adds,
+                &unit.sequences,
+                &self.data_schema,
+                unit.announced.take(),
+            )
+            .await?;
+        let rejected = self
+            .queue(
+                &self.target.rejected,
+                rejected_adds,
+                &unit.rejected_sequences,
+                &self.rejected_schema,
+                unit.rejected_announced.take(),
+            )
+            .await?;
+        let _ = queued.send(());
+        let main = outcome_of(main).await?;
+        let rejected = outcome_of(rejected).await?;
+        let ack = self.ack(&unit, main, rejected);
+        debug!(
+            rows = ack.rows_committed,
+            rejected = ack.rows_rejected,
+            duplicates = ack.duplicates_skipped,
+            version = ack.table_version,
+            "unit committed"
+        );
+        let _ = self.acks.send(ack.clone()).await;
+        Ok(ack)
+    }
+
+    fn ack(
+        &self,
+        unit: &Unit,
+        main: Option<CommitOutcome>,
+        rejected: Option<CommitOutcome>,
+    ) -> IngestAck {
+        let mut ack = IngestAck {
+            tenant: self.target.tenant.clone(),
+            dataset: self.target.dataset.name.clone(),
+            duplicates_skipped: unit.duplicates,
+            table_version: -1,
+            last_sequence: unit.sequences.as_ref().map(|r| r.last as u64).unwrap_or(0),
+            ..Default::default()
+        };
+        match main {
+            Some(CommitOutcome::Committed { version }) => {
+                ack.rows_committed = unit.rows;
+                ack.table_version = version;
+            }
+            Some(CommitOutcome::Duplicate) => ack.duplicates_skipped += unit.rows,
+            None => {}
+        }
+        match rejected {
+            Some(CommitOutcome::Committed { .. }) => ack.rows_rejected = unit.rejected,
+            Some(CommitOutcome::Duplicate) => ack.duplicates_skipped += unit.rejected,
+            None => {}
+        }
+        ack
+    }
+
+    /// Queues one table's part of a unit; `None` when the unit has no rows for that table.
+    async fn queue(
+        &self,
+        table: &TableHandle,
+        adds: Vec<Add>,
+        sequences: &Option<SequenceRange>,
+        schema: &SchemaRef,
+        announced: Option<IncomingUnit>,
+    ) -> Result<Option<PendingCommit>, IngestError> {
+        if adds.is_empty() {
+            return Ok(None);
+        }
+        let pending = table
+            .submit(
+                adds,
+                sequences.clone(),
+                schema.clone(),
+                self.failed.clone(),
+                announced,
+            )
+            .await?;
+        Ok(Some(pending))
+    }
+
+    /// Encodes the partitions' files on blocking threads, as many at once as there are
+    /// cores, each streamed to the store.
+    async fn write_files(
+        &self,
+        table: &TableHandle,
+        schema: &SchemaRef,
+        parts: BTreeMap<PartitionKey, Vec<RecordBatch>>,
+    ) -> Result<Vec<Add>, IngestError> {
+        if parts.is_empty() {
+            return Ok(vec![]);
+        }
+        let store = table.object_store().await;
+        let parallelism = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let now = self.clock.now();
+        let writes = parts.into_iter().map(|(key, batches)| {
+            let store = store.clone();
+            let schema = schema.clone();
+            let props = self.props.clone();
+            async move {
+                write_data_file(store, &key, schema, batches, props, now)
+                    .await
+                    .map_err(|e| e.in_store(&table.store.name))
+            }
+        });
+        let adds = futures::stream::iter(writes)
+            .buffer_unordered(parallelism)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(adds)
+    }
+}
+
+async fn outcome_of(pending: Option<PendingCommit>) -> Result<Option<CommitOutcome>, LakeError> {
+    match pending {
+        Some(pending) => Ok(Some(pending.outcome().await?)),
+        None => Ok(None),
+    }
+}
