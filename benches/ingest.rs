@@ -70,17 +70,12 @@ async fn timed_load(
 }
 
 /// `batches` cut into batches of `rows`.
-fn rebatch(batches: &[RecordBatch], rows: usize) -> Vec<RecordBatch> {
-    let mut out = Vec::new();
-    for batch in batches {
-        let mut offset = 0;
-        while offset < batch.num_rows() {
-            let n = rows.min(batch.num_rows() - offset);
-            out.push(batch.slice(offset, n));
-            offset += n;
-        }
-    }
-    out
+fn rebatch(batches: &[RecordBatch], rows: usize) -> anyhow::Result<Vec<RecordBatch>> {
+    let all = arrow::compute::concat_batches(&batches[0].schema(), batches)?;
+    Ok((0..all.num_rows())
+        .step_by(rows)
+        .map(|offset| all.slice(offset, rows.min(all.num_rows() - offset)))
+        .collect())
 }
 
 /// 8 producers at once, each putting its batches one by one and waiting for each ack.
@@ -169,12 +164,7 @@ fn write_ipc(path: &Path, batches: &[RecordBatch]) -> anyhow::Result<()> {
 }
 
 /// Seconds `write_deltalake` takes in `mode` (see ingest_deltalake.py).
-fn write_deltalake(
-    python: &Path,
-    mode: &str,
-    ipc: &Path,
-    table: &Path,
-) -> anyhow::Result<f64> {
+fn write_deltalake(python: &Path, mode: &str, ipc: &Path, table: &Path) -> anyhow::Result<f64> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ingest_deltalake.py");
     let out = std::process::Command::new(python)
         .arg(script)
@@ -238,8 +228,7 @@ async fn main() -> anyhow::Result<()> {
         );
         let moto = common::Moto::start(python).await?;
         moto.bucket("bench").await?;
-        let server =
-            BenchServer::start_on(dir.path(), "s3://bench/lake", &[], &moto.env()).await?;
+        let server = BenchServer::start_on(dir.path(), "s3://bench/lake", &[], &moto.env()).await?;
         let (secs, rss) = timed_load(&batches, rows, server).await?;
         println!(
             "bulk: into S3 (moto on loopback): {secs:.3} s, ratio to ArrowWriter {:.2}, {:.2}x the local time (the store's share), server peak RSS {}",
@@ -253,7 +242,7 @@ async fn main() -> anyhow::Result<()> {
     let small = rebatch(
         &snowplow_batches(SMALL_PRODUCERS * SMALL_PUTS * SMALL_ROWS, 6),
         SMALL_ROWS,
-    );
+    )?;
     let server = BenchServer::start(dir.path(), &[]).await?;
     let mut client = Client::connect(&server.endpoint).await?;
     client

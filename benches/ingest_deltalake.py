@@ -12,12 +12,15 @@ import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import write_deltalake
+from deltalake import WriterProperties, write_deltalake
 
 mode, ipc_file, table_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 with pa.OSFile(ipc_file, "rb") as f:
     batches = pa.ipc.open_file(f).read_all().to_batches()
 PARTITIONS = ["app_id", "year", "month", "day", "hour"]
+# lakeport's default Parquet settings, so both encode the same way (deltalake's own default
+# is snappy, which is cheaper to encode and larger to store).
+PROPS = WriterProperties(compression="ZSTD", compression_level=3)
 
 
 def with_partitions(table):
@@ -33,11 +36,11 @@ def with_partitions(table):
 start = time.perf_counter()
 if mode == "bulk":
     write_deltalake(table_dir, with_partitions(pa.Table.from_batches(batches)),
-                    partition_by=PARTITIONS, mode="append")
+                    partition_by=PARTITIONS, mode="append", writer_properties=PROPS)
 elif mode == "appends":
     for batch in batches:
         write_deltalake(table_dir, with_partitions(pa.Table.from_batches([batch])),
-                        partition_by=PARTITIONS, mode="append")
+                        partition_by=PARTITIONS, mode="append", writer_properties=PROPS)
 else:
     sys.exit(f"unknown mode {mode}")
 print(json.dumps({"seconds": time.perf_counter() - start}))

@@ -29,7 +29,10 @@ async fn flush_interval_commits_rows_of_a_stream_that_stays_open() {
     let put = tokio::spawn(async move {
         let mut results = client.flight().do_put(data).await.unwrap();
         let first = results.next().await.expect("an ack").unwrap();
-        (IngestAck::decode(first.app_metadata.as_ref()).unwrap(), results)
+        (
+            IngestAck::decode(first.app_metadata.as_ref()).unwrap(),
+            results,
+        )
     });
     tx.send((snowplow_batch("web", fixed_now(), 7, "open"), None))
         .await
@@ -68,7 +71,10 @@ async fn producers_wait_for_memory_and_nothing_fails() {
         }));
     }
     for task in tasks {
-        let acks = task.await.unwrap().expect("a producer over budget waits, it does not fail");
+        let acks = task
+            .await
+            .unwrap()
+            .expect("a producer over budget waits, it does not fail");
         assert_eq!(acks.iter().map(|a| a.rows_committed).sum::<u64>(), 250);
     }
     assert_eq!(server.count("acme", "snowplow").await, 1_000);

@@ -4,8 +4,8 @@
 mod fixture;
 
 mod auth;
-mod errors;
 mod engine;
+mod errors;
 mod idempotency;
 mod ingest;
 mod layout;

@@ -234,8 +234,12 @@ fn narrow(input: &ArrayRef, to: &DataType, column: &str) -> Result<ArrayRef, Ing
         }
     };
     if matches!(to, DataType::Float32) {
-        let wide = cast_with_options(input, &DataType::Float64, &safe).map_err(IngestError::Arrow)?;
-        let (wide, out) = (wide.as_primitive::<Float64Type>(), out.as_primitive::<Float32Type>());
+        let wide =
+            cast_with_options(input, &DataType::Float64, &safe).map_err(IngestError::Arrow)?;
+        let (wide, out) = (
+            wide.as_primitive::<Float64Type>(),
+            out.as_primitive::<Float32Type>(),
+        );
         for row in 0..wide.len() {
             let (v, w) = (wide.value(row), out.value(row) as f64);
             if wide.is_valid(row) && v != w && !(v.is_nan() && w.is_nan()) {
@@ -312,7 +316,9 @@ mod tests {
     use super::*;
     use crate::config::{CustomDatasetConfig, DatasetConfig};
     use crate::datasets::Datasets;
-    use arrow::array::{Float64Array, Int32Array, Int64Array, StringArray, TimestampNanosecondArray};
+    use arrow::array::{
+        Float64Array, Int32Array, Int64Array, StringArray, TimestampNanosecondArray,
+    };
     use arrow::datatypes::TimeUnit;
     use std::collections::BTreeMap;
 
@@ -418,7 +424,10 @@ mod tests {
                     "collector_tstamp",
                     Arc::new(TimestampNanosecondArray::from(times)) as ArrayRef,
                 ),
-                ("event_id", Arc::new(StringArray::from(vec!["e"; width.len()]))),
+                (
+                    "event_id",
+                    Arc::new(StringArray::from(vec!["e"; width.len()])),
+                ),
                 ("dvce_screenwidth", Arc::new(Int64Array::from(width))),
                 ("app_id", Arc::new(StringArray::from(vec!["web"; 3]))),
             ])
@@ -433,8 +442,13 @@ mod tests {
 
         let too_wide = batch(vec![Some(1), Some(1 << 40), Some(2)]);
         match n.apply(&too_wide) {
-            Err(IngestError::ValueOutOfRange { column, row, value, .. }) => {
-                assert_eq!((column.as_str(), row, value.as_str()), ("dvce_screenwidth", 1, "1099511627776"));
+            Err(IngestError::ValueOutOfRange {
+                column, row, value, ..
+            }) => {
+                assert_eq!(
+                    (column.as_str(), row, value.as_str()),
+                    ("dvce_screenwidth", 1, "1099511627776")
+                );
             }
             other => panic!("expected ValueOutOfRange, got {other:?}"),
         }

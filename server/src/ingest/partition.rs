@@ -128,8 +128,12 @@ mod tests {
         let batch = RecordBatch::try_from_iter(vec![
             (
                 "app_id",
-                Arc::new(StringArray::from(vec![Some("web"), Some("ios"), Some("web"), None]))
-                    as ArrayRef,
+                Arc::new(StringArray::from(vec![
+                    Some("web"),
+                    Some("ios"),
+                    Some("web"),
+                    None,
+                ])) as ArrayRef,
             ),
             (
                 "collector_tstamp",
@@ -138,7 +142,10 @@ mod tests {
                         .with_timezone("UTC"),
                 ),
             ),
-            ("event_id", Arc::new(StringArray::from(vec!["a", "b", "c", "d"]))),
+            (
+                "event_id",
+                Arc::new(StringArray::from(vec!["a", "b", "c", "d"])),
+            ),
         ])
         .unwrap();
         let partitioner = Partitioner::new(&snowplow, &batch.schema()).unwrap();

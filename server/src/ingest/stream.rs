@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::budget::Reservation;
 use super::dedupe::{rejected_app_id, BatchFate, ProducerState, Producers};
 use super::ingestor::{IngestSummary, Ingestor, Target};
 use super::normalize::Normalizer;
@@ -29,6 +30,9 @@ use crate::lake::{LakeError, PartitionKey, SequenceRange};
 
 /// Units of one stream that may be writing or waiting for their commit at once.
 const MAX_UNITS_IN_FLIGHT: usize = 8;
+/// Budget reserved before the first message of a stream is read; later reads reserve the
+/// size of the stream's previous batch.
+const FIRST_INTAKE: usize = 1 << 20;
 
 pub(super) struct StreamState {
     ingestor: Arc<Ingestor>,
@@ -48,6 +52,8 @@ pub(super) struct StreamState {
     failed: Arc<AtomicBool>,
     summary: IngestSummary,
     acked_any: bool,
+    /// Bytes reserved before reading the next message.
+    intake: usize,
 }
 
 /// A batch's rows, split for the two tables.
@@ -57,7 +63,11 @@ struct Split {
 }
 
 impl StreamState {
-    pub(super) fn new(ingestor: Arc<Ingestor>, target: Target, acks: mpsc::Sender<IngestAck>) -> Self {
+    pub(super) fn new(
+        ingestor: Arc<Ingestor>,
+        target: Target,
+        acks: mpsc::Sender<IngestAck>,
+    ) -> Self {
         let rejected_dataset = ingestor.datasets.rejected();
         let rejected_schema = rejected_dataset
             .schema
@@ -83,6 +93,7 @@ impl StreamState {
                 ..Default::default()
             },
             acked_any: false,
+            intake: FIRST_INTAKE,
         }
     }
 
@@ -98,6 +109,9 @@ impl StreamState {
             FlightDataDecoder::new(input.map_err(|status| FlightError::Tonic(Box::new(status))));
         let flush_interval = self.ingestor.config.flush_interval;
         loop {
+            // The next message is read only once the budget has room for it: a stream that
+            // waits here stops reading, and HTTP/2 flow control stops its producer.
+            let intake = self.reserve(self.intake).await?;
             let deadline = self.unit.started.map(|t| t + flush_interval);
             let next = tokio::select! {
                 next = decoder.next() => next,
@@ -113,7 +127,7 @@ impl StreamState {
                 DecodedPayload::Schema(schema) => self.on_schema(schema).await?,
                 DecodedPayload::RecordBatch(batch) => {
                     let meta = super::metadata::parse(&decoded.inner.app_metadata)?;
-                    self.on_batch(batch, meta).await?;
+                    self.on_batch(batch, meta, intake).await?;
                 }
             }
             self.collect_finished().await?;
@@ -177,7 +191,9 @@ impl StreamState {
         &mut self,
         batch: RecordBatch,
         meta: Option<(String, i64)>,
+        intake: Reservation,
     ) -> Result<(), IngestError> {
+        let reserved = std::mem::replace(&mut self.intake, batch.get_array_memory_size().max(1));
         let rows = batch.num_rows() as u64;
         if rows == 0 {
             return Ok(());
@@ -211,7 +227,16 @@ impl StreamState {
             .chain(&split.rejected)
             .map(|(_, b)| b.get_array_memory_size())
             .sum::<usize>();
-        self.reserve(bytes).await?;
+        // The intake reservation now covers the batch's partitioned copy (the decoded batch is
+        // dropped with this call). A copy larger than it takes more if the budget has it, but
+        // never waits while holding memory, so streams cannot wait on each other.
+        self.unit.memory.merge(intake);
+        if let Some(more) = bytes
+            .checked_sub(reserved)
+            .and_then(|more| self.ingestor.memory.try_reserve(more))
+        {
+            self.unit.memory.merge(more);
+        }
 
         if let Some((producer, seq)) = &meta {
             self.producers.took(producer, *seq);
@@ -284,22 +309,19 @@ impl StreamState {
 
     /// Takes memory from the server-wide budget; flushes this stream's unit to free some
     /// when the budget is used up, then waits for other streams to free theirs.
-    async fn reserve(&mut self, bytes: usize) -> Result<(), IngestError> {
-        let memory = &self.ingestor.memory;
-        let reservation = match memory.try_reserve(bytes) {
-            Some(reservation) => reservation,
-            None => {
-                // Our own unit's memory returns once its files are written.
-                self.flush().await?;
-                self.ingestor
-                    .memory
-                    .reserve(bytes)
-                    .await
-                    .map_err(|_| LakeError::ShuttingDown)?
-            }
-        };
-        self.unit.memory.merge(reservation);
-        Ok(())
+    async fn reserve(&mut self, bytes: usize) -> Result<Reservation, IngestError> {
+        if let Some(reservation) = self.ingestor.memory.try_reserve(bytes) {
+            return Ok(reservation);
+        }
+        // Our own unit's memory returns once its files are written.
+        self.flush().await?;
+        let reservation = self
+            .ingestor
+            .memory
+            .reserve(bytes)
+            .await
+            .map_err(|_| LakeError::ShuttingDown)?;
+        Ok(reservation)
     }
 
     /// Hands the current unit to a task that writes its files, queues its commit after the

@@ -22,8 +22,7 @@ use super::IngestError;
 use crate::clock::Clock;
 use crate::lake::files::write_data_file;
 use crate::lake::{
-    CommitOutcome, IncomingUnit, LakeError, PartitionKey, PendingCommit, SequenceRange,
-    TableHandle,
+    CommitOutcome, IncomingUnit, LakeError, PartitionKey, PendingCommit, SequenceRange, TableHandle,
 };
 
 /// Rows of one unit, per partition, with what the ack will report.
@@ -62,7 +61,11 @@ impl Unit {
         }
     }
 
-    pub(super) fn add_rejected(&mut self, target: &Target, parts: Vec<(PartitionKey, RecordBatch)>) {
+    pub(super) fn add_rejected(
+        &mut self,
+        target: &Target,
+        parts: Vec<(PartitionKey, RecordBatch)>,
+    ) {
         if parts.is_empty() {
             return;
         }

@@ -70,7 +70,11 @@ async fn commit_unit(
     seq: i64,
     announced: Option<IncomingUnit>,
 ) -> CommitOutcome {
-    submit_unit(table, seq, announced).await.outcome().await.unwrap()
+    submit_unit(table, seq, announced)
+        .await
+        .outcome()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -115,6 +119,10 @@ async fn units_share_a_commit_as_soon_as_the_last_one_arrives() {
     let first = submit_unit(&table, 1, None).await;
     let second = submit_unit(&table, 2, Some(second)).await;
     let (first, second) = (first.outcome().await, second.outcome().await);
-    assert_eq!(first.unwrap(), second.unwrap(), "one commit holds both units");
+    assert_eq!(
+        first.unwrap(),
+        second.unwrap(),
+        "one commit holds both units"
+    );
     assert!(start.elapsed() < INTERVAL, "waited {:?}", start.elapsed());
 }

@@ -2,7 +2,7 @@
 //! `data_YYYY_MM_DD_HH_MM_SS_<unique>.parquet`, put it in the store and describe it as a
 //! Delta `add` action. Until that action is committed the file is invisible to readers.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -16,7 +16,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use std::io::Write;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use super::stats::StatsBuilder;
 use super::LakeError;
@@ -35,6 +35,17 @@ pub fn data_file_name(now: DateTime<Utc>) -> String {
 /// turns multipart, so a file is never held whole in memory.
 const UPLOAD_CHUNK: usize = 8 << 20;
 
+/// Files encoded at once in this process: encoding is CPU-bound, so more encoders than cores
+/// only add memory (each holds its rows and its encoded row group); a unit waiting for a slot
+/// keeps its rows reserved in the ingest budget, which is what slows producers down.
+fn encode_slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Semaphore::new(cores)
+    })
+}
+
 /// Encodes the batches of one partition and streams them to the store as one file.
 pub async fn write_data_file(
     store: Arc<dyn ObjectStore>,
@@ -48,6 +59,10 @@ pub async fn write_data_file(
     // `parse` keeps Hive escapes such as `%2F` literal in the object name, as Spark does.
     let location = Path::parse(&relative)
         .map_err(|e| LakeError::Internal(format!("bad file path {relative}: {e}")))?;
+    let _slot = encode_slots()
+        .acquire()
+        .await
+        .map_err(|_| LakeError::ShuttingDown)?;
     let (chunks_tx, chunks) = mpsc::channel::<Bytes>(2);
     let encoder = tokio::task::spawn_blocking(move || {
         let sink = ChunkSink {

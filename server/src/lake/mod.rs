@@ -27,13 +27,13 @@ use tracing::warn;
 
 use crate::datasets::Dataset;
 pub use committer::CommitOutcome;
-pub use sequences::{RangeCheck, SequenceRange};
 pub use encryption::{KeySpec, TenantKey};
+pub use error::LakeError;
 pub use group_commit::IncomingUnit;
 pub use partition_key::{escape_path_value, PartitionKey, MICROS_PER_HOUR, NULL_PARTITION};
-pub use error::LakeError;
 pub use placement::{Placement, RouteSpec, DEFAULT_STORE};
 use registry::TableRegistry;
+pub use sequences::{RangeCheck, SequenceRange};
 use startup::{check_tenant_key, find_moved_tables, reachable};
 pub use stores::{Store, StoreKind, StoreSpec};
 pub use table::{PendingCommit, TableHandle};

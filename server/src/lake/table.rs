@@ -13,10 +13,10 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use url::Url;
 
 use super::committer::{self, CommitOutcome, CommitRequest};
-use super::sequences::SequenceRange;
 use super::delta::{refresh, table_data_schema};
 use super::encryption::TenantKey;
 use super::group_commit::{Incoming, IncomingUnit};
+use super::sequences::SequenceRange;
 use super::stores::Store;
 use super::{LakeError, TableLocation};
 use crate::datasets::Dataset;
