@@ -241,15 +241,17 @@ impl StreamState {
         if let Some((producer, seq)) = &meta {
             self.producers.took(producer, *seq);
             if !split.main.is_empty() {
-                SequenceRange::extend(&mut self.unit.sequences, producer, *seq);
+                SequenceRange::extend(&mut self.unit.main.sequences, producer, *seq);
             }
             if !split.rejected.is_empty() {
                 let app = rejected_app_id(&self.target.dataset.name, producer);
-                SequenceRange::extend(&mut self.unit.rejected_sequences, &app, *seq);
+                SequenceRange::extend(&mut self.unit.rejected.sequences, &app, *seq);
             }
         }
-        self.unit.add_rows(&self.target, split.main);
-        self.unit.add_rejected(&self.target, split.rejected);
+        self.unit.main.add(&self.target.main, split.main);
+        self.unit
+            .rejected
+            .add(&self.target.rejected, split.rejected);
         self.unit.bytes += bytes;
         if self.unit.bytes >= self.ingestor.config.flush_size {
             self.flush().await?;
@@ -261,9 +263,10 @@ impl StreamState {
         let rejected_app = rejected_app_id(&self.target.dataset.name, producer);
         let recorded = self
             .unit
+            .main
             .sequences
             .as_ref()
-            .or(self.unit.rejected_sequences.as_ref());
+            .or(self.unit.rejected.sequences.as_ref());
         recorded.is_some_and(|r| r.app_id != producer && r.app_id != rejected_app)
     }
 

@@ -25,56 +25,45 @@ use crate::lake::{
     CommitOutcome, IncomingUnit, LakeError, PartitionKey, PendingCommit, SequenceRange, TableHandle,
 };
 
-/// Rows of one unit, per partition, with what the ack will report.
+/// The rows a unit holds for one table, with the producer range its commit records.
 #[derive(Default)]
-pub(super) struct Unit {
+pub(super) struct TableRows {
     pub(super) parts: BTreeMap<PartitionKey, Vec<RecordBatch>>,
-    pub(super) rejected_parts: BTreeMap<PartitionKey, Vec<RecordBatch>>,
     pub(super) rows: u64,
-    pub(super) rejected: u64,
-    pub(super) duplicates: u64,
     pub(super) sequences: Option<SequenceRange>,
-    pub(super) rejected_sequences: Option<SequenceRange>,
-    pub(super) bytes: usize,
-    pub(super) memory: Reservation,
-    /// When the first row (or duplicate) arrived; `flush_interval` counts from here.
-    pub(super) started: Option<Instant>,
-    /// Announced to each table's committer once the unit holds rows for it.
-    pub(super) announced: Option<IncomingUnit>,
-    pub(super) rejected_announced: Option<IncomingUnit>,
+    /// Announced to the table's committer once the unit holds rows for it.
+    announced: Option<IncomingUnit>,
 }
 
-impl Unit {
-    pub(super) fn is_empty(&self) -> bool {
-        self.rows == 0 && self.rejected == 0 && self.duplicates == 0
-    }
-
-    pub(super) fn add_rows(&mut self, target: &Target, parts: Vec<(PartitionKey, RecordBatch)>) {
+impl TableRows {
+    pub(super) fn add(&mut self, table: &TableHandle, parts: Vec<(PartitionKey, RecordBatch)>) {
         if parts.is_empty() {
             return;
         }
-        self.announced
-            .get_or_insert_with(|| target.main.announce_unit());
+        self.announced.get_or_insert_with(|| table.announce_unit());
         for (key, part) in parts {
             self.rows += part.num_rows() as u64;
             self.parts.entry(key).or_default().push(part);
         }
     }
+}
 
-    pub(super) fn add_rejected(
-        &mut self,
-        target: &Target,
-        parts: Vec<(PartitionKey, RecordBatch)>,
-    ) {
-        if parts.is_empty() {
-            return;
-        }
-        self.rejected_announced
-            .get_or_insert_with(|| target.rejected.announce_unit());
-        for (key, part) in parts {
-            self.rejected += part.num_rows() as u64;
-            self.rejected_parts.entry(key).or_default().push(part);
-        }
+/// Rows of one unit, per table and partition, with what the ack will report.
+#[derive(Default)]
+pub(super) struct Unit {
+    pub(super) main: TableRows,
+    /// Rows for the tenant's `_rejected` table.
+    pub(super) rejected: TableRows,
+    pub(super) duplicates: u64,
+    pub(super) bytes: usize,
+    pub(super) memory: Reservation,
+    /// When the first row (or duplicate) arrived; `flush_interval` counts from here.
+    pub(super) started: Option<Instant>,
+}
+
+impl Unit {
+    pub(super) fn is_empty(&self) -> bool {
+        self.main.rows == 0 && self.rejected.rows == 0 && self.duplicates == 0
     }
 
     pub(super) fn start_clock(&mut self) {
@@ -123,14 +112,14 @@ impl UnitJob {
             .write_files(
                 &self.target.main,
                 &self.file_schema,
-                std::mem::take(&mut unit.parts),
+                std::mem::take(&mut unit.main.parts),
             )
             .await?;
         let rejected_adds = self
             .write_files(
                 &self.target.rejected,
                 &self.rejected_schema,
-                std::mem::take(&mut unit.rejected_parts),
+                std::mem::take(&mut unit.rejected.parts),
             )
             .await?;
         drop(std::mem::take(&mut unit.memory));
@@ -145,18 +134,18 @@ impl UnitJob {
             .queue(
                 &self.target.main,
                 main_adds,
-                &unit.sequences,
+                &unit.main.sequences,
                 &self.data_schema,
-                unit.announced.take(),
+                unit.main.announced.take(),
             )
             .await?;
         let rejected = self
             .queue(
                 &self.target.rejected,
                 rejected_adds,
-                &unit.rejected_sequences,
+                &unit.rejected.sequences,
                 &self.rejected_schema,
-                unit.rejected_announced.take(),
+                unit.rejected.announced.take(),
             )
             .await?;
         let _ = queued.send(());
@@ -185,20 +174,25 @@ impl UnitJob {
             dataset: self.target.dataset.name.clone(),
             duplicates_skipped: unit.duplicates,
             table_version: -1,
-            last_sequence: unit.sequences.as_ref().map(|r| r.last as u64).unwrap_or(0),
+            last_sequence: unit
+                .main
+                .sequences
+                .as_ref()
+                .map(|r| r.last as u64)
+                .unwrap_or(0),
             ..Default::default()
         };
         match main {
             Some(CommitOutcome::Committed { version }) => {
-                ack.rows_committed = unit.rows;
+                ack.rows_committed = unit.main.rows;
                 ack.table_version = version;
             }
-            Some(CommitOutcome::Duplicate) => ack.duplicates_skipped += unit.rows,
+            Some(CommitOutcome::Duplicate) => ack.duplicates_skipped += unit.main.rows,
             None => {}
         }
         match rejected {
-            Some(CommitOutcome::Committed { .. }) => ack.rows_rejected = unit.rejected,
-            Some(CommitOutcome::Duplicate) => ack.duplicates_skipped += unit.rejected,
+            Some(CommitOutcome::Committed { .. }) => ack.rows_rejected = unit.rejected.rows,
+            Some(CommitOutcome::Duplicate) => ack.duplicates_skipped += unit.rejected.rows,
             None => {}
         }
         ack
