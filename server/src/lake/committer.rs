@@ -240,7 +240,11 @@ async fn try_commit(
             .with_actions(adds)
             .build(Some(table.snapshot()?), table.log_store(), operation)
             .await?;
-        finalized.version() as i64
+        // The commit replayed the log up to its own version: keep that snapshot rather
+        // than listing the log again.
+        let version = finalized.version() as i64;
+        table.state = Some(finalized.snapshot());
+        version
     } else {
         let columns: Vec<StructField> = delta_fields(&create_schema(dataset, &new_fields))?;
         ensure_local_dir(table.table_url())?;
@@ -266,7 +270,6 @@ async fn try_commit(
         // resolve; report the version actually written.
         table.version().map_or(0, |v| v as i64)
     };
-    let _ = table.update_incremental(None).await;
     for i in included {
         pending[i].outcome = Some(Ok(CommitOutcome::Committed { version }));
     }
