@@ -8,6 +8,7 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
+use tower::util::MapRequestLayer;
 use tracing::info;
 
 use crate::auth::Authenticator;
@@ -16,6 +17,8 @@ use crate::config::Config;
 use crate::datasets::Datasets;
 use crate::error::Error;
 use crate::flight::{FlightEndpoint, SqlService};
+use crate::ingest::budget::MemoryBudget;
+use crate::ingest::intake::IntakeGate;
 use crate::ingest::Ingestor;
 use crate::lake::Lake;
 use crate::query::tables::LakeTables;
@@ -54,10 +57,13 @@ impl Server {
         }
         let datasets = Arc::new(Datasets::new(&self.config.datasets)?);
         let lake = Lake::open(self.config.lake_settings()?).await?;
+        let memory = MemoryBudget::new(self.config.ingest.memory_limit);
+        let gate = IntakeGate::new(memory.clone(), self.config.ingest.max_message_size);
         let ingestor = Arc::new(Ingestor::new(
             lake.clone(),
             datasets.clone(),
             self.config.ingest.clone(),
+            memory,
             self.clock,
         ));
         let tenants = self
@@ -83,6 +89,7 @@ impl Server {
         }
         info!(%addr, lake = %lake.default_store().root, open = auth.is_open(), "lakeport serving");
         let served = tonic::transport::Server::builder()
+            .layer(MapRequestLayer::new(move |request| gate.admit(request)))
             .add_service(service)
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY small responses (a FlightInfo, the last batch) wait

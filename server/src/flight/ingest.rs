@@ -18,7 +18,9 @@ use tonic::{Request, Status};
 use super::CallError;
 use crate::auth::Principal;
 use crate::error::Error;
+use crate::ingest::intake::Intake;
 use crate::ingest::{IngestError, Ingestor, Target};
+use crate::lake::LakeError;
 
 pub(super) type PutStream = Pin<Box<dyn Stream<Item = Result<PutResult, Status>> + Send + 'static>>;
 
@@ -28,6 +30,18 @@ pub(super) fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
         .get::<Principal>()
         .cloned()
         .ok_or_else(|| Error::from(CallError::NotAuthenticated).into())
+}
+
+/// The memory the intake gate (installed by `server.rs`) reserves for this DoPut.
+fn intake<T>(request: &Request<T>) -> Result<Intake, IngestError> {
+    request
+        .extensions()
+        .get::<Intake>()
+        .cloned()
+        .ok_or_else(|| {
+            LakeError::Internal("DoPut reached ingest without passing the intake gate".into())
+                .into()
+        })
 }
 
 /// DoPut with a PATH descriptor.
@@ -65,6 +79,7 @@ pub(super) async fn put_path(
     let (ack_tx, mut ack_rx) = mpsc::channel::<IngestAck>(16);
     let (out_tx, out_rx) = mpsc::channel::<Result<PutResult, Status>>(16);
     let ingestor = ingestor.clone();
+    let intake = intake(&request)?;
     let input = request.into_inner();
     tokio::spawn(async move {
         let forward_tx = out_tx.clone();
@@ -78,7 +93,7 @@ pub(super) async fn put_path(
                 }
             }
         };
-        let (result, ()) = tokio::join!(ingestor.ingest(target, input, ack_tx), forward);
+        let (result, ()) = tokio::join!(ingestor.ingest(target, input, intake, ack_tx), forward);
         if let Err(e) = result {
             let _ = out_tx.send(Err(Error::from(e).into())).await;
         }
@@ -111,8 +126,9 @@ pub(super) async fn put_statement_ingest(
 
     let (ack_tx, mut ack_rx) = mpsc::channel::<IngestAck>(16);
     let drain = tokio::spawn(async move { while ack_rx.recv().await.is_some() {} });
+    let intake = intake(&request)?;
     let summary = ingestor
-        .ingest(target, request.into_inner(), ack_tx)
+        .ingest(target, request.into_inner(), intake, ack_tx)
         .await?;
     let _ = drain.await;
     Ok(summary.rows_committed as i64)

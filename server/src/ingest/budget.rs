@@ -67,6 +67,11 @@ impl MemoryBudget {
 }
 
 impl Reservation {
+    /// The bytes held (a multiple of the budget's unit).
+    pub fn bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |p| p.num_permits() * UNIT)
+    }
+
     /// Adds `other` to this reservation; both are released together.
     pub fn merge(&mut self, other: Reservation) {
         match (&mut self.0, other.0) {

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tracing::{info_span, Instrument};
 
 use super::budget::MemoryBudget;
+use super::intake::Intake;
 use super::stream::StreamState;
 use super::IngestError;
 use crate::clock::Clock;
@@ -59,13 +60,14 @@ impl Ingestor {
         lake: Arc<Lake>,
         datasets: Arc<Datasets>,
         config: IngestConfig,
+        memory: MemoryBudget,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             lake,
             datasets,
             props: config.writer_properties(),
-            memory: MemoryBudget::new(config.memory_limit),
+            memory,
             config,
             clock,
         }
@@ -89,19 +91,21 @@ impl Ingestor {
         })
     }
 
-    /// Runs one DoPut stream to its end. Each durable unit is reported on `acks`; an error
-    /// is returned (and nothing after it is committed) when a step fails.
+    /// Runs one DoPut stream to its end. `intake` holds the memory the gate reserved for
+    /// the stream's messages. Each durable unit is reported on `acks`; an error is returned
+    /// (and nothing after it is committed) when a step fails.
     pub async fn ingest<S>(
         self: &Arc<Self>,
         target: Target,
         input: S,
+        intake: Intake,
         acks: mpsc::Sender<IngestAck>,
     ) -> Result<IngestSummary, IngestError>
     where
         S: Stream<Item = Result<FlightData, tonic::Status>> + Send + Unpin + 'static,
     {
         let span = info_span!("ingest", tenant = %target.tenant, dataset = %target.dataset.name);
-        let mut stream = StreamState::new(self.clone(), target, acks);
+        let mut stream = StreamState::new(self.clone(), target, intake, acks);
         async move {
             match stream.run(input).await {
                 Ok(()) => stream.drain().await?,

@@ -2,12 +2,13 @@
 //! decode → normalize → partition → buffer → write files → commit → ack.
 //!
 //! `ingestor` is the entry point, `stream` the loop of one DoPut, `dedupe` the producer
-//! sequences, `budget` the shared buffer memory, `unit` the write → commit → ack of what a
-//! stream flushed. Files and commits themselves are the lake's.
+//! sequences, `budget` the shared buffer memory, `intake` its gate in front of tonic, `unit`
+//! the write → commit → ack of what a stream flushed. Files and commits themselves are the lake's.
 
 pub mod budget;
 pub mod dedupe;
 mod ingestor;
+pub mod intake;
 pub mod metadata;
 pub mod normalize;
 pub mod partition;

@@ -18,9 +18,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::budget::Reservation;
 use super::dedupe::{rejected_app_id, BatchFate, ProducerState, Producers};
 use super::ingestor::{IngestSummary, Ingestor, Target};
+use super::intake::Intake;
 use super::normalize::Normalizer;
 use super::partition::Partitioner;
 use super::rejected::rejected_rows;
@@ -30,9 +30,6 @@ use crate::lake::{LakeError, PartitionKey, SequenceRange};
 
 /// Units of one stream that may be writing or waiting for their commit at once.
 const MAX_UNITS_IN_FLIGHT: usize = 8;
-/// Budget reserved before the first message of a stream is read; later reads reserve the
-/// size of the stream's previous batch.
-const FIRST_INTAKE: usize = 1 << 20;
 
 pub(super) struct StreamState {
     ingestor: Arc<Ingestor>,
@@ -52,8 +49,8 @@ pub(super) struct StreamState {
     failed: Arc<AtomicBool>,
     summary: IngestSummary,
     acked_any: bool,
-    /// Bytes reserved before reading the next message.
-    intake: usize,
+    /// Memory the intake gate reserved for messages that arrived since the last batch.
+    intake: Intake,
 }
 
 /// A batch's rows, split for the two tables.
@@ -66,6 +63,7 @@ impl StreamState {
     pub(super) fn new(
         ingestor: Arc<Ingestor>,
         target: Target,
+        intake: Intake,
         acks: mpsc::Sender<IngestAck>,
     ) -> Self {
         let rejected_dataset = ingestor.datasets.rejected();
@@ -93,7 +91,7 @@ impl StreamState {
                 ..Default::default()
             },
             acked_any: false,
-            intake: FIRST_INTAKE,
+            intake,
         }
     }
 
@@ -108,14 +106,18 @@ impl StreamState {
         let mut decoder =
             FlightDataDecoder::new(input.map_err(|status| FlightError::Tonic(Box::new(status))));
         let flush_interval = self.ingestor.config.flush_interval;
+        let intake = self.intake.clone();
         loop {
-            // The next message is read only once the budget has room for it: a stream that
-            // waits here stops reading, and HTTP/2 flow control stops its producer.
-            let intake = self.reserve(self.intake).await?;
             let deadline = self.unit.started.map(|t| t + flush_interval);
             let next = tokio::select! {
                 next = decoder.next() => next,
                 _ = sleep_until(deadline) => {
+                    self.flush().await?;
+                    continue;
+                }
+                // The gate waits for memory before passing our next message on: our own
+                // unit's memory comes back once its files are written.
+                _ = intake.starved() => {
                     self.flush().await?;
                     continue;
                 }
@@ -127,7 +129,7 @@ impl StreamState {
                 DecodedPayload::Schema(schema) => self.on_schema(schema).await?,
                 DecodedPayload::RecordBatch(batch) => {
                     let meta = super::metadata::parse(&decoded.inner.app_metadata)?;
-                    self.on_batch(batch, meta, intake).await?;
+                    self.on_batch(batch, meta).await?;
                 }
             }
             self.collect_finished().await?;
@@ -191,9 +193,11 @@ impl StreamState {
         &mut self,
         batch: RecordBatch,
         meta: Option<(String, i64)>,
-        intake: Reservation,
     ) -> Result<(), IngestError> {
-        let reserved = std::mem::replace(&mut self.intake, batch.get_array_memory_size().max(1));
+        // What the gate reserved for the message now covers its rows until they are written.
+        let intake = self.intake.take();
+        let reserved = intake.bytes();
+        self.unit.memory.merge(intake);
         let rows = batch.num_rows() as u64;
         if rows == 0 {
             return Ok(());
@@ -227,10 +231,9 @@ impl StreamState {
             .chain(&split.rejected)
             .map(|(_, b)| b.get_array_memory_size())
             .sum::<usize>();
-        // The intake reservation now covers the batch's partitioned copy (the decoded batch is
+        // The message's reservation covers the batch's partitioned copy (the decoded batch is
         // dropped with this call). A copy larger than it takes more if the budget has it, but
         // never waits while holding memory, so streams cannot wait on each other.
-        self.unit.memory.merge(intake);
         if let Some(more) = bytes
             .checked_sub(reserved)
             .and_then(|more| self.ingestor.memory.try_reserve(more))
@@ -308,23 +311,6 @@ impl StreamState {
             self.rejected_partitioner.split(&rows)?
         };
         Ok(Split { main, rejected })
-    }
-
-    /// Takes memory from the server-wide budget; flushes this stream's unit to free some
-    /// when the budget is used up, then waits for other streams to free theirs.
-    async fn reserve(&mut self, bytes: usize) -> Result<Reservation, IngestError> {
-        if let Some(reservation) = self.ingestor.memory.try_reserve(bytes) {
-            return Ok(reservation);
-        }
-        // Our own unit's memory returns once its files are written.
-        self.flush().await?;
-        let reservation = self
-            .ingestor
-            .memory
-            .reserve(bytes)
-            .await
-            .map_err(|_| LakeError::ShuttingDown)?;
-        Ok(reservation)
     }
 
     /// Hands the current unit to a task that writes its files, queues its commit after the

@@ -1,0 +1,273 @@
+//! Memory for a DoPut's messages is reserved as their bytes arrive, before tonic buffers
+//! them: a wrapper around the request body reads each gRPC message's length prefix and
+//! holds the frame back until the ingest budget has room for the whole message. A stream
+//! waiting here stops reading, so HTTP/2 flow control stops its producer; only the HTTP/2
+//! window of each stream is buffered outside the budget. The stream takes what was reserved
+//! for its messages into the unit that holds their rows.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::sync::Notify;
+use tonic::body::Body;
+use tonic::Status;
+
+use super::budget::{BudgetClosed, MemoryBudget, Reservation};
+
+/// The one call whose request body the gate watches.
+const DO_PUT_PATH: &str = "/arrow.flight.protocol.FlightService/DoPut";
+/// gRPC frames each message with a compression flag and a 4-byte big-endian length.
+const PREFIX: usize = 5;
+
+/// Installed in front of the Flight service (see `server.rs`).
+#[derive(Debug, Clone)]
+pub struct IntakeGate {
+    budget: MemoryBudget,
+    max_message_size: usize,
+}
+
+impl IntakeGate {
+    pub fn new(budget: MemoryBudget, max_message_size: usize) -> Self {
+        Self {
+            budget,
+            max_message_size,
+        }
+    }
+
+    /// Wraps a DoPut's body and puts its `Intake` in the request extensions; other calls
+    /// pass unchanged.
+    pub fn admit(&self, mut request: http::Request<Body>) -> http::Request<Body> {
+        if request.uri().path() != DO_PUT_PATH {
+            return request;
+        }
+        let intake = Intake::default();
+        request.extensions_mut().insert(intake.clone());
+        request.map(|inner| {
+            Body::new(GatedBody {
+                inner,
+                gate: self.clone(),
+                intake,
+                framing: Framing::default(),
+                held: None,
+                waiting: None,
+            })
+        })
+    }
+}
+
+/// What was reserved for a stream's messages that arrived but are not yet taken by a unit.
+#[derive(Debug, Clone, Default)]
+pub struct Intake(Arc<IntakeShared>);
+
+#[derive(Debug, Default)]
+struct IntakeShared {
+    reserved: Mutex<Reservation>,
+    starved: Notify,
+}
+
+impl Intake {
+    /// Everything reserved so far; the caller holds it until its rows are written.
+    pub fn take(&self) -> Reservation {
+        std::mem::take(&mut *self.0.reserved.lock().expect("intake lock"))
+    }
+
+    /// Resolves when the gate had to wait for memory: the stream should flush its unit, whose
+    /// memory comes back once its files are written.
+    pub async fn starved(&self) {
+        self.0.starved.notified().await
+    }
+
+    fn add(&self, reservation: Reservation) {
+        self.0
+            .reserved
+            .lock()
+            .expect("intake lock")
+            .merge(reservation);
+    }
+}
+
+type Waiting = Pin<Box<dyn Future<Output = Result<Reservation, BudgetClosed>> + Send>>;
+
+struct GatedBody {
+    inner: Body,
+    gate: IntakeGate,
+    intake: Intake,
+    framing: Framing,
+    /// A frame whose messages wait for memory.
+    held: Option<Frame<Bytes>>,
+    waiting: Option<Waiting>,
+}
+
+impl HttpBody for GatedBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.get_mut();
+        if let Some(waiting) = &mut this.waiting {
+            let granted = ready!(waiting.as_mut().poll(cx));
+            this.waiting = None;
+            return match granted {
+                Ok(reservation) => {
+                    this.intake.add(reservation);
+                    Poll::Ready(this.held.take().map(Ok))
+                }
+                Err(BudgetClosed) => Poll::Ready(Some(Err(Status::unavailable(
+                    "the server is shutting down; retry on another replica or later",
+                )))),
+            };
+        }
+        let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            Some(Ok(frame)) => frame,
+            other => return Poll::Ready(other),
+        };
+        let needed = match frame.data_ref() {
+            Some(data) => this.framing.feed(data, this.gate.max_message_size),
+            None => 0,
+        };
+        if needed == 0 {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(reservation) = this.gate.budget.try_reserve(needed) {
+            this.intake.add(reservation);
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        this.intake.0.starved.notify_one();
+        let budget = this.gate.budget.clone();
+        this.held = Some(frame);
+        this.waiting = Some(Box::pin(async move { budget.reserve(needed).await }));
+        // Poll the wait once now, so it registers for a wake-up.
+        Pin::new(this).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.held.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Follows gRPC message boundaries across HTTP/2 DATA frames.
+#[derive(Debug, Default)]
+struct Framing {
+    prefix: [u8; PREFIX],
+    prefix_len: usize,
+    body_left: usize,
+}
+
+impl Framing {
+    /// Reads a frame; returns the bytes of the messages whose length prefix completed in
+    /// it. A message over `max` is not counted: tonic refuses it on its prefix alone.
+    fn feed(&mut self, mut data: &[u8], max: usize) -> usize {
+        let mut needed = 0;
+        while !data.is_empty() {
+            if self.body_left > 0 {
+                let n = self.body_left.min(data.len());
+                self.body_left -= n;
+                data = &data[n..];
+                continue;
+            }
+            let n = (PREFIX - self.prefix_len).min(data.len());
+            self.prefix[self.prefix_len..self.prefix_len + n].copy_from_slice(&data[..n]);
+            self.prefix_len += n;
+            data = &data[n..];
+            if self.prefix_len == PREFIX {
+                self.prefix_len = 0;
+                let len =
+                    u32::from_be_bytes(self.prefix[1..].try_into().expect("4 bytes")) as usize;
+                self.body_left = len;
+                if len <= max {
+                    needed += len;
+                }
+            }
+        }
+        needed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(len: usize) -> Vec<u8> {
+        let mut out = vec![0u8];
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+        out.extend(std::iter::repeat_n(7u8, len));
+        out
+    }
+
+    #[test]
+    fn counts_each_message_once_when_its_prefix_completes() {
+        let mut stream = message(10);
+        stream.extend(message(300));
+        stream.extend(message(0));
+        stream.extend(message(42));
+        // Cut into frames at awkward places: inside a prefix, inside a body.
+        let cuts = [3, 12, 16, 200, 320, 321, stream.len()];
+        let mut framing = Framing::default();
+        let mut start = 0;
+        let mut counted = vec![];
+        for cut in cuts {
+            counted.push(framing.feed(&stream[start..cut], 1 << 20));
+            start = cut;
+        }
+        assert_eq!(counted, vec![0, 10, 0, 300, 0, 0, 42]);
+        assert_eq!(counted.iter().sum::<usize>(), 352);
+    }
+
+    #[test]
+    fn a_message_over_the_maximum_is_left_to_tonic() {
+        let mut framing = Framing::default();
+        assert_eq!(framing.feed(&message(100), 99), 0);
+        assert_eq!(framing.feed(&message(99), 99), 99);
+    }
+
+    #[tokio::test]
+    async fn a_frame_waits_until_the_budget_has_room_for_its_message() {
+        use futures::FutureExt;
+        use http_body_util::BodyExt;
+
+        let budget = MemoryBudget::new(64 << 10);
+        let gate = IntakeGate::new(budget.clone(), 1 << 20);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Status>>(4);
+        let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let request = http::Request::builder()
+            .uri(DO_PUT_PATH)
+            .body(Body::new(body))
+            .unwrap();
+        let request = gate.admit(request);
+        let intake = request.extensions().get::<Intake>().cloned().unwrap();
+        let mut body = request.into_body();
+
+        let held = budget.try_reserve(40 << 10).unwrap();
+        let data = Frame::data(Bytes::from(message(30 << 10)));
+        tx.send(Ok(data)).await.unwrap();
+        assert!(
+            body.frame().now_or_never().is_none(),
+            "30 KiB do not fit in 24 KiB"
+        );
+        assert!(
+            intake.starved().now_or_never().is_some(),
+            "the stream is told to flush"
+        );
+        drop(held);
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap().len(), PREFIX + (30 << 10));
+        let taken = intake.take();
+        assert!(
+            budget.try_reserve(35 << 10).is_none(),
+            "the message's memory is held"
+        );
+        drop(taken);
+        assert!(budget.try_reserve(64 << 10).is_some());
+    }
+}
