@@ -114,7 +114,7 @@ async fn commit_group(
         .collect();
     let mut last_error = None;
     for attempt in 1..=MAX_ATTEMPTS {
-        match try_commit(table, dataset, &mut pending).await {
+        match try_commit(table, dataset, &mut pending, attempt).await {
             Ok(()) => {
                 last_error = None;
                 break;
@@ -151,13 +151,22 @@ async fn commit_group(
     }
 }
 
-/// One attempt: refresh the table, drop units already committed, commit the rest.
+/// One attempt: drop units already committed, commit the rest.
 async fn try_commit(
     table: &mut DeltaTable,
     dataset: &Dataset,
     pending: &mut [Pending],
+    attempt: usize,
 ) -> Result<(), LakeError> {
-    let exists = refresh(table).await?;
+    // A loaded table is refreshed only after a lost race. delta-rs checks every commit since
+    // our snapshot for conflicts, a `txn` of the same producer and a schema change included,
+    // so a stale snapshot costs a retry, never a wrong commit; an idle table saves a log
+    // listing per commit.
+    let exists = if attempt == 1 && table.version().is_some() {
+        true
+    } else {
+        refresh(table).await?
+    };
     let current = if exists {
         Some(table_data_schema(table, dataset)?)
     } else {
