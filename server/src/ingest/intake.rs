@@ -139,6 +139,7 @@ impl HttpBody for GatedBody {
             this.intake.add(reservation);
             return Poll::Ready(Some(Ok(frame)));
         }
+        tracing::debug!(bytes = needed, "DoPut waits for ingest memory");
         this.intake.0.starved.notify_one();
         let budget = this.gate.budget.clone();
         this.held = Some(frame);
