@@ -13,6 +13,10 @@ use arrow::array::{
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+/// The server's allocator, so in-process baselines allocate the way the server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub const BATCH_ROWS: usize = 65_536;
 pub const START_US: i64 = 1_714_521_600_000_000; // 2024-05-01T00:00:00Z
 

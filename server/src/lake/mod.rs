@@ -236,16 +236,6 @@ impl Lake {
     }
 }
 
-/// glibc keeps memory that evicted tables freed in its per-thread arenas, so RSS would
-/// only ever grow with the tables touched; hand it back to the OS after an eviction.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the OS; it touches no live memory.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 fn spawn_sweeper(lake: &Arc<Lake>) {
     let weak = Arc::downgrade(lake);
     let closed = lake.closed.clone();
@@ -257,9 +247,7 @@ fn spawn_sweeper(lake: &Arc<Lake>) {
                 _ = tokio::time::sleep(period) => {}
             }
             let Some(lake) = weak.upgrade() else { break };
-            if lake.evict_idle() > 0 {
-                release_freed_memory();
-            }
+            lake.evict_idle();
         }
     });
 }
