@@ -194,10 +194,8 @@ impl StreamState {
         batch: RecordBatch,
         meta: Option<(String, i64)>,
     ) -> Result<(), IngestError> {
-        // What the gate reserved for the message now covers its rows until they are written.
+        // What the gate reserved for this message; released here unless its rows are kept.
         let intake = self.intake.take();
-        let reserved = intake.bytes();
-        self.unit.memory.merge(intake);
         let rows = batch.num_rows() as u64;
         if rows == 0 {
             return Ok(());
@@ -231,9 +229,12 @@ impl StreamState {
             .chain(&split.rejected)
             .map(|(_, b)| b.get_array_memory_size())
             .sum::<usize>();
-        // The message's reservation covers the batch's partitioned copy (the decoded batch is
-        // dropped with this call). A copy larger than it takes more if the budget has it, but
-        // never waits while holding memory, so streams cannot wait on each other.
+        // The message's reservation goes to the unit that holds its rows (after any flush
+        // above) and covers the batch's partitioned copy (the decoded batch is dropped with
+        // this call). A copy larger than it takes more if the budget has it, but never waits
+        // while holding memory, so streams cannot wait on each other.
+        let reserved = intake.bytes();
+        self.unit.memory.merge(intake);
         if let Some(more) = bytes
             .checked_sub(reserved)
             .and_then(|more| self.ingestor.memory.try_reserve(more))
