@@ -1,9 +1,10 @@
 //! Memory for a DoPut's messages is reserved as their bytes arrive, before tonic buffers
 //! them: a wrapper around the request body reads each gRPC message's length prefix and
 //! holds the frame back until the ingest budget has room for the whole message. A stream
-//! waiting here stops reading, so HTTP/2 flow control stops its producer; only the HTTP/2
-//! window of each stream is buffered outside the budget. The stream takes what was reserved
-//! for its messages into the unit that holds their rows.
+//! waiting here stops reading, so HTTP/2 flow control stops its producer. The stream takes
+//! what was reserved for its messages into the unit that holds their rows. Outside the
+//! budget stay each stream's HTTP/2 window and tonic's receive buffer, which keeps the
+//! capacity of the stream's largest message (see README, `memory_limit`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,6 +18,8 @@ use tonic::body::Body;
 use tonic::Status;
 
 use super::budget::{BudgetClosed, MemoryBudget, Reservation};
+use crate::error::Error;
+use crate::lake::LakeError;
 
 /// The one call whose request body the gate watches.
 const DO_PUT_PATH: &str = "/arrow.flight.protocol.FlightService/DoPut";
@@ -119,9 +122,9 @@ impl HttpBody for GatedBody {
                     this.intake.add(reservation);
                     Poll::Ready(this.held.take().map(Ok))
                 }
-                Err(BudgetClosed) => Poll::Ready(Some(Err(Status::unavailable(
-                    "the server is shutting down; retry on another replica or later",
-                )))),
+                Err(BudgetClosed) => {
+                    Poll::Ready(Some(Err(Error::from(LakeError::ShuttingDown).into())))
+                }
             };
         }
         let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
