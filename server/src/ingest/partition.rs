@@ -91,7 +91,7 @@ impl Partitioner {
             .project(&self.file_columns)
             .map_err(IngestError::Arrow)?;
         let mut out = Vec::with_capacity(groups.rows.len());
-        for ((app, hour), rows) in groups.into_rows() {
+        for ((app, hour), rows) in groups.rows {
             let key = PartitionKey {
                 app: app.map(|a| a.map(str::to_string)),
                 hour,
@@ -123,15 +123,17 @@ const FEW_APPS: usize = 8;
 #[derive(Default)]
 struct Groups<'a> {
     apps: Vec<AppGroups<'a>>,
-    /// Index of `apps` once there are more than `FEW_APPS`.
+    /// Index of `apps`, read once there are more than `FEW_APPS`.
     by_app: HashMap<App<'a>, usize>,
     last_app: usize,
+    /// Row numbers per (app, hour), in first-seen order.
     rows: Vec<((App<'a>, i64), Vec<u32>)>,
 }
 
 struct AppGroups<'a> {
     app: App<'a>,
-    last: (i64, usize),
+    /// The app's last hour and its index in `rows`.
+    last: Option<(i64, usize)>,
     by_hour: HashMap<i64, usize>,
 }
 
@@ -139,16 +141,17 @@ impl<'a> Groups<'a> {
     fn add(&mut self, app: App<'a>, hour: i64, row: u32) {
         let a = self.app_index(app);
         let entry = &mut self.apps[a];
-        let group = if entry.last.0 == hour {
-            entry.last.1
-        } else {
-            let rows = &mut self.rows;
-            let group = *entry.by_hour.entry(hour).or_insert_with(|| {
-                rows.push(((app, hour), Vec::new()));
-                rows.len() - 1
-            });
-            entry.last = (hour, group);
-            group
+        let group = match entry.last {
+            Some((last_hour, group)) if last_hour == hour => group,
+            _ => {
+                let rows = &mut self.rows;
+                let group = *entry.by_hour.entry(hour).or_insert_with(|| {
+                    rows.push(((app, hour), Vec::new()));
+                    rows.len() - 1
+                });
+                entry.last = Some((hour, group));
+                group
+            }
         };
         self.rows[group].1.push(row);
     }
@@ -165,30 +168,14 @@ impl<'a> Groups<'a> {
         let index = found.unwrap_or_else(|| {
             self.apps.push(AppGroups {
                 app,
-                last: (i64::MIN, usize::MAX),
+                last: None,
                 by_hour: HashMap::new(),
             });
-            let index = self.apps.len() - 1;
-            if self.apps.len() > FEW_APPS {
-                if self.by_app.is_empty() {
-                    self.by_app = self
-                        .apps
-                        .iter()
-                        .enumerate()
-                        .map(|(i, a)| (a.app, i))
-                        .collect();
-                } else {
-                    self.by_app.insert(app, index);
-                }
-            }
-            index
+            self.by_app.insert(app, self.apps.len() - 1);
+            self.apps.len() - 1
         });
         self.last_app = index;
         index
-    }
-
-    fn into_rows(self) -> Vec<((App<'a>, i64), Vec<u32>)> {
-        self.rows
     }
 }
 
@@ -225,7 +212,7 @@ mod tests {
         for (row, key) in rows.iter().enumerate() {
             expected.entry(*key).or_default().push(row as u32);
         }
-        let got: BTreeMap<(App, i64), Vec<u32>> = groups.into_rows().into_iter().collect();
+        let got: BTreeMap<(App, i64), Vec<u32>> = groups.rows.into_iter().collect();
         assert_eq!(got.len(), expected.len(), "one group per key");
         assert_eq!(got, expected);
     }
