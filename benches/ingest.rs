@@ -22,6 +22,7 @@ use arrow::ipc::writer::FileWriter;
 use common::{peak_rss_kib, snowplow_batches, BenchServer};
 use lakeport_client::Client;
 use lakeport_server::config::Config;
+use lakeport_server::lake::dictionary;
 use parquet::arrow::ArrowWriter;
 
 const SMALL_PRODUCERS: usize = 8;
@@ -32,10 +33,15 @@ const LATENCY_ROWS: usize = 100;
 const MANY_PRODUCERS: usize = 50;
 const MANY_MEMORY_LIMIT_MIB: u64 = 256;
 
-/// The limit: ArrowWriter encoding the same batches with the server's Parquet settings.
+/// The limit: ArrowWriter encoding the same batches with the server's Parquet settings,
+/// including its per-file dictionary choice.
 fn baseline(batches: &[RecordBatch], config: &Config) -> anyhow::Result<f64> {
     let start = Instant::now();
-    let props = config.ingest.writer_properties();
+    let props = dictionary::adapt(
+        config.ingest.writer_properties(),
+        &batches[0].schema(),
+        batches,
+    );
     let mut writer = ArrowWriter::try_new(Vec::new(), batches[0].schema(), Some(props))?;
     for batch in batches {
         writer.write(batch)?;

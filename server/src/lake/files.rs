@@ -121,6 +121,7 @@ fn encode(
     props: WriterProperties,
 ) -> Result<(usize, String), LakeError> {
     let mut stats = StatsBuilder::new(&schema);
+    let props = super::dictionary::adapt(props, &schema, batches);
     let mut writer = ArrowWriter::try_new(sink, schema, Some(props))?;
     for batch in batches {
         stats.add(batch);

@@ -5,6 +5,7 @@
 mod commit_tests;
 pub mod committer;
 pub mod delta;
+pub mod dictionary;
 pub mod encryption;
 mod error;
 pub mod files;
