@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::{max, max_string, min, min_string};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::compute::{max, min};
 use arrow::datatypes::{
     DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
     TimeUnit, TimestampMicrosecondType,
@@ -162,9 +162,8 @@ fn bounds(column: &dyn Array) -> Option<(Bound, Bound)> {
             Some((Bound::Micros(min(a)?), Bound::Micros(max(a)?)))
         }
         DataType::Utf8 => {
-            let a = column.as_string::<i32>();
-            let lo: String = min_string(a)?.chars().take(STRING_PREFIX).collect();
-            let hi = max_string(a)?;
+            let (lo, hi) = string_bounds(column.as_string::<i32>())?;
+            let lo: String = lo.chars().take(STRING_PREFIX).collect();
             if hi.chars().count() > STRING_PREFIX {
                 return None;
             }
@@ -172,6 +171,22 @@ fn bounds(column: &dyn Array) -> Option<(Bound, Bound)> {
         }
         _ => None,
     }
+}
+
+/// Both bounds in one pass: `perf` had arrow's separate `min_string` and `max_string`
+/// passes at ~8% of ingest CPU.
+fn string_bounds(array: &StringArray) -> Option<(&str, &str)> {
+    let mut values = array.iter().flatten();
+    let first = values.next()?;
+    Some(values.fold((first, first), |(lo, hi), v| {
+        if v < lo {
+            (v, hi)
+        } else if v > hi {
+            (lo, v)
+        } else {
+            (lo, hi)
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -212,5 +227,12 @@ mod tests {
             v["maxValues"].get("s").is_none(),
             "long max strings are not truncated into a wrong bound"
         );
+    }
+
+    #[test]
+    fn string_bounds_take_the_lowest_and_highest_value() {
+        let a = StringArray::from(vec![Some("m"), None, Some("b"), Some("x"), Some("0")]);
+        assert_eq!(string_bounds(&a), Some(("0", "x")));
+        assert_eq!(string_bounds(&StringArray::from(vec![None::<&str>])), None);
     }
 }
