@@ -1,6 +1,12 @@
-//! The memory all streams' buffers may hold together (`ingest.memory_limit`). A stream
-//! reserves what it buffers and gives it back once its unit's files are written; when the
-//! budget is used up, the stream waits (backpressure on the producer), nothing fails.
+//! The memory all streams may hold together (`ingest.memory_limit`): the rows of their
+//! units, and the receive buffer each stream keeps at the size of its largest message. A
+//! stream reserves before it buffers and gives rows back once their files are written, its
+//! receive buffer when it ends; when the budget is used up the stream waits (backpressure on
+//! the producer), nothing fails.
+//!
+//! Receive buffers take at most half the budget. A buffer is only given back when its stream
+//! ends, so without that share streams holding buffers could leave no room for any rows and
+//! wait on each other forever; with it, rows always have half the budget to come back to.
 
 use std::sync::Arc;
 
@@ -13,11 +19,17 @@ const UNIT: usize = 1024;
 pub struct MemoryBudget {
     semaphore: Arc<Semaphore>,
     capacity: usize,
+    /// The receive buffers' share; a buffer holds permits of both semaphores.
+    buffers: Arc<Semaphore>,
+    buffer_capacity: usize,
 }
 
-/// Memory held by one unit; returned to the budget on drop.
+/// Memory held by a unit or a receive buffer; returned to the budget on drop.
 #[derive(Debug, Default)]
-pub struct Reservation(Option<OwnedSemaphorePermit>);
+pub struct Reservation {
+    memory: Option<OwnedSemaphorePermit>,
+    share: Option<OwnedSemaphorePermit>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the ingest memory budget is closed")]
@@ -25,38 +37,92 @@ pub struct BudgetClosed;
 
 impl MemoryBudget {
     pub fn new(limit_bytes: usize) -> Self {
-        let capacity = (limit_bytes / UNIT).clamp(1, Semaphore::MAX_PERMITS);
+        let capacity = (limit_bytes / UNIT).clamp(2, Semaphore::MAX_PERMITS);
+        let buffer_capacity = capacity / 2;
         Self {
             semaphore: Arc::new(Semaphore::new(capacity)),
             capacity,
+            buffers: Arc::new(Semaphore::new(buffer_capacity)),
+            buffer_capacity,
         }
     }
 
-    /// A request above the whole budget takes the whole budget, so it still proceeds alone.
-    fn units(&self, bytes: usize) -> u32 {
+    /// A request above its part of the budget takes all of that part, so it still
+    /// proceeds alone.
+    fn units(bytes: usize, capacity: usize) -> u32 {
         bytes
             .div_ceil(UNIT)
-            .clamp(1, self.capacity.min(u32::MAX as usize)) as u32
+            .clamp(1, capacity.min(u32::MAX as usize)) as u32
     }
 
-    /// Reserves without waiting; `None` when the budget has not enough left.
+    /// Rows can always have what buffers cannot take, so a stream holding a full-share
+    /// buffer still gets the rows of a message above half the budget.
+    fn row_units(&self, bytes: usize) -> u32 {
+        Self::units(bytes, self.capacity - self.buffer_capacity)
+    }
+
+    /// Reserves rows' memory without waiting; `None` when the budget has not enough left.
     pub fn try_reserve(&self, bytes: usize) -> Option<Reservation> {
-        self.semaphore
+        let memory = self
+            .semaphore
             .clone()
-            .try_acquire_many_owned(self.units(bytes))
-            .ok()
-            .map(|p| Reservation(Some(p)))
+            .try_acquire_many_owned(self.row_units(bytes))
+            .ok()?;
+        Some(Reservation {
+            memory: Some(memory),
+            share: None,
+        })
     }
 
     /// Waits until `bytes` are free. Waiters are served in order, so a large reservation
     /// is not starved by small ones.
     pub async fn reserve(&self, bytes: usize) -> Result<Reservation, BudgetClosed> {
-        self.semaphore
+        let memory = self
+            .semaphore
             .clone()
-            .acquire_many_owned(self.units(bytes))
+            .acquire_many_owned(self.row_units(bytes))
             .await
-            .map(|p| Reservation(Some(p)))
-            .map_err(|_| BudgetClosed)
+            .map_err(|_| BudgetClosed)?;
+        Ok(Reservation {
+            memory: Some(memory),
+            share: None,
+        })
+    }
+
+    fn buffer_units(&self, bytes: usize) -> u32 {
+        Self::units(bytes, self.buffer_capacity)
+    }
+
+    /// Reserves receive-buffer memory without waiting, from the buffers' share and the budget.
+    pub fn try_reserve_buffer(&self, bytes: usize) -> Option<Reservation> {
+        let units = self.buffer_units(bytes);
+        let share = self.buffers.clone().try_acquire_many_owned(units).ok()?;
+        let memory = self.semaphore.clone().try_acquire_many_owned(units).ok()?;
+        Some(Reservation {
+            memory: Some(memory),
+            share: Some(share),
+        })
+    }
+
+    /// Waits for receive-buffer memory: first a place in the buffers' share, then the budget.
+    pub async fn reserve_buffer(&self, bytes: usize) -> Result<Reservation, BudgetClosed> {
+        let units = self.buffer_units(bytes);
+        let share = self
+            .buffers
+            .clone()
+            .acquire_many_owned(units)
+            .await
+            .map_err(|_| BudgetClosed)?;
+        let memory = self
+            .semaphore
+            .clone()
+            .acquire_many_owned(units)
+            .await
+            .map_err(|_| BudgetClosed)?;
+        Ok(Reservation {
+            memory: Some(memory),
+            share: Some(share),
+        })
     }
 
     /// Bytes free now (rounded down to the budget's unit).
@@ -69,16 +135,20 @@ impl MemoryBudget {
 impl Reservation {
     /// The bytes held (a multiple of the budget's unit).
     pub fn bytes(&self) -> usize {
-        self.0.as_ref().map_or(0, |p| p.num_permits() * UNIT)
+        self.memory.as_ref().map_or(0, |p| p.num_permits() * UNIT)
     }
 
     /// Adds `other` to this reservation; both are released together.
     pub fn merge(&mut self, other: Reservation) {
-        match (&mut self.0, other.0) {
-            (Some(held), Some(more)) => held.merge(more),
-            (None, more) => self.0 = more,
-            (_, None) => {}
+        fn join(held: &mut Option<OwnedSemaphorePermit>, more: Option<OwnedSemaphorePermit>) {
+            match (held.as_mut(), more) {
+                (Some(held), Some(more)) => held.merge(more),
+                (None, more) => *held = more,
+                (_, None) => {}
+            }
         }
+        join(&mut self.memory, other.memory);
+        join(&mut self.share, other.share);
     }
 }
 
@@ -92,7 +162,8 @@ mod tests {
     fn reservations_come_back_on_drop() {
         let budget = MemoryBudget::new(10 * UNIT);
         let mut held = budget.try_reserve(4 * UNIT).unwrap();
-        held.merge(budget.try_reserve(5 * UNIT + 1).unwrap());
+        held.merge(budget.try_reserve(5 * UNIT).unwrap());
+        held.merge(budget.try_reserve(1).unwrap());
         assert_eq!(budget.available(), 0);
         assert!(budget.try_reserve(1).is_none());
         drop(held);
@@ -100,23 +171,60 @@ mod tests {
     }
 
     #[test]
-    fn a_request_larger_than_the_budget_takes_all_of_it() {
+    fn a_message_larger_than_the_budget_takes_each_half_of_it() {
         let budget = MemoryBudget::new(10 * UNIT);
-        let all = budget.try_reserve(1 << 30).unwrap();
+        let buffer = budget.try_reserve_buffer(1 << 30).unwrap();
+        let rows = budget.try_reserve(1 << 30).unwrap();
         assert_eq!(budget.available(), 0);
-        drop(all);
+        drop((buffer, rows));
         assert!(budget.try_reserve(1 << 30).is_some());
     }
 
     #[tokio::test]
     async fn a_stream_waits_for_memory_instead_of_failing() {
         let budget = MemoryBudget::new(10 * UNIT);
-        let held = budget.try_reserve(8 * UNIT).unwrap();
+        let mut held = budget.try_reserve(4 * UNIT).unwrap();
+        held.merge(budget.try_reserve(4 * UNIT).unwrap());
         let mut waiting = Box::pin(budget.reserve(4 * UNIT));
         assert!((&mut waiting).now_or_never().is_none(), "must wait");
         drop(held);
         let got = waiting.await.expect("granted once memory is back");
         assert_eq!(budget.available(), 6 * UNIT);
         drop(got);
+    }
+
+    #[test]
+    fn receive_buffers_take_at_most_half_the_budget() {
+        let budget = MemoryBudget::new(10 * UNIT);
+        let mut buffers = budget.try_reserve_buffer(3 * UNIT).unwrap();
+        buffers.merge(budget.try_reserve_buffer(2 * UNIT).unwrap());
+        assert!(
+            budget.try_reserve_buffer(1).is_none(),
+            "the share is used up"
+        );
+        assert_eq!(budget.available(), 5 * UNIT);
+        let rows = budget
+            .try_reserve(5 * UNIT)
+            .expect("rows keep the other half");
+        drop(buffers);
+        assert_eq!(budget.available(), 5 * UNIT);
+        assert!(budget.try_reserve_buffer(5 * UNIT).is_some());
+        drop(rows);
+    }
+
+    #[tokio::test]
+    async fn a_buffer_waits_for_its_share_and_then_for_the_budget() {
+        let budget = MemoryBudget::new(10 * UNIT);
+        let mut rows = budget.try_reserve(5 * UNIT).unwrap();
+        rows.merge(budget.try_reserve(4 * UNIT).unwrap());
+        let mut waiting = Box::pin(budget.reserve_buffer(2 * UNIT));
+        assert!(
+            (&mut waiting).now_or_never().is_none(),
+            "must wait for rows to go"
+        );
+        drop(rows);
+        let buffer = waiting.await.expect("granted once memory is back");
+        assert_eq!(buffer.bytes(), 2 * UNIT);
+        assert_eq!(budget.available(), 8 * UNIT);
     }
 }
