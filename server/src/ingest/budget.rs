@@ -93,6 +93,12 @@ impl MemoryBudget {
         Self::units(bytes, self.buffer_capacity)
     }
 
+    /// What a receive buffer for a `bytes` message holds: rounded up to the budget's unit,
+    /// at most the buffers' share.
+    pub fn buffer_size(&self, bytes: usize) -> usize {
+        self.buffer_units(bytes) as usize * UNIT
+    }
+
     /// Reserves receive-buffer memory without waiting, from the buffers' share and the budget.
     pub fn try_reserve_buffer(&self, bytes: usize) -> Option<Reservation> {
         let units = self.buffer_units(bytes);
@@ -176,6 +182,11 @@ mod tests {
         let buffer = budget.try_reserve_buffer(1 << 30).unwrap();
         let rows = budget.try_reserve(1 << 30).unwrap();
         assert_eq!(budget.available(), 0);
+        assert_eq!(
+            budget.buffer_size(1 << 30),
+            buffer.bytes(),
+            "it is already as large as it gets"
+        );
         drop((buffer, rows));
         assert!(budget.try_reserve(1 << 30).is_some());
     }

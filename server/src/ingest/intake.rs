@@ -120,7 +120,9 @@ impl GatedBody {
     /// receive buffer to `largest`; nothing is kept unless both fit.
     fn try_admit(&mut self, bytes: usize, largest: usize) -> bool {
         let budget = &self.gate.budget;
-        let growth = largest.saturating_sub(self.buffer.bytes());
+        let growth = budget
+            .buffer_size(largest)
+            .saturating_sub(self.buffer.bytes());
         let buffer = match growth {
             0 => Reservation::default(),
             growth => match budget.try_reserve_buffer(growth) {
@@ -176,9 +178,10 @@ impl HttpBody for GatedBody {
         let budget = this.gate.budget.clone();
         // A buffer that must grow is given back while it waits: streams that all wait to
         // grow their buffers would otherwise hold the share between them forever.
-        let buffer = if largest > this.buffer.bytes() {
+        let buffer = budget.buffer_size(largest);
+        let buffer = if buffer > this.buffer.bytes() {
             drop(std::mem::take(&mut this.buffer));
-            largest
+            buffer
         } else {
             0
         };
@@ -186,7 +189,7 @@ impl HttpBody for GatedBody {
         this.waiting = Some(Box::pin(async move {
             let buffer = match buffer {
                 0 => Reservation::default(),
-                bytes => budget.reserve_buffer(bytes).await?,
+                size => budget.reserve_buffer(size).await?,
             };
             Ok((buffer, budget.reserve(bytes).await?))
         }));
@@ -342,5 +345,37 @@ mod tests {
         drop(intake.take());
         drop(body);
         assert!(budget.try_reserve_buffer(32 << 10).is_some());
+    }
+
+    #[tokio::test]
+    async fn messages_above_the_buffer_share_pass_without_waiting_again() {
+        use futures::FutureExt;
+        use http_body_util::BodyExt;
+
+        let budget = MemoryBudget::new(64 << 10);
+        let gate = IntakeGate::new(budget.clone(), 1 << 20);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Status>>(4);
+        let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let request = http::Request::builder()
+            .uri(DO_PUT_PATH)
+            .body(Body::new(body))
+            .unwrap();
+        let request = gate.admit(request);
+        let intake = request.extensions().get::<Intake>().cloned().unwrap();
+        let mut body = request.into_body();
+        for _ in 0..2 {
+            tx.send(Ok(Frame::data(Bytes::from(message(40 << 10)))))
+                .await
+                .unwrap();
+            assert!(
+                body.frame().now_or_never().is_some(),
+                "a 40 KiB message takes the 32 KiB share and half of the budget for its rows"
+            );
+            assert!(
+                intake.starved().now_or_never().is_none(),
+                "nothing waited, so the stream is not told to flush"
+            );
+            drop(intake.take());
+        }
     }
 }
