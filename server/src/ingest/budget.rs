@@ -63,11 +63,7 @@ impl MemoryBudget {
 
     /// Reserves rows' memory without waiting; `None` when the budget has not enough left.
     pub fn try_reserve(&self, bytes: usize) -> Option<Reservation> {
-        let memory = self
-            .semaphore
-            .clone()
-            .try_acquire_many_owned(self.row_units(bytes))
-            .ok()?;
+        let memory = try_acquire(&self.semaphore, self.row_units(bytes))?;
         Some(Reservation {
             memory: Some(memory),
             share: None,
@@ -77,12 +73,7 @@ impl MemoryBudget {
     /// Waits until `bytes` are free. Waiters are served in order, so a large reservation
     /// is not starved by small ones.
     pub async fn reserve(&self, bytes: usize) -> Result<Reservation, BudgetClosed> {
-        let memory = self
-            .semaphore
-            .clone()
-            .acquire_many_owned(self.row_units(bytes))
-            .await
-            .map_err(|_| BudgetClosed)?;
+        let memory = acquire(&self.semaphore, self.row_units(bytes)).await?;
         Ok(Reservation {
             memory: Some(memory),
             share: None,
@@ -102,8 +93,8 @@ impl MemoryBudget {
     /// Reserves receive-buffer memory without waiting, from the buffers' share and the budget.
     pub fn try_reserve_buffer(&self, bytes: usize) -> Option<Reservation> {
         let units = self.buffer_units(bytes);
-        let share = self.buffers.clone().try_acquire_many_owned(units).ok()?;
-        let memory = self.semaphore.clone().try_acquire_many_owned(units).ok()?;
+        let share = try_acquire(&self.buffers, units)?;
+        let memory = try_acquire(&self.semaphore, units)?;
         Some(Reservation {
             memory: Some(memory),
             share: Some(share),
@@ -113,18 +104,8 @@ impl MemoryBudget {
     /// Waits for receive-buffer memory: first a place in the buffers' share, then the budget.
     pub async fn reserve_buffer(&self, bytes: usize) -> Result<Reservation, BudgetClosed> {
         let units = self.buffer_units(bytes);
-        let share = self
-            .buffers
-            .clone()
-            .acquire_many_owned(units)
-            .await
-            .map_err(|_| BudgetClosed)?;
-        let memory = self
-            .semaphore
-            .clone()
-            .acquire_many_owned(units)
-            .await
-            .map_err(|_| BudgetClosed)?;
+        let share = acquire(&self.buffers, units).await?;
+        let memory = acquire(&self.semaphore, units).await?;
         Ok(Reservation {
             memory: Some(memory),
             share: Some(share),
@@ -136,6 +117,21 @@ impl MemoryBudget {
     fn available(&self) -> usize {
         self.semaphore.available_permits() * UNIT
     }
+}
+
+fn try_acquire(semaphore: &Arc<Semaphore>, units: u32) -> Option<OwnedSemaphorePermit> {
+    semaphore.clone().try_acquire_many_owned(units).ok()
+}
+
+async fn acquire(
+    semaphore: &Arc<Semaphore>,
+    units: u32,
+) -> Result<OwnedSemaphorePermit, BudgetClosed> {
+    semaphore
+        .clone()
+        .acquire_many_owned(units)
+        .await
+        .map_err(|_| BudgetClosed)
 }
 
 impl Reservation {

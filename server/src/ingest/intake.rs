@@ -293,14 +293,12 @@ mod tests {
         assert_eq!((found.bytes, found.largest), (109, 99));
     }
 
-    #[tokio::test]
-    async fn a_frame_waits_until_the_budget_has_room_for_its_message() {
-        use futures::FutureExt;
-        use http_body_util::BodyExt;
+    type Frames = tokio::sync::mpsc::Sender<Result<Frame<Bytes>, Status>>;
 
-        let budget = MemoryBudget::new(64 << 10);
+    /// A DoPut through a gate over `budget`: its frames go in through the sender.
+    fn gated_put(budget: &MemoryBudget) -> (Frames, Intake, Body) {
         let gate = IntakeGate::new(budget.clone(), 1 << 20);
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Status>>(4);
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
         let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
         let request = http::Request::builder()
             .uri(DO_PUT_PATH)
@@ -308,7 +306,16 @@ mod tests {
             .unwrap();
         let request = gate.admit(request);
         let intake = request.extensions().get::<Intake>().cloned().unwrap();
-        let mut body = request.into_body();
+        (tx, intake, request.into_body())
+    }
+
+    #[tokio::test]
+    async fn a_frame_waits_until_the_budget_has_room_for_its_message() {
+        use futures::FutureExt;
+        use http_body_util::BodyExt;
+
+        let budget = MemoryBudget::new(64 << 10);
+        let (tx, intake, mut body) = gated_put(&budget);
 
         let held = budget.try_reserve(20 << 10).unwrap();
         let data = Frame::data(Bytes::from(message(30 << 10)));
@@ -353,16 +360,7 @@ mod tests {
         use http_body_util::BodyExt;
 
         let budget = MemoryBudget::new(64 << 10);
-        let gate = IntakeGate::new(budget.clone(), 1 << 20);
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Status>>(4);
-        let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-        let request = http::Request::builder()
-            .uri(DO_PUT_PATH)
-            .body(Body::new(body))
-            .unwrap();
-        let request = gate.admit(request);
-        let intake = request.extensions().get::<Intake>().cloned().unwrap();
-        let mut body = request.into_body();
+        let (tx, intake, mut body) = gated_put(&budget);
         for _ in 0..2 {
             tx.send(Ok(Frame::data(Bytes::from(message(40 << 10)))))
                 .await

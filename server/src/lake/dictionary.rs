@@ -37,11 +37,9 @@ pub fn adapt(
         .iter()
         .enumerate()
         .filter(|(_, field)| is_bytes(field.data_type()))
-        .filter(|(i, field)| {
-            let path = ColumnPath::from(field.name().as_str());
-            props.dictionary_enabled(&path) && nearly_unique(batches, *i)
-        })
-        .map(|(_, field)| ColumnPath::from(field.name().as_str()))
+        .map(|(i, field)| (i, ColumnPath::from(field.name().as_str())))
+        .filter(|(i, path)| props.dictionary_enabled(path) && nearly_unique(batches, *i))
+        .map(|(_, path)| path)
         .collect();
     if plain.is_empty() {
         return props;
@@ -69,19 +67,15 @@ fn is_bytes(data_type: &DataType) -> bool {
 /// Whether the first `SAMPLE` non-null values of column `index` repeat less than
 /// `MIN_REPEATS` of the time.
 fn nearly_unique(batches: &[RecordBatch], index: usize) -> bool {
+    let values = batches.iter().flat_map(|batch| {
+        let column = batch.column(index);
+        (0..column.len()).filter_map(move |row| value_bytes(column.as_ref(), row))
+    });
     let mut seen: HashSet<&[u8]> = HashSet::with_capacity(SAMPLE);
     let mut sampled = 0usize;
-    for batch in batches {
-        let column = batch.column(index);
-        for row in 0..column.len() {
-            if sampled == SAMPLE {
-                break;
-            }
-            if let Some(value) = value_bytes(column.as_ref(), row) {
-                seen.insert(value);
-                sampled += 1;
-            }
-        }
+    for value in values.take(SAMPLE) {
+        seen.insert(value);
+        sampled += 1;
     }
     sampled > 0 && (sampled - seen.len()) as f64 / (sampled as f64) < MIN_REPEATS
 }
