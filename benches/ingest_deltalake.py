@@ -20,7 +20,7 @@ with pa.OSFile(ipc_file, "rb") as f:
 PARTITIONS = ["app_id", "year", "month", "day", "hour"]
 # lakeport's default Parquet settings, so both encode the same way (deltalake's own default
 # is snappy, which is cheaper to encode and larger to store).
-PROPS = WriterProperties(compression="ZSTD", compression_level=3)
+PROPS = WriterProperties(compression="ZSTD", compression_level=1)
 
 
 def with_partitions(table):

@@ -36,7 +36,7 @@ pub struct IngestConfig {
     #[arg(id = "ingest.memory_limit", long = "memory-limit", env = "LAKEPORT_MEMORY_LIMIT", value_parser = values::parse_size)]
     #[serde(deserialize_with = "values::size")]
     pub memory_limit: usize,
-    /// Parquet compression: `zstd` (default, level 3), `zstd(N)`, `snappy`, `lz4`, `none`.
+    /// Parquet compression: `zstd` (default, level 1), `zstd(N)`, `snappy`, `lz4`, `none`.
     #[arg(id = "ingest.compression", long = "compression", env = "LAKEPORT_COMPRESSION", value_parser = |s: &str| s.parse::<Compression>())]
     #[serde(deserialize_with = "values::compression")]
     pub compression: Compression,
@@ -58,7 +58,7 @@ impl Default for IngestConfig {
             flush_size: 64 << 20,
             flush_interval: Duration::from_secs(10),
             memory_limit: 1 << 30,
-            compression: Compression::Zstd(3),
+            compression: Compression::Zstd(values::DEFAULT_ZSTD_LEVEL),
             row_group_rows: 1 << 20,
         }
     }

@@ -49,7 +49,7 @@ fn flags_override_file_and_defaults_fill_the_rest() {
     assert_eq!(config.ingest.commit_interval, Duration::from_millis(250));
     assert_eq!(config.ingest.flush_size, 16 << 20);
     assert_eq!(config.ingest.row_group_rows, 5000);
-    assert_eq!(config.ingest.compression, Compression::Zstd(3));
+    assert_eq!(config.ingest.compression, Compression::Zstd(1));
     assert_eq!(config.query.max_concurrent, 9);
     assert_eq!(config.query.timeout, Duration::from_secs(300));
     let custom = config.datasets["my_events"].custom.clone().unwrap();
