@@ -63,21 +63,15 @@ impl MemoryBudget {
 
     /// Reserves rows' memory without waiting; `None` when the budget has not enough left.
     pub fn try_reserve(&self, bytes: usize) -> Option<Reservation> {
-        let memory = try_acquire(&self.semaphore, self.row_units(bytes))?;
-        Some(Reservation {
-            memory: Some(memory),
-            share: None,
-        })
+        try_acquire(&self.semaphore, self.row_units(bytes)).map(Reservation::rows)
     }
 
     /// Waits until `bytes` are free. Waiters are served in order, so a large reservation
     /// is not starved by small ones.
     pub async fn reserve(&self, bytes: usize) -> Result<Reservation, BudgetClosed> {
-        let memory = acquire(&self.semaphore, self.row_units(bytes)).await?;
-        Ok(Reservation {
-            memory: Some(memory),
-            share: None,
-        })
+        acquire(&self.semaphore, self.row_units(bytes))
+            .await
+            .map(Reservation::rows)
     }
 
     fn buffer_units(&self, bytes: usize) -> u32 {
@@ -95,10 +89,7 @@ impl MemoryBudget {
         let units = self.buffer_units(bytes);
         let share = try_acquire(&self.buffers, units)?;
         let memory = try_acquire(&self.semaphore, units)?;
-        Some(Reservation {
-            memory: Some(memory),
-            share: Some(share),
-        })
+        Some(Reservation::buffer(memory, share))
     }
 
     /// Waits for receive-buffer memory: first a place in the buffers' share, then the budget.
@@ -106,10 +97,7 @@ impl MemoryBudget {
         let units = self.buffer_units(bytes);
         let share = acquire(&self.buffers, units).await?;
         let memory = acquire(&self.semaphore, units).await?;
-        Ok(Reservation {
-            memory: Some(memory),
-            share: Some(share),
-        })
+        Ok(Reservation::buffer(memory, share))
     }
 
     /// Bytes free now (rounded down to the budget's unit).
@@ -135,6 +123,21 @@ async fn acquire(
 }
 
 impl Reservation {
+    fn rows(memory: OwnedSemaphorePermit) -> Self {
+        Self {
+            memory: Some(memory),
+            share: None,
+        }
+    }
+
+    /// A receive buffer holds its place in the buffers' share as well as its memory.
+    fn buffer(memory: OwnedSemaphorePermit, share: OwnedSemaphorePermit) -> Self {
+        Self {
+            memory: Some(memory),
+            share: Some(share),
+        }
+    }
+
     /// The bytes held (a multiple of the budget's unit).
     pub fn bytes(&self) -> usize {
         self.memory.as_ref().map_or(0, |p| p.num_permits() * UNIT)

@@ -309,6 +309,13 @@ mod tests {
         (tx, intake, request.into_body())
     }
 
+    /// Sends one gRPC message of `len` bytes as one DATA frame.
+    async fn send_message(tx: &Frames, len: usize) {
+        tx.send(Ok(Frame::data(Bytes::from(message(len)))))
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn a_frame_waits_until_the_budget_has_room_for_its_message() {
         use futures::FutureExt;
@@ -318,8 +325,7 @@ mod tests {
         let (tx, intake, mut body) = gated_put(&budget);
 
         let held = budget.try_reserve(20 << 10).unwrap();
-        let data = Frame::data(Bytes::from(message(30 << 10)));
-        tx.send(Ok(data)).await.unwrap();
+        send_message(&tx, 30 << 10).await;
         assert!(
             body.frame().now_or_never().is_none(),
             "30 KiB of buffer and 30 KiB of rows do not fit in 44 KiB"
@@ -342,9 +348,7 @@ mod tests {
             budget.try_reserve_buffer(3 << 10).is_none(),
             "the receive buffer keeps 30 of its 32 KiB share while the stream lasts"
         );
-        tx.send(Ok(Frame::data(Bytes::from(message(20 << 10)))))
-            .await
-            .unwrap();
+        send_message(&tx, 20 << 10).await;
         assert!(
             body.frame().now_or_never().is_some(),
             "a smaller message fits the buffer and needs only its rows"
@@ -362,9 +366,7 @@ mod tests {
         let budget = MemoryBudget::new(64 << 10);
         let (tx, intake, mut body) = gated_put(&budget);
         for _ in 0..2 {
-            tx.send(Ok(Frame::data(Bytes::from(message(40 << 10)))))
-                .await
-                .unwrap();
+            send_message(&tx, 40 << 10).await;
             assert!(
                 body.frame().now_or_never().is_some(),
                 "a 40 KiB message takes the 32 KiB share and half of the budget for its rows"
