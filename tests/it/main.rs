@@ -9,4 +9,5 @@ mod errors;
 mod idempotency;
 mod ingest;
 mod layout;
+mod query_queue;
 mod schema;

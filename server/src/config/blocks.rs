@@ -98,7 +98,7 @@ pub struct QueryConfig {
     #[arg(id = "query.timeout", long = "query-timeout", env = "LAKEPORT_QUERY_TIMEOUT", value_parser = values::parse_duration)]
     #[serde(deserialize_with = "values::duration")]
     pub timeout: Duration,
-    /// Queries one tenant (or the admin) may run at once; more get RESOURCE_EXHAUSTED.
+    /// Queries one tenant (or the admin) may run at once; more wait in that tenant's queue.
     #[arg(
         id = "query.max_concurrent",
         long = "query-max-concurrent",
@@ -106,6 +106,11 @@ pub struct QueryConfig {
     )]
     #[serde(deserialize_with = "values::number")]
     pub max_concurrent: usize,
+    /// Longest a query waits in its tenant's queue for a place before RESOURCE_EXHAUSTED,
+    /// e.g. `30s`; `0s` refuses at once.
+    #[arg(id = "query.queue_timeout", long = "query-queue-timeout", env = "LAKEPORT_QUERY_QUEUE_TIMEOUT", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub queue_timeout: Duration,
     /// Secret that signs query tickets; give every replica the same one. Default: random
     /// per process (tickets then only work on the server that issued them).
     #[arg(
@@ -127,6 +132,7 @@ impl Default for QueryConfig {
             memory_limit: 1 << 30,
             timeout: Duration::from_secs(300),
             max_concurrent: 4,
+            queue_timeout: Duration::from_secs(30),
             ticket_secret: None,
             ticket_ttl: Duration::from_secs(3600),
         }

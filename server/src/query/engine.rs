@@ -42,7 +42,7 @@ impl QueryEngine {
         Self {
             base_runtime: Arc::new(RuntimeEnv::default()),
             signer: TicketSigner::new(config.ticket_secret.as_deref(), config.ticket_ttl),
-            concurrency: ConcurrencyLimit::new(config.max_concurrent),
+            concurrency: ConcurrencyLimit::new(config.max_concurrent, config.queue_timeout),
             tables,
             config,
         }
@@ -140,13 +140,13 @@ impl QueryEngine {
     }
 
     /// Starts a planned query, holding one of the caller's concurrency slots until the
-    /// stream ends or is dropped.
+    /// stream ends or is dropped; waits in the caller's queue while its slots are taken.
     pub async fn execute(
         &self,
         scope: &Scope,
         planned: Planned,
     ) -> Result<LimitedStream, QueryError> {
-        let slot = self.concurrency.acquire(&scope.principal_tag())?;
+        let slot = self.concurrency.acquire(&scope.principal_tag()).await?;
         let stream = planned
             .frame
             .execute_stream()

@@ -49,9 +49,13 @@ pub enum QueryError {
     #[error("query exceeded its memory limit of {limit}: {detail}; narrow the query (filters, LIMIT, fewer columns) or ask for a larger query.memory_limit")]
     MemoryExceeded { limit: String, detail: String },
     #[error(
-        "{who} already runs {limit} queries, the most allowed at once; retry when one finishes"
+        "{who} already runs {limit} queries, the most allowed at once, and this one waited {waited:?} in line for a place (query.queue_timeout); retry later, or ask for a higher query.max_concurrent"
     )]
-    TooManyQueries { who: String, limit: usize },
+    TooManyQueries {
+        who: String,
+        limit: usize,
+        waited: Duration,
+    },
     #[error("query ran longer than the server's query timeout of {0:?}; narrow it or ask for a longer query.timeout")]
     Timeout(Duration),
     #[error("ticket rejected: {0}")]
