@@ -10,4 +10,5 @@ mod idempotency;
 mod ingest;
 mod layout;
 mod query_queue;
+mod read_paths;
 mod schema;

@@ -51,13 +51,15 @@ pub(super) async fn flight_info(
     descriptor: FlightDescriptor,
 ) -> Result<FlightInfo, Status> {
     let planned = engine.plan(scope, sql, &[]).await.map_err(Error::from)?;
-    let handle = engine.ticket(scope, sql, planned.versions, false);
+    let handle = engine.ticket(scope, sql, planned.versions.clone(), false);
+    let schema = planned.schema.clone();
+    engine.keep_plan(handle.clone(), planned);
     let ticket = TicketStatementQuery {
         statement_handle: handle.into(),
     };
     let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
     Ok(FlightInfo::new()
-        .try_with_schema(&planned.schema)
+        .try_with_schema(&schema)
         .map_err(|e| {
             Error::from(CallError::Encode {
                 what: "the result schema",
@@ -78,10 +80,13 @@ pub(super) async fn do_get(
     let (scope, redeemed) = engine
         .redeem(&ticket.statement_handle, caller, false)
         .map_err(Error::from)?;
-    let planned = engine
-        .plan(&scope, &redeemed.sql, &redeemed.versions)
-        .await
-        .map_err(Error::from)?;
+    let planned = match engine.kept_plan(&ticket.statement_handle) {
+        Some(planned) => planned,
+        None => engine
+            .plan(&scope, &redeemed.sql, &redeemed.versions)
+            .await
+            .map_err(Error::from)?,
+    };
     let schema = planned.schema.clone();
     let stream = engine.execute(&scope, planned).await.map_err(Error::from)?;
     let errors = engine.clone();

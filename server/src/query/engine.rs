@@ -13,9 +13,10 @@ use lakeport_proto::{QueryTicket, TableVersion};
 
 use super::catalog::{LakeCatalog, Versions};
 use super::limits::{ConcurrencyLimit, LimitedStream};
+use super::plan_cache::PlanCache;
 use super::tables::LakeTables;
 use super::ticket::TicketSigner;
-use super::{guard, QueryError, Scope, CATALOG};
+use super::{guard, utc, QueryError, Scope, CATALOG};
 use crate::config::QueryConfig;
 
 #[derive(Debug)]
@@ -26,6 +27,7 @@ pub struct QueryEngine {
     base_runtime: Arc<RuntimeEnv>,
     signer: TicketSigner,
     concurrency: ConcurrencyLimit,
+    plans: PlanCache,
     config: QueryConfig,
 }
 
@@ -43,6 +45,7 @@ impl QueryEngine {
             base_runtime: Arc::new(RuntimeEnv::default()),
             signer: TicketSigner::new(config.ticket_secret.as_deref(), config.ticket_ttl),
             concurrency: ConcurrencyLimit::new(config.max_concurrent, config.queue_timeout),
+            plans: PlanCache::default(),
             tables,
             config,
         }
@@ -104,6 +107,16 @@ impl QueryEngine {
         })
     }
 
+    /// Keeps the plan `ticket` was signed for, for the `DoGet` that redeems it.
+    pub fn keep_plan(&self, ticket: Vec<u8>, planned: Planned) {
+        self.plans.put(ticket, planned);
+    }
+
+    /// The plan kept for `ticket` (a verified ticket's handle), or `None` to plan again.
+    pub fn kept_plan(&self, ticket: &[u8]) -> Option<Planned> {
+        self.plans.take(ticket)
+    }
+
     /// A session of its own per query, so its memory pool is the query's limit.
     fn session(&self, default_schema: &str) -> Result<SessionContext, QueryError> {
         let runtime = RuntimeEnvBuilder::from_runtime_env(&self.base_runtime)
@@ -114,7 +127,9 @@ impl QueryEngine {
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(CATALOG, default_schema);
-        Ok(SessionContext::new_with_config_rt(config, runtime))
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        utc::install(&ctx);
+        Ok(ctx)
     }
 
     /// A tenant table's schema at its latest version, exactly as `SELECT *` returns it,

@@ -7,10 +7,12 @@ pub mod catalog;
 pub mod engine;
 pub mod guard;
 pub mod limits;
+pub mod plan_cache;
 pub mod scope;
 pub mod system;
 pub mod tables;
 pub mod ticket;
+pub mod utc;
 
 use std::time::Duration;
 
