@@ -20,10 +20,20 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub const BATCH_ROWS: usize = 65_536;
 pub const START_US: i64 = 1_714_521_600_000_000; // 2024-05-01T00:00:00Z
 
-/// `rows` Snowplow-like events spread evenly over `span_hours` from 2024-05-01T00:00Z.
+/// `rows` Snowplow-like events of four apps spread evenly over `span_hours` from
+/// 2024-05-01T00:00Z.
 pub fn snowplow_batches(rows: usize, span_hours: i64) -> Vec<RecordBatch> {
+    snowplow_batches_of_apps(rows, span_hours, 4)
+}
+
+/// As [`snowplow_batches`], from the first `app_count` (1 to 4) apps.
+pub fn snowplow_batches_of_apps(
+    rows: usize,
+    span_hours: i64,
+    app_count: usize,
+) -> Vec<RecordBatch> {
     let mut rng = StdRng::seed_from_u64(42);
-    let apps = ["web", "ios", "android", "partner"];
+    let apps = &["web", "ios", "android", "partner"][..app_count];
     let events = ["page_view", "page_ping", "struct", "unstruct"];
     let countries = ["US", "GB", "DE", "FR", "PL", "BR", "JP", "IN"];
     let mut out = Vec::new();
@@ -35,7 +45,7 @@ pub fn snowplow_batches(rows: usize, span_hours: i64) -> Vec<RecordBatch> {
             (
                 "app_id",
                 Arc::new(StringArray::from_iter_values(
-                    idx.iter().map(|_| apps[rng.gen_range(0..4)]),
+                    idx.iter().map(|_| apps[rng.gen_range(0..apps.len())]),
                 )),
             ),
             (

@@ -20,11 +20,11 @@ con.execute(
     "hive_partitioning = true, union_by_name = true)")
 results = {}
 for name, sql in queries.items():
-    rows = con.execute(sql).to_arrow_table().num_rows  # warm-up
+    rows = con.sql(sql).to_arrow_table().num_rows  # warm-up
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        con.execute(sql).to_arrow_table()
+        con.sql(sql).to_arrow_table()
         times.append(time.perf_counter() - start)
     results[name] = [statistics.median(times), rows]
 print(json.dumps(results))
