@@ -28,6 +28,8 @@ fn flags_override_file_and_defaults_fill_the_rest() {
         commit_interval = "250ms"
         flush_size = "8MiB"
         row_group_rows = 5000
+        [query]
+        queue_timeout = "5s"
         "#,
         &[
             "--listen",
@@ -51,6 +53,7 @@ fn flags_override_file_and_defaults_fill_the_rest() {
     assert_eq!(config.ingest.row_group_rows, 5000);
     assert_eq!(config.ingest.compression, Compression::Zstd(1));
     assert_eq!(config.query.max_concurrent, 9);
+    assert_eq!(config.query.queue_timeout, Duration::from_secs(5));
     assert_eq!(config.query.timeout, Duration::from_secs(300));
     let custom = config.datasets["my_events"].custom.clone().unwrap();
     assert_eq!(custom.app_column.as_deref(), Some("app"));
