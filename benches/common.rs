@@ -131,6 +131,20 @@ pub fn snowplow_batches_of_apps(
     out
 }
 
+/// The bench's first command-line argument as a number, or `default` without one.
+pub fn first_arg_or(default: usize) -> anyhow::Result<usize> {
+    Ok(std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(default))
+}
+
+/// The `q` quantile (0 to 1) of `sorted`, which must not be empty.
+pub fn quantile<T: Copy>(sorted: &[T], q: f64) -> T {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     proc_status_kib(pid, "VmHWM:")
 }

@@ -193,11 +193,7 @@ fn mib(kib: Option<u64>) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let rows: usize = std::env::args()
-        .nth(1)
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(1 << 20);
+    let rows = common::first_arg_or(1 << 20)?;
     let batches = snowplow_batches(rows, 6);
     let arrow_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
     let config = Config::default();
@@ -269,7 +265,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let latencies = ack_latencies(&server.endpoint, &small[0].slice(0, LATENCY_ROWS)).await?;
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let at = |q: f64| common::quantile(&latencies, q);
     println!(
         "ack latency of one {LATENCY_ROWS}-row put on an idle server ({LATENCY_PUTS} puts): p50 {:.1} ms (goal <= 30 ms, {:.2}x the commit_interval), p99 {:.1} ms",
         at(0.5).as_secs_f64() * 1e3,

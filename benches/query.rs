@@ -34,6 +34,8 @@ struct Shape {
     apps: usize,
     /// Server flags for the load.
     flags: &'static [&'static str],
+    /// Whether the concurrency runs (two tenants) happen on this lake.
+    concurrency: bool,
 }
 
 const SHAPES: [Shape; 2] = [
@@ -42,6 +44,7 @@ const SHAPES: [Shape; 2] = [
         span_hours: 72,
         apps: 4,
         flags: &[],
+        concurrency: true,
     },
     // One unit for the whole load (flush size above it), row groups of 16,384 rows: every
     // partition is one file of several row groups.
@@ -50,6 +53,7 @@ const SHAPES: [Shape; 2] = [
         span_hours: 6,
         apps: 3,
         flags: &["--flush-size", "1GiB", "--row-group-rows", "16384"],
+        concurrency: false,
     },
 ];
 
@@ -282,19 +286,18 @@ async fn concurrent(endpoint: &str, clients: usize) -> anyhow::Result<(f64, f64,
     }
     let wall = start.elapsed().as_secs_f64();
     latencies.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
-    Ok((latencies.len() as f64 / wall, at(0.5), at(0.99)))
+    Ok((
+        latencies.len() as f64 / wall,
+        common::quantile(&latencies, 0.5),
+        common::quantile(&latencies, 0.99),
+    ))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let total_rows: usize = std::env::args()
-        .nth(1)
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(1 << 20);
+    let total_rows = common::first_arg_or(1 << 20)?;
     let mut summary = Vec::new();
-    for (index, shape) in SHAPES.iter().enumerate() {
+    for shape in &SHAPES {
         let dir = tempfile::TempDir::new()?;
         let mut flags: Vec<&str> = shape.flags.to_vec();
         let tenant_flags: Vec<String> = TENANTS.iter().map(|(t, k)| format!("{t}={k}")).collect();
@@ -303,8 +306,8 @@ async fn main() -> anyhow::Result<()> {
         }
         let server = BenchServer::start(dir.path(), &flags).await?;
         let batches = snowplow_batches_of_apps(total_rows, shape.span_hours, shape.apps);
-        // The concurrency runs (on the first shape) query both tenants.
-        let loaded = if index == 0 {
+        // The concurrency runs query both tenants.
+        let loaded = if shape.concurrency {
             &TENANTS[..]
         } else {
             &TENANTS[..1]
@@ -329,7 +332,7 @@ async fn main() -> anyhow::Result<()> {
         let ratios = query_shape(shape, &server, &table_dir).await?;
         summary.push((shape.name, ratios));
 
-        if index == 0 {
+        if shape.concurrency {
             println!(
                 "\n{:<26} {:>10} {:>10} {:>10}",
                 "concurrent clients (2 tenants)", "queries/s", "p50", "p99"

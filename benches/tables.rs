@@ -66,11 +66,7 @@ async fn run(n: usize, idle_flag: &str, idle: Duration) -> anyhow::Result<(f64, 
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .nth(1)
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(10_000);
+    let n = common::first_arg_or(10_000)?;
     anyhow::ensure!(n > SMALL, "N must exceed {SMALL}");
     let (kept_small, kept_n, kept_secs) = run(n, "1h", Duration::from_secs(3600)).await?;
     let (evict_small, evict_n, evict_secs) = run(n, "1s", Duration::from_secs(1)).await?;

@@ -51,15 +51,14 @@ impl ConcurrencyLimit {
             .entry(who.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(self.per_caller)))
             .clone();
-        let too_many = || QueryError::TooManyQueries {
-            who: who.to_string(),
-            limit: self.per_caller,
-            waited: self.queue_timeout,
-        };
         match tokio::time::timeout(self.queue_timeout, semaphore.acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             // The semaphore is never closed; treat it like a full queue all the same.
-            Ok(Err(_)) | Err(_) => Err(too_many()),
+            Ok(Err(_)) | Err(_) => Err(QueryError::TooManyQueries {
+                who: who.to_string(),
+                limit: self.per_caller,
+                waited: self.queue_timeout,
+            }),
         }
     }
 }
@@ -118,6 +117,17 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(30);
 
+    /// A query of `who` started in the background; it queues while `who`'s slots are taken.
+    async fn queue_behind(
+        limit: &Arc<ConcurrencyLimit>,
+        who: &'static str,
+    ) -> tokio::task::JoinHandle<Result<(), QueryError>> {
+        let limit = limit.clone();
+        let queued = tokio::spawn(async move { limit.acquire(who).await.map(drop) });
+        tokio::task::yield_now().await;
+        queued
+    }
+
     #[tokio::test(start_paused = true)]
     async fn slots_are_per_caller_and_come_back() {
         let limit = ConcurrencyLimit::new(1, WAIT);
@@ -167,11 +177,7 @@ mod tests {
     async fn a_queued_query_that_is_cancelled_frees_its_place() {
         let limit = Arc::new(ConcurrencyLimit::new(1, WAIT));
         let running = limit.acquire("tenant:acme").await.unwrap();
-        let queued = {
-            let limit = limit.clone();
-            tokio::spawn(async move { limit.acquire("tenant:acme").await.map(drop) })
-        };
-        tokio::task::yield_now().await;
+        let queued = queue_behind(&limit, "tenant:acme").await;
         queued.abort();
         assert!(queued.await.unwrap_err().is_cancelled());
         drop(running);
@@ -188,11 +194,7 @@ mod tests {
     async fn one_callers_queue_does_not_delay_another() {
         let limit = Arc::new(ConcurrencyLimit::new(1, WAIT));
         let _running = limit.acquire("tenant:acme").await.unwrap();
-        let _queued = {
-            let limit = limit.clone();
-            tokio::spawn(async move { limit.acquire("tenant:acme").await.map(drop) })
-        };
-        tokio::task::yield_now().await;
+        let _queued = queue_behind(&limit, "tenant:acme").await;
         let started = tokio::time::Instant::now();
         let _beta = limit.acquire("tenant:beta").await.unwrap();
         assert_eq!(started.elapsed(), Duration::ZERO);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrow::array::{make_array, Array, ArrayRef};
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
@@ -59,11 +59,11 @@ impl ScalarUDFImpl for UtcDateTrunc {
             return self.inner.invoke_with_args(args);
         }
         let zoneless = DataType::Timestamp(unit, None);
-        args.args[1] = with_type(&args.args[1], &zoneless)?;
+        args.args[1] = with_zone(&args.args[1], unit, None)?;
         args.arg_fields[1] = retyped(&args.arg_fields[1], &zoneless);
         args.return_field = retyped(&args.return_field, &zoneless);
         let truncated = self.inner.invoke_with_args(args)?;
-        with_type(&truncated, &DataType::Timestamp(unit, Some(tz)))
+        with_zone(&truncated, unit, Some(tz))
     }
 
     fn output_ordering(&self, inputs: &[ExprProperties]) -> Result<SortProperties> {
@@ -79,14 +79,13 @@ fn retyped(field: &FieldRef, data_type: &DataType) -> FieldRef {
     Arc::new(Field::clone(field).with_data_type(data_type.clone()))
 }
 
-/// The same timestamp values under another zone annotation, without touching the values.
-fn with_type(value: &ColumnarValue, data_type: &DataType) -> Result<ColumnarValue> {
-    let DataType::Timestamp(_, tz) = data_type else {
-        unreachable!("only timestamps are re-annotated")
-    };
+/// The same timestamp values (of `unit`) under the zone annotation `tz`, without touching
+/// the values.
+fn with_zone(value: &ColumnarValue, unit: TimeUnit, tz: Option<Arc<str>>) -> Result<ColumnarValue> {
     Ok(match value {
         ColumnarValue::Array(array) => {
-            let data = array.to_data().into_builder().data_type(data_type.clone());
+            let data_type = DataType::Timestamp(unit, tz);
+            let data = array.to_data().into_builder().data_type(data_type);
             ColumnarValue::Array(make_array(data.build()?) as ArrayRef)
         }
         ColumnarValue::Scalar(scalar) => ColumnarValue::Scalar(match scalar {
@@ -108,7 +107,7 @@ fn with_type(value: &ColumnarValue, data_type: &DataType) -> Result<ColumnarValu
 #[cfg(test)]
 mod tests {
     use arrow::array::{AsArray, TimestampMicrosecondArray};
-    use arrow::datatypes::{TimeUnit, TimestampMicrosecondType};
+    use arrow::datatypes::TimestampMicrosecondType;
     use datafusion::prelude::SessionContext;
 
     use super::*;
