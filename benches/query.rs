@@ -168,10 +168,12 @@ async fn query_shape(
         table.version(),
         table.snapshot()?.log_data().iter().count()
     );
-    // With lakeport's own fast paths, so the ratio is lakeport's Flight and planning overhead.
+    // With lakeport's own fast paths and Parquet reads, so the ratio is lakeport's Flight and
+    // planning overhead.
     let ctx = SessionContext::new();
     lakeport_server::query::utc::install(&ctx);
-    ctx.register_table("snowplow", table.table_provider().await?)?;
+    let provider = lakeport_server::query::lake_scan::LakeScan::new(table.table_provider().await?);
+    ctx.register_table("snowplow", provider)?;
 
     let duckdb = via_duckdb(table_dir);
     if let Err(why) = &duckdb {

@@ -1,5 +1,5 @@
 //! lakeport's query fast paths (UTC `date_trunc`, fixed intervals as durations, plans kept
-//! from GetFlightInfo for DoGet) return exactly what DataFusion's defaults return over the
+//! from GetFlightInfo for DoGet, Parquet reads without a row filter) return exactly what DataFusion's defaults return over the
 //! same Delta table, on both lake shapes: many small hour files, and few files of several
 //! row groups. Columns cover strings (high and low cardinality, the latter
 //! dictionary-encoded by the writer), UTC timestamps and mostly-null values.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::Result as DfResult;
 
+use super::lake_scan::LakeScan;
 use super::system::{SystemSchema, SYSTEM_TABLES};
 use super::tables::LakeTables;
 use super::{QueryError, Scope, SYSTEM_SCHEMA};
@@ -176,7 +177,7 @@ impl SchemaProvider for TenantSchema {
             .ok_or_else(|| self.unknown(name).into_datafusion())?;
         self.versions.record(&self.tenant, name, loaded.version());
         let provider = loaded.table.table_provider().await?;
-        Ok(Some(provider))
+        Ok(Some(LakeScan::new(provider)))
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod engine;
 pub mod guard;
+pub mod lake_scan;
 pub mod limits;
 pub mod plan_cache;
 pub mod scope;
