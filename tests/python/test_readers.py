@@ -1,11 +1,14 @@
 """The lake read back by third-party readers: the deltalake package and DuckDB."""
 
+import json
+import shutil
+
 import duckdb
 import pyarrow as pa
 import pyarrow.flight as flight
 from deltalake import DeltaTable
 
-from conftest import ACME, snowplow_table
+from conftest import ACME, Server, put_table, snowplow_table
 
 
 def put(server, table):
@@ -43,3 +46,26 @@ def test_deltalake_and_duckdb_read_exact_rows(server, lake):
         ("web", 2024, 5, 1, 10, 2_370),
         ("web", 2024, 5, 1, 11, 630),
     ]
+
+
+def test_deltalake_reads_a_lakeport_checkpoint_without_the_commits_before_it(tmp_path, lake):
+    server = Server(tmp_path, lake, extra_args=["--checkpoint-interval", "3"]).start()
+    try:
+        acked = 0
+        for i in range(7):  # versions 0..6: checkpoints close versions 2 and 5
+            acks = put_table(server, snowplow_table(100 + i, prefix=f"c{i}-"))
+            acked += sum(a["rows_committed"] for a in acks)
+    finally:
+        server.stop()
+    assert acked == sum(100 + i for i in range(7))
+    log = lake / "tenant_id=acme" / "snowplow" / "_delta_log"
+    assert json.loads((log / "_last_checkpoint").read_text())["version"] == 5
+
+    # A reader that finds only the checkpoint and the commits after it.
+    copy = tmp_path / "copy"
+    shutil.copytree(lake / "tenant_id=acme" / "snowplow", copy)
+    for version in range(6):
+        (copy / "_delta_log" / f"{version:020}.json").unlink()
+    dt = DeltaTable(str(copy))
+    assert dt.version() == 6
+    assert dt.to_pyarrow_table().num_rows == acked

@@ -139,6 +139,31 @@ impl Default for QueryConfig {
     }
 }
 
+/// `[maintenance]`: keeping each table cheap to open for every reader.
+#[derive(Debug, Clone, clap::Args, Deserialize)]
+#[group(skip)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    /// Commits between Delta checkpoints: after every Nth commit of a table (versions N-1,
+    /// 2N-1, …) lakeport writes a checkpoint and `_last_checkpoint`, so readers (Snowflake,
+    /// Spark, DuckDB, lakeport itself) replay at most N JSON commits instead of the whole log.
+    #[arg(
+        id = "maintenance.checkpoint_interval",
+        long = "checkpoint-interval",
+        env = "LAKEPORT_CHECKPOINT_INTERVAL"
+    )]
+    #[serde(deserialize_with = "values::number")]
+    pub checkpoint_interval: usize,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval: 50,
+        }
+    }
+}
+
 /// `[auth]`: the admin credential (tenants' are `[[tenants]]`).
 #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
 #[group(skip)]

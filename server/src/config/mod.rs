@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::{ArgMatches, CommandFactory, Parser};
 use serde::Deserialize;
 
-pub use blocks::{AuthSettings, IngestConfig, QueryConfig};
+pub use blocks::{AuthSettings, IngestConfig, MaintenanceConfig, QueryConfig};
 pub use tenants::{AuthConfig, CustomDatasetConfig, DatasetConfig, TenantConfig, TokenHash};
 pub use values::Compression;
 
@@ -86,6 +86,8 @@ struct Settings {
     ingest: IngestConfig,
     #[command(flatten)]
     query: QueryConfig,
+    #[command(flatten)]
+    maintenance: MaintenanceConfig,
     #[arg(skip)]
     stores: BTreeMap<String, StoreSpec>,
     #[arg(skip)]
@@ -127,6 +129,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
+            maintenance: MaintenanceConfig::default(),
             stores: BTreeMap::new(),
             routes: Vec::new(),
             tenants: Vec::new(),
@@ -157,6 +160,7 @@ pub struct Config {
     pub datasets: BTreeMap<String, DatasetConfig>,
     pub ingest: IngestConfig,
     pub query: QueryConfig,
+    pub maintenance: MaintenanceConfig,
 }
 
 impl Default for Config {
@@ -179,6 +183,7 @@ impl Default for Config {
             datasets: BTreeMap::new(),
             ingest: settings.ingest,
             query: settings.query,
+            maintenance: settings.maintenance,
         }
     }
 }
@@ -347,6 +352,7 @@ impl Config {
             datasets,
             ingest: settings.ingest,
             query: settings.query,
+            maintenance: settings.maintenance,
         })
     }
 
@@ -389,6 +395,7 @@ impl Config {
             routes: self.routes.clone(),
             tenants,
             commit_interval: self.ingest.commit_interval,
+            checkpoint_interval: self.maintenance.checkpoint_interval as u64,
             table_idle_timeout: self.table_idle_timeout,
             allow_unreachable_stores: self.allow_unreachable_stores,
         })
@@ -411,6 +418,12 @@ impl Config {
                     bytesize::ByteSize(i.memory_limit as u64),
                     bytesize::ByteSize(i.flush_size as u64)
                 ),
+            ));
+        }
+        if self.maintenance.checkpoint_interval == 0 {
+            return Err(invalid(
+                "maintenance.checkpoint_interval",
+                "must be at least 1",
             ));
         }
         let q = &self.query;

@@ -30,6 +30,8 @@ fn flags_override_file_and_defaults_fill_the_rest() {
         row_group_rows = 5000
         [query]
         queue_timeout = "5s"
+        [maintenance]
+        checkpoint_interval = 7
         "#,
         &[
             "--listen",
@@ -55,6 +57,7 @@ fn flags_override_file_and_defaults_fill_the_rest() {
     assert_eq!(config.query.max_concurrent, 9);
     assert_eq!(config.query.queue_timeout, Duration::from_secs(5));
     assert_eq!(config.query.timeout, Duration::from_secs(300));
+    assert_eq!(config.maintenance.checkpoint_interval, 7);
     let custom = config.datasets["my_events"].custom.clone().unwrap();
     assert_eq!(custom.app_column.as_deref(), Some("app"));
 }
@@ -107,6 +110,8 @@ fn unknown_keys_and_bad_values_are_errors() {
     assert!(parse("[stores.x]\nurl = \"s3://b\"\nregoin = \"eu\"", &[]).is_err());
     assert!(parse("", &["--compression", "gzip"]).is_err());
     assert!(parse("[ingest]\ncompression = \"gzip\"", &[]).is_err());
+    assert!(parse("[maintenance]\ncheckpoint_interval = 0", &[]).is_err());
+    assert!(parse("", &["--checkpoint-interval", "0"]).is_err());
     assert!(parse("[[tenants]]\nid = \"Bad Name\"\ntoken = \"x\"", &[]).is_err());
     assert!(parse("[[tenants]]\nid = \"acme\"", &[]).is_err());
     assert!(parse("[auth]\nadmin_token_sha256 = \"abc\"", &[]).is_err());

@@ -12,13 +12,18 @@ use tokio::time::Instant;
 use super::stores::{Store, StoreSpec};
 use super::table::TableHandle;
 use super::{
-    CommitOutcome, IncomingUnit, PartitionKey, PendingCommit, SequenceRange, TableLocation,
+    CommitOutcome, CommitPolicy, IncomingUnit, PartitionKey, PendingCommit, SequenceRange,
+    TableLocation,
 };
 use crate::datasets::Datasets;
 
 const INTERVAL: Duration = Duration::from_secs(3600);
 
 fn table(dir: &std::path::Path) -> TableHandle {
+    checkpointed_table(dir, 50)
+}
+
+fn checkpointed_table(dir: &std::path::Path, checkpoint_every: u64) -> TableHandle {
     let spec = StoreSpec {
         url: dir.to_string_lossy().into_owned(),
         ..Default::default()
@@ -32,7 +37,11 @@ fn table(dir: &std::path::Path) -> TableHandle {
         configured: Some(store.clone()),
         store,
     };
-    TableHandle::open("acme", snowplow, location, None, INTERVAL).unwrap()
+    let policy = CommitPolicy {
+        interval: INTERVAL,
+        checkpoint_every,
+    };
+    TableHandle::open("acme", snowplow, location, None, policy).unwrap()
 }
 
 /// A unit naming a file the commit does not read: enough to exercise the committer.
@@ -125,4 +134,32 @@ async fn units_share_a_commit_as_soon_as_the_last_one_arrives() {
         "one commit holds both units"
     );
     assert!(start.elapsed() < INTERVAL, "waited {:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn a_checkpoint_closes_every_interval_of_commits() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let table = checkpointed_table(dir.path(), 3);
+    for seq in 0..7 {
+        let outcome = commit_unit(&table, seq, None).await;
+        assert_eq!(outcome, CommitOutcome::Committed { version: seq });
+    }
+    // The committer checkpoints version 5 before it takes the unit of version 6.
+    let log = dir.path().join("tenant_id=acme/snowplow/_delta_log");
+    let mut checkpoints: Vec<String> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".checkpoint."))
+        .collect();
+    checkpoints.sort();
+    assert_eq!(
+        checkpoints,
+        [
+            "00000000000000000002.checkpoint.parquet",
+            "00000000000000000005.checkpoint.parquet"
+        ]
+    );
+    let last: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(log.join("_last_checkpoint")).unwrap()).unwrap();
+    assert_eq!(last["version"], 5);
 }

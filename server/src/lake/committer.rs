@@ -47,15 +47,24 @@ pub struct CommitRequest {
     pub respond: oneshot::Sender<Result<CommitOutcome, LakeError>>,
 }
 
+/// When a table commits, and when it writes a checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitPolicy {
+    /// Longest a unit waits for others to share its commit (`ingest.commit_interval`).
+    pub interval: Duration,
+    /// A checkpoint closes every this many commits (`maintenance.checkpoint_interval`).
+    pub checkpoint_every: u64,
+}
+
 pub(super) fn spawn(
     table: Arc<Mutex<DeltaTable>>,
     dataset: Arc<Dataset>,
     store: String,
-    interval: Duration,
+    policy: CommitPolicy,
     incoming: Arc<Incoming>,
 ) -> mpsc::Sender<CommitRequest> {
     let (tx, rx) = mpsc::channel(1024);
-    tokio::spawn(run(table, dataset, store, interval, incoming, rx));
+    tokio::spawn(run(table, dataset, store, policy, incoming, rx));
     tx
 }
 
@@ -64,11 +73,11 @@ async fn run(
     table: Arc<Mutex<DeltaTable>>,
     dataset: Arc<Dataset>,
     store: String,
-    interval: Duration,
+    policy: CommitPolicy,
     incoming: Arc<Incoming>,
     mut rx: mpsc::Receiver<CommitRequest>,
 ) {
-    let mut schedule = CommitSchedule::new(interval);
+    let mut schedule = CommitSchedule::new(policy.interval);
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         let mut open = true;
@@ -90,7 +99,29 @@ async fn run(
         }
         schedule.committed_at(Instant::now());
         let mut table = table.lock().await;
-        commit_group(&mut table, &dataset, &store, group).await;
+        if let Some(version) = commit_group(&mut table, &dataset, &store, group).await {
+            checkpoint_if_due(&table, version, policy.checkpoint_every).await;
+        }
+    }
+}
+
+/// Writes a checkpoint (and `_last_checkpoint`) when `version` closes an interval of
+/// `every` commits: versions `every - 1`, `2 * every - 1`, … (Delta's own rule, so Spark and
+/// delta-rs writers of the same table checkpoint at the same versions). Runs after the
+/// acks went out. A failure is logged, not returned: the commit is already durable, readers
+/// replay JSON commits meanwhile, and the next interval writes a newer checkpoint.
+async fn checkpoint_if_due(table: &DeltaTable, version: i64, every: u64) {
+    let Ok(version) = u64::try_from(version) else {
+        return;
+    };
+    if every == 0 || !(version + 1).is_multiple_of(every) || table.version() != Some(version) {
+        return;
+    }
+    match deltalake::checkpoints::create_checkpoint(table, None).await {
+        Ok(()) => debug!(table = %table.table_url(), version, "checkpoint written"),
+        Err(e) => {
+            warn!(table = %table.table_url(), version, error = %e, "checkpoint failed; readers replay the JSON commits until the next one")
+        }
     }
 }
 
@@ -99,12 +130,13 @@ struct Pending {
     outcome: Option<Result<CommitOutcome, LakeError>>,
 }
 
+/// Commits `group` (retrying lost races) and answers each unit; the version committed, if any.
 async fn commit_group(
     table: &mut DeltaTable,
     dataset: &Dataset,
     store: &str,
     group: Vec<CommitRequest>,
-) {
+) -> Option<i64> {
     let mut pending: Vec<Pending> = group
         .into_iter()
         .map(|request| Pending {
@@ -143,12 +175,20 @@ async fn commit_group(
             p.request.stream_failed.store(true, Ordering::SeqCst);
         }
     }
+    let committed = pending
+        .iter()
+        .filter_map(|p| match p.outcome {
+            Some(Ok(CommitOutcome::Committed { version })) => Some(version),
+            _ => None,
+        })
+        .max();
     for p in pending {
         let outcome = p
             .outcome
             .unwrap_or_else(|| Err(LakeError::Internal("unit left without outcome".into())));
         let _ = p.request.respond.send(outcome);
     }
+    committed
 }
 
 /// One attempt: drop units already committed, commit the rest.
@@ -231,7 +271,11 @@ async fn try_commit(
         .iter()
         .map(|(app_id, version)| Transaction::new(app_id, *version))
         .collect();
-    let properties = CommitProperties::default().with_application_transactions(txns);
+    // Checkpoints follow `maintenance.checkpoint_interval` (see `checkpoint_if_due`), not
+    // delta-rs's post-commit hook, which reads the table's own `delta.checkpointInterval`.
+    let properties = CommitProperties::default()
+        .with_application_transactions(txns)
+        .with_create_checkpoint(false);
     let partition_columns = dataset.partition_columns();
 
     let version = if current.is_some() {

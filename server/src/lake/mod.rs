@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::datasets::Dataset;
-pub use committer::CommitOutcome;
+pub use committer::{CommitOutcome, CommitPolicy};
 pub use encryption::{KeySpec, TenantKey};
 pub use error::LakeError;
 pub use group_commit::IncomingUnit;
@@ -53,6 +53,8 @@ pub struct LakeSettings {
     pub routes: Vec<RouteSpec>,
     pub tenants: BTreeMap<String, TenantPlacement>,
     pub commit_interval: Duration,
+    /// Commits between checkpoints of a table.
+    pub checkpoint_interval: u64,
     /// A table unused this long is dropped from memory (snapshot and committer).
     pub table_idle_timeout: Duration,
     /// Start even when a store cannot be listed; its tables answer UNAVAILABLE.
@@ -77,7 +79,7 @@ pub struct Lake {
     /// Stores that could not be reached at startup, with the reason.
     unreachable: HashMap<String, String>,
     registry: TableRegistry,
-    commit_interval: Duration,
+    commit_policy: CommitPolicy,
     table_idle_timeout: Duration,
     closed: CancellationToken,
 }
@@ -125,7 +127,10 @@ impl Lake {
             moved,
             unreachable,
             registry: TableRegistry::default(),
-            commit_interval: settings.commit_interval,
+            commit_policy: CommitPolicy {
+                interval: settings.commit_interval,
+                checkpoint_every: settings.checkpoint_interval,
+            },
             table_idle_timeout: settings.table_idle_timeout,
             closed: CancellationToken::new(),
         });
@@ -184,7 +189,7 @@ impl Lake {
                 dataset.clone(),
                 location,
                 key.as_ref(),
-                self.commit_interval,
+                self.commit_policy,
             )
         })
     }
@@ -270,6 +275,7 @@ mod tests {
             routes: Vec::new(),
             tenants: BTreeMap::new(),
             commit_interval: Duration::from_millis(1),
+            checkpoint_interval: 50,
             table_idle_timeout: idle,
             allow_unreachable_stores: false,
         };

@@ -4,7 +4,6 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use deltalake::kernel::Add;
@@ -12,7 +11,7 @@ use deltalake::DeltaTable;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use url::Url;
 
-use super::committer::{self, CommitOutcome, CommitRequest};
+use super::committer::{self, CommitOutcome, CommitPolicy, CommitRequest};
 use super::delta::{refresh, table_data_schema};
 use super::encryption::TenantKey;
 use super::group_commit::{Incoming, IncomingUnit};
@@ -50,7 +49,7 @@ impl TableHandle {
         dataset: Arc<Dataset>,
         location: TableLocation,
         key: Option<&TenantKey>,
-        commit_interval: Duration,
+        policy: CommitPolicy,
     ) -> Result<Self, LakeError> {
         let TableLocation { store, configured } = location;
         let url = store.table_url(tenant, &dataset.name)?;
@@ -65,7 +64,7 @@ impl TableHandle {
             table.clone(),
             dataset.clone(),
             store.name.clone(),
-            commit_interval,
+            policy,
             incoming.clone(),
         );
         Ok(Self {
