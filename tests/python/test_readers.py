@@ -1,10 +1,13 @@
 """The lake read back by third-party readers: the deltalake package and DuckDB."""
 
 import json
+import pathlib
+import re
 import shutil
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset  # noqa: F401 (pa.dataset.Dataset)
 import pyarrow.flight as flight
 from deltalake import DeltaTable
 
@@ -69,3 +72,29 @@ def test_deltalake_reads_a_lakeport_checkpoint_without_the_commits_before_it(tmp
     dt = DeltaTable(str(copy))
     assert dt.version() == 6
     assert dt.to_pyarrow_table().num_rows == acked
+
+
+def readme_reader_snippets() -> list:
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## Read the lake\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_readme_reader_snippets_read_every_acknowledged_row(server, lake):
+    put(server, snowplow_table(3_000, app="web"))
+    put(server, snowplow_table(700, app="ios", prefix="i"))
+    snippets = readme_reader_snippets()
+    assert len(snippets) == 3, "deltalake, DuckDB and polars"
+    for code in snippets:
+        scope = {"TABLE": str(lake / "tenant_id=acme" / "snowplow")}
+        exec(code, scope)
+        events = scope["events"]
+        if isinstance(events, pa.Table):
+            assert events.num_rows == 3_700, code
+        elif isinstance(events, pa.dataset.Dataset):
+            assert events.count_rows() == 3_700, code
+            per_app = dict(zip(*scope["per_app"].to_pydict().values()))
+            assert per_app == {"web": 3_000, "ios": 700}, code
+        else:
+            assert events.height == 3_700, code
+            assert str(events.schema["collector_tstamp"]) == "Datetime(time_unit='us', time_zone='UTC')"
