@@ -114,7 +114,7 @@ async fn checkpoint_if_due(table: &DeltaTable, version: i64, every: u64) {
     let Ok(version) = u64::try_from(version) else {
         return;
     };
-    if every == 0 || !(version + 1).is_multiple_of(every) || table.version() != Some(version) {
+    if !(version + 1).is_multiple_of(every) || table.version() != Some(version) {
         return;
     }
     match deltalake::checkpoints::create_checkpoint(table, None).await {
