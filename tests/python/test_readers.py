@@ -1,4 +1,4 @@
-"""The lake read back by third-party readers: the deltalake package and DuckDB."""
+"""The lake read back by third-party readers (the deltalake package, DuckDB, polars), from its checkpoints too, with the README's reader snippets run as written."""
 
 import json
 import pathlib
