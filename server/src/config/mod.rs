@@ -18,7 +18,9 @@ pub use blocks::{AuthSettings, IngestConfig, MaintenanceConfig, QueryConfig};
 pub use tenants::{AuthConfig, CustomDatasetConfig, DatasetConfig, TenantConfig, TokenHash};
 pub use values::Compression;
 
-use crate::lake::{LakeSettings, RouteSpec, StoreSpec, TenantPlacement, DEFAULT_STORE};
+use crate::lake::{
+    CommitPolicy, LakeSettings, RouteSpec, StoreSpec, TenantPlacement, DEFAULT_STORE,
+};
 use tenants::{FileDataset, FileTenant};
 
 /// Errors found while reading or checking the configuration.
@@ -394,8 +396,10 @@ impl Config {
             stores: self.stores.clone(),
             routes: self.routes.clone(),
             tenants,
-            commit_interval: self.ingest.commit_interval,
-            checkpoint_interval: self.maintenance.checkpoint_interval as u64,
+            commit: CommitPolicy {
+                interval: self.ingest.commit_interval,
+                checkpoint_every: self.maintenance.checkpoint_interval as u64,
+            },
             table_idle_timeout: self.table_idle_timeout,
             allow_unreachable_stores: self.allow_unreachable_stores,
         })

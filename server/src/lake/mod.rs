@@ -52,9 +52,8 @@ pub struct LakeSettings {
     pub stores: BTreeMap<String, StoreSpec>,
     pub routes: Vec<RouteSpec>,
     pub tenants: BTreeMap<String, TenantPlacement>,
-    pub commit_interval: Duration,
-    /// Commits between checkpoints of a table.
-    pub checkpoint_interval: u64,
+    /// When tables commit and checkpoint.
+    pub commit: CommitPolicy,
     /// A table unused this long is dropped from memory (snapshot and committer).
     pub table_idle_timeout: Duration,
     /// Start even when a store cannot be listed; its tables answer UNAVAILABLE.
@@ -127,10 +126,7 @@ impl Lake {
             moved,
             unreachable,
             registry: TableRegistry::default(),
-            commit_policy: CommitPolicy {
-                interval: settings.commit_interval,
-                checkpoint_every: settings.checkpoint_interval,
-            },
+            commit_policy: settings.commit,
             table_idle_timeout: settings.table_idle_timeout,
             closed: CancellationToken::new(),
         });
@@ -274,8 +270,10 @@ mod tests {
             )]),
             routes: Vec::new(),
             tenants: BTreeMap::new(),
-            commit_interval: Duration::from_millis(1),
-            checkpoint_interval: 50,
+            commit: CommitPolicy {
+                interval: Duration::from_millis(1),
+                checkpoint_every: 50,
+            },
             table_idle_timeout: idle,
             allow_unreachable_stores: false,
         };
