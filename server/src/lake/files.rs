@@ -2,6 +2,7 @@
 //! `data_YYYY_MM_DD_HH_MM_SS_<unique>.parquet`, put it in the store and describe it as a
 //! Delta `add` action. Until that action is committed the file is invisible to readers.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::RecordBatch;
@@ -46,6 +47,26 @@ fn encode_slots() -> &'static Semaphore {
     })
 }
 
+/// Where a new data file goes and what its `add` action says about it.
+#[derive(Debug, Clone)]
+pub struct FileTarget {
+    /// Partition directory relative to the table root, Hive-escaped.
+    pub dir: String,
+    pub partition_values: HashMap<String, Option<String>>,
+    /// False for a file that only rewrites rows already in the table (compaction).
+    pub data_change: bool,
+}
+
+impl From<&PartitionKey> for FileTarget {
+    fn from(key: &PartitionKey) -> Self {
+        Self {
+            dir: key.path(),
+            partition_values: key.values(),
+            data_change: true,
+        }
+    }
+}
+
 /// Encodes the batches of one partition and streams them to the store as one file.
 pub async fn write_data_file(
     store: Arc<dyn ObjectStore>,
@@ -55,14 +76,48 @@ pub async fn write_data_file(
     props: WriterProperties,
     now: DateTime<Utc>,
 ) -> Result<Add, LakeError> {
-    let relative = format!("{}/{}", key.path(), data_file_name(now));
-    // `parse` keeps Hive escapes such as `%2F` literal in the object name, as Spark does.
-    let location = Path::parse(&relative)
-        .map_err(|e| LakeError::Internal(format!("bad file path {relative}: {e}")))?;
     let _slot = encode_slots()
         .acquire()
         .await
         .map_err(|_| LakeError::ShuttingDown)?;
+    let props = super::dictionary::adapt(props, &schema, &batches);
+    let source = batches.into_iter().map(Ok);
+    write_file(store, key.into(), schema, source, props, now).await
+}
+
+/// Encodes batches as they arrive on `batches` (a sorted stream far larger than memory,
+/// say) into one file. Dictionary encoding is chosen from the first batch.
+pub async fn write_streamed_file(
+    store: Arc<dyn ObjectStore>,
+    target: FileTarget,
+    schema: SchemaRef,
+    mut batches: mpsc::Receiver<Result<RecordBatch, LakeError>>,
+    props: WriterProperties,
+    now: DateTime<Utc>,
+) -> Result<Add, LakeError> {
+    let first = batches.recv().await.transpose()?;
+    let props = super::dictionary::adapt(props, &schema, first.as_slice());
+    let source = first
+        .into_iter()
+        .map(Ok)
+        .chain(std::iter::from_fn(move || batches.blocking_recv()));
+    write_file(store, target, schema, source, props, now).await
+}
+
+/// Encodes `source` on a blocking thread while its bytes are uploaded; the object is
+/// completed only when every batch was encoded and sent, and aborted otherwise.
+async fn write_file(
+    store: Arc<dyn ObjectStore>,
+    target: FileTarget,
+    schema: SchemaRef,
+    source: impl Iterator<Item = Result<RecordBatch, LakeError>> + Send + 'static,
+    props: WriterProperties,
+    now: DateTime<Utc>,
+) -> Result<Add, LakeError> {
+    let relative = format!("{}/{}", target.dir, data_file_name(now));
+    // `parse` keeps Hive escapes such as `%2F` literal in the object name, as Spark does.
+    let location = Path::parse(&relative)
+        .map_err(|e| LakeError::Internal(format!("bad file path {relative}: {e}")))?;
     let (chunks_tx, chunks) = mpsc::channel::<Bytes>(2);
     let encoder = tokio::task::spawn_blocking(move || {
         let sink = ChunkSink {
@@ -70,7 +125,7 @@ pub async fn write_data_file(
             chunks: chunks_tx,
             written: 0,
         };
-        encode(sink, schema, &batches, props)
+        encode(sink, schema, source, props)
     });
     let mut writer = BufWriter::with_capacity(store, location, UPLOAD_CHUNK);
     let sent = send_chunks(&mut writer, chunks).await;
@@ -78,8 +133,6 @@ pub async fn write_data_file(
         .await
         .map_err(|e| LakeError::Internal(format!("encoder task failed: {e}")))
         .and_then(|r| r);
-    // Complete the object only when every byte was encoded and sent; otherwise abort, so
-    // a failed write leaves no multipart upload behind.
     let (size, stats) = match (sent, encoded) {
         (Ok(()), Ok(encoded)) => {
             // A failed completion has nothing left to abort: the writer is spent.
@@ -93,10 +146,10 @@ pub async fn write_data_file(
     };
     Ok(Add {
         path: relative,
-        partition_values: key.values(),
+        partition_values: target.partition_values,
         size: size as i64,
         modification_time: now.timestamp_millis(),
-        data_change: true,
+        data_change: target.data_change,
         stats: Some(stats),
         ..Default::default()
     })
@@ -117,15 +170,15 @@ async fn send_chunks(
 fn encode(
     sink: ChunkSink,
     schema: SchemaRef,
-    batches: &[RecordBatch],
+    batches: impl Iterator<Item = Result<RecordBatch, LakeError>>,
     props: WriterProperties,
 ) -> Result<(usize, String), LakeError> {
     let mut stats = StatsBuilder::new(&schema);
-    let props = super::dictionary::adapt(props, &schema, batches);
     let mut writer = ArrowWriter::try_new(sink, schema, Some(props))?;
     for batch in batches {
-        stats.add(batch);
-        writer.write(batch)?;
+        let batch = batch?;
+        stats.add(&batch);
+        writer.write(&batch)?;
     }
     let mut sink = writer.into_inner()?;
     sink.flush()
