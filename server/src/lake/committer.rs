@@ -277,10 +277,15 @@ async fn try_commit(
         .map(|(app_id, version)| Transaction::new(app_id, *version))
         .collect();
     // Checkpoints follow `maintenance.checkpoint_interval` (see `checkpoint_if_due`), not
-    // delta-rs's post-commit hook, which reads the table's own `delta.checkpointInterval`.
+    // delta-rs's post-commit hook, which reads the table's own `delta.checkpointInterval`;
+    // log cleanup is maintenance's (a log listing per commit otherwise). `isBlindAppend`
+    // tells conflict checkers (delta-rs, Spark) that the commit read nothing, so a
+    // compaction racing with it is rebased over it instead of failing.
     let properties = CommitProperties::default()
         .with_application_transactions(txns)
-        .with_create_checkpoint(false);
+        .with_create_checkpoint(false)
+        .with_cleanup_expired_logs(Some(false))
+        .with_metadata([("isBlindAppend".to_string(), serde_json::json!(true))]);
     let partition_columns = dataset.partition_columns();
 
     let version = if current.is_some() {
