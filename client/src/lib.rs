@@ -6,12 +6,14 @@ use arrow::datatypes::SchemaRef;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::{CommandGetTables, CommandStatementQuery, ProstMessageExt};
-use arrow_flight::{FlightClient, FlightData, FlightDescriptor, FlightInfo, PutResult};
+use arrow_flight::{Action, FlightClient, FlightData, FlightDescriptor, FlightInfo, PutResult};
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 
-pub use lakeport_proto::{IngestAck, IngestMetadata};
+pub use lakeport_proto::{
+    IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult, MaintenanceStep,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -24,7 +26,7 @@ pub enum ClientError {
     Status(tonic::Status),
     #[error("{0}")]
     Flight(FlightError),
-    #[error("invalid ack from server: {0}")]
+    #[error("invalid answer from server: {0}")]
     BadAck(prost::DecodeError),
 }
 
@@ -143,6 +145,18 @@ impl Client {
         let info = self.flight.get_flight_info(descriptor).await?;
         let (_, stream) = self.fetch(info).await?;
         Ok(stream.try_collect().await?)
+    }
+
+    /// Runs maintenance now (admin only): compaction of closed partitions, checkpoint, log
+    /// cleanup and vacuum over the tables the request names (all when empty).
+    pub async fn maintenance_run(
+        &mut self,
+        request: MaintenanceRunRequest,
+    ) -> Result<MaintenanceRunResult, ClientError> {
+        let action = Action::new("maintenance.run", request.encode_to_vec());
+        let mut results: Vec<_> = self.flight.do_action(action).await?.try_collect().await?;
+        let body = results.pop().unwrap_or_default();
+        MaintenanceRunResult::decode(body).map_err(ClientError::BadAck)
     }
 
     /// Raw Flight client, for calls the SDK does not wrap.

@@ -7,4 +7,7 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/lakeport.v1.rs"));
 }
 
-pub use v1::{IngestAck, IngestMetadata, QueryTicket, SignedTicket, TableVersion};
+pub use v1::{
+    IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult, MaintenanceStep,
+    QueryTicket, SignedTicket, TableVersion,
+};

@@ -20,6 +20,11 @@ pub enum AuthError {
     WrongTenant(String),
     #[error("tenant {caller:?} may not access tenant {target:?}")]
     OtherTenant { caller: String, target: String },
+    #[error("{action} is for admins: tenant {caller:?} may not run it (use the admin token)")]
+    AdminOnly {
+        action: &'static str,
+        caller: String,
+    },
     #[error("an admin must name the tenant: use descriptor path [tenant, dataset] (or db_schema for Flight SQL ingest)")]
     AdminNeedsTenant,
 }

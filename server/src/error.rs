@@ -9,6 +9,7 @@ use crate::datasets::DatasetError;
 use crate::flight::CallError;
 use crate::ingest::IngestError;
 use crate::lake::LakeError;
+use crate::maintenance::MaintenanceError;
 use crate::names::NameError;
 use crate::query::QueryError;
 
@@ -30,12 +31,20 @@ pub enum Error {
     Query(#[from] QueryError),
     #[error(transparent)]
     Flight(#[from] CallError),
+    #[error(transparent)]
+    Maintenance(Box<MaintenanceError>),
     #[error("refusing to start without credentials on {0}: configure [auth] admin_token or [[tenants]] tokens, or listen on a loopback address")]
     OpenNonLoopback(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     #[error("transport error: {0}")]
     Transport(#[from] tonic::transport::Error),
+}
+
+impl From<MaintenanceError> for Error {
+    fn from(e: MaintenanceError) -> Self {
+        Error::Maintenance(Box::new(e))
+    }
 }
 
 impl From<Error> for Status {
@@ -69,7 +78,7 @@ fn code_of(e: &Error) -> Code {
             | AuthError::InvalidToken
             | AuthError::Malformed
             | AuthError::WrongTenant(_) => Code::Unauthenticated,
-            AuthError::OtherTenant { .. } => Code::PermissionDenied,
+            AuthError::OtherTenant { .. } | AuthError::AdminOnly { .. } => Code::PermissionDenied,
             AuthError::AdminNeedsTenant => Code::InvalidArgument,
         },
         Error::Name(_) => Code::InvalidArgument,
@@ -100,23 +109,12 @@ fn code_of(e: &Error) -> Code {
             IngestError::Lake(l) => lake_code(l),
         },
         Error::Lake(l) => lake_code(l),
-        Error::Query(q) => match q {
-            QueryError::ReadOnly(_)
-            | QueryError::PathTable(_)
-            | QueryError::OtherSchema { .. }
-            | QueryError::TicketForged
-            | QueryError::TicketNotYours => Code::PermissionDenied,
-            QueryError::Unsupported(_) | QueryError::Sql(_) | QueryError::BadTicket(_) => {
-                Code::InvalidArgument
-            }
-            QueryError::UnknownTable { .. } => Code::NotFound,
-            QueryError::MemoryExceeded { .. } | QueryError::TooManyQueries { .. } => {
-                Code::ResourceExhausted
-            }
-            QueryError::Timeout(_) => Code::DeadlineExceeded,
-            QueryError::TicketExpired | QueryError::VersionGone { .. } => Code::FailedPrecondition,
-            QueryError::Lake(l) => lake_code(l),
-            QueryError::Execution(_) => Code::Internal,
+        Error::Query(q) => query_code(q),
+        Error::Maintenance(m) => match m.as_ref() {
+            MaintenanceError::Lake(l) => lake_code(l),
+            MaintenanceError::Tables(q) => query_code(q),
+            MaintenanceError::UnknownDataset(_) => Code::NotFound,
+            MaintenanceError::Engine(_) | MaintenanceError::Schema(_) => Code::Internal,
         },
         Error::Flight(f) => match f {
             CallError::NotAuthenticated => Code::Unauthenticated,
@@ -127,6 +125,27 @@ fn code_of(e: &Error) -> Code {
         Error::OpenNonLoopback(_) => Code::FailedPrecondition,
         Error::Io(_) => Code::Internal,
         Error::Transport(_) => Code::Unavailable,
+    }
+}
+
+fn query_code(q: &QueryError) -> Code {
+    match q {
+        QueryError::ReadOnly(_)
+        | QueryError::PathTable(_)
+        | QueryError::OtherSchema { .. }
+        | QueryError::TicketForged
+        | QueryError::TicketNotYours => Code::PermissionDenied,
+        QueryError::Unsupported(_) | QueryError::Sql(_) | QueryError::BadTicket(_) => {
+            Code::InvalidArgument
+        }
+        QueryError::UnknownTable { .. } => Code::NotFound,
+        QueryError::MemoryExceeded { .. } | QueryError::TooManyQueries { .. } => {
+            Code::ResourceExhausted
+        }
+        QueryError::Timeout(_) => Code::DeadlineExceeded,
+        QueryError::TicketExpired | QueryError::VersionGone { .. } => Code::FailedPrecondition,
+        QueryError::Lake(l) => lake_code(l),
+        QueryError::Execution(_) => Code::Internal,
     }
 }
 

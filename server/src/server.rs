@@ -21,6 +21,7 @@ use crate::ingest::budget::MemoryBudget;
 use crate::ingest::intake::IntakeGate;
 use crate::ingest::Ingestor;
 use crate::lake::Lake;
+use crate::maintenance::Maintenance;
 use crate::query::tables::LakeTables;
 use crate::query::QueryEngine;
 
@@ -64,7 +65,7 @@ impl Server {
             datasets.clone(),
             self.config.ingest.clone(),
             memory,
-            self.clock,
+            self.clock.clone(),
         ));
         let tenants = self
             .config
@@ -73,9 +74,19 @@ impl Server {
             .iter()
             .map(|t| t.id.clone())
             .collect();
-        let tables = Arc::new(LakeTables::new(lake.clone(), datasets, tenants));
+        let maintenance_settings = self.config.maintenance_settings();
+        let tables = Arc::new(
+            LakeTables::new(lake.clone(), datasets, tenants)
+                .with_file_targets(maintenance_settings.targets.clone()),
+        );
+        let maintenance = Arc::new(Maintenance::new(
+            tables.clone(),
+            maintenance_settings,
+            self.clock.clone(),
+        ));
+        maintenance.spawn_schedule(shutdown.clone());
         let engine = Arc::new(QueryEngine::new(tables, self.config.query.clone()));
-        let sql = Arc::new(SqlService::new(ingestor, engine, auth.clone()));
+        let sql = Arc::new(SqlService::new(ingestor, engine, maintenance, auth.clone()));
         let endpoint = FlightEndpoint::new(sql, auth.clone());
         // tonic answers an oversize message with OUT_OF_RANGE; the endpoint and the ingest
         // decoder turn that into RESOURCE_EXHAUSTED, what gRPC specifies for it.

@@ -45,6 +45,7 @@ pub fn test_config(lake: &std::path::Path) -> Config {
                 time_column: "ts".into(),
                 app_column: Some("app".into()),
             }),
+            target_file_size: None,
         },
     );
     let mut defaults = Config::default();

@@ -9,6 +9,7 @@ mod errors;
 mod idempotency;
 mod ingest;
 mod layout;
+mod maintenance;
 mod query_queue;
 mod read_paths;
 mod schema;

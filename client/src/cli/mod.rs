@@ -1,6 +1,7 @@
-//! Command-line parsing and dispatch: `sql`, `put`, `tables`, `usage`.
+//! Command-line parsing and dispatch: `sql`, `put`, `tables`, `usage`, `maintenance`.
 
 mod input;
+mod maintenance;
 mod output;
 mod put;
 
@@ -62,6 +63,9 @@ enum Command {
         #[command(flatten)]
         out: OutputArgs,
     },
+    /// Table maintenance (admin).
+    #[command(subcommand)]
+    Maintenance(maintenance::MaintenanceCommand),
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -98,6 +102,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_else(|| schema.clone());
             let stream = futures::stream::iter(projected.into_iter().map(Ok));
             output::write(out.format, out.output.as_deref(), projected_schema, stream).await
+        }
+        Command::Maintenance(command) => {
+            maintenance::run(&mut client, cli.tenant.as_deref(), command).await
         }
         Command::Usage { out } => {
             let query = "SELECT tenant, dataset, files, bytes, rows, partitions, last_commit \

@@ -154,12 +154,37 @@ pub struct MaintenanceConfig {
     )]
     #[serde(deserialize_with = "values::number")]
     pub checkpoint_interval: usize,
+    /// How often each server runs maintenance over every table (compaction, checkpoint,
+    /// log cleanup, vacuum), e.g. `10m`; `0s` turns the schedule off (`lakeport
+    /// maintenance run` still works).
+    #[arg(id = "maintenance.interval", long = "maintenance-interval", env = "LAKEPORT_MAINTENANCE_INTERVAL", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub interval: Duration,
+    /// How long after an hour ends its partition is compacted, e.g. `30m`: late events
+    /// arriving within it land before the rewrite (later ones are compacted next run).
+    #[arg(id = "maintenance.grace_period", long = "compaction-grace-period", env = "LAKEPORT_COMPACTION_GRACE_PERIOD", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub grace_period: Duration,
+    /// Size compaction packs small files toward, e.g. `256MiB` (Snowflake reads 100–512 MB
+    /// files best); `[datasets.NAME] target_file_size` overrides it per dataset.
+    #[arg(id = "maintenance.target_file_size", long = "target-file-size", env = "LAKEPORT_TARGET_FILE_SIZE", value_parser = values::parse_size)]
+    #[serde(deserialize_with = "values::size")]
+    pub target_file_size: usize,
+    /// Memory one compaction may use: half for sorting (it spills to disk beyond), a
+    /// quarter (at most 128MiB) for the row group being encoded, e.g. `1GiB`.
+    #[arg(id = "maintenance.memory_limit", long = "maintenance-memory-limit", env = "LAKEPORT_MAINTENANCE_MEMORY_LIMIT", value_parser = values::parse_size)]
+    #[serde(deserialize_with = "values::size")]
+    pub memory_limit: usize,
 }
 
 impl Default for MaintenanceConfig {
     fn default() -> Self {
         Self {
             checkpoint_interval: 50,
+            interval: Duration::from_secs(600),
+            grace_period: Duration::from_secs(1800),
+            target_file_size: 256 << 20,
+            memory_limit: 1 << 30,
         }
     }
 }

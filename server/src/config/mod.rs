@@ -21,6 +21,7 @@ pub use values::Compression;
 use crate::lake::{
     CommitPolicy, LakeSettings, RouteSpec, StoreSpec, TenantPlacement, DEFAULT_STORE,
 };
+use crate::maintenance::{CompactionWriter, FileTargets, MaintenanceSettings};
 use tenants::{FileDataset, FileTenant};
 
 /// Errors found while reading or checking the configuration.
@@ -312,7 +313,13 @@ impl Config {
                 }
                 None => None,
             };
-            datasets.insert(name, DatasetConfig { custom });
+            datasets.insert(
+                name,
+                DatasetConfig {
+                    custom,
+                    target_file_size: d.target_file_size,
+                },
+            );
         }
         for spec in dataset_flags {
             let mut parts = spec.split(':');
@@ -405,6 +412,28 @@ impl Config {
         })
     }
 
+    /// What maintenance runs with: the schedule, compaction's rules and its writer, which
+    /// shares ingest's Parquet settings.
+    pub fn maintenance_settings(&self) -> MaintenanceSettings {
+        let m = &self.maintenance;
+        MaintenanceSettings {
+            interval: m.interval,
+            grace_period: m.grace_period,
+            targets: FileTargets {
+                default: m.target_file_size as u64,
+                per_dataset: self
+                    .datasets
+                    .iter()
+                    .filter_map(|(name, d)| d.target_file_size.map(|t| (name.clone(), t as u64)))
+                    .collect(),
+            },
+            writer: CompactionWriter {
+                props: self.ingest.writer_properties(),
+                memory_limit: m.memory_limit,
+            },
+        }
+    }
+
     /// Checks the settings that do not depend on the network or the store.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let i = &self.ingest;
@@ -424,11 +453,31 @@ impl Config {
                 ),
             ));
         }
-        if self.maintenance.checkpoint_interval == 0 {
+        let m = &self.maintenance;
+        if m.checkpoint_interval == 0 {
             return Err(invalid(
                 "maintenance.checkpoint_interval",
                 "must be at least 1",
             ));
+        }
+        if m.memory_limit < (64 << 20) {
+            return Err(invalid(
+                "maintenance.memory_limit",
+                "must be at least 64MiB",
+            ));
+        }
+        let targets = std::iter::once((
+            "maintenance.target_file_size".to_string(),
+            m.target_file_size,
+        ))
+        .chain(self.datasets.iter().filter_map(|(name, d)| {
+            d.target_file_size
+                .map(|t| (format!("datasets.{name}.target_file_size"), t))
+        }));
+        for (setting, target) in targets {
+            if target < (1 << 20) {
+                return Err(invalid(&setting, "must be at least 1MiB"));
+            }
         }
         let q = &self.query;
         if q.max_concurrent == 0 {

@@ -118,6 +118,8 @@ pub struct CustomDatasetConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatasetConfig {
     pub custom: Option<CustomDatasetConfig>,
+    /// Compaction's target for this dataset, instead of `maintenance.target_file_size`.
+    pub target_file_size: Option<usize>,
 }
 
 /// `[datasets.NAME]` as written in the file.
@@ -128,4 +130,6 @@ pub(super) struct FileDataset {
     pub(super) app_column: Option<String>,
     /// Shorthand for a store of this URL and a route of this dataset alone.
     pub(super) store: Option<String>,
+    #[serde(default, deserialize_with = "super::values::optional_size")]
+    pub(super) target_file_size: Option<usize>,
 }

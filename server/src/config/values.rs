@@ -40,6 +40,10 @@ pub(crate) fn size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     }
 }
 
+pub(crate) fn optional_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    size(d).map(Some)
+}
+
 pub(crate) fn number<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     match TextOr::<u64>::deserialize(d)? {
         TextOr::Value(n) => Ok(n as usize),

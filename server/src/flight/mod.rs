@@ -1,6 +1,7 @@
 //! The Arrow Flight / Flight SQL surface. `FlightEndpoint` authenticates every call except
 //! the handshake and hands it to `SqlService`, arrow-flight's `FlightSqlService`.
 
+mod actions;
 mod endpoint;
 mod handshake;
 mod ingest;

@@ -16,9 +16,10 @@ use arrow_flight::sql::{
     CommandStatementIngest, CommandStatementQuery, CommandStatementSubstraitPlan,
     CommandStatementUpdate, DoPutPreparedStatementResult, SqlInfo, TicketStatementQuery,
 };
-use arrow_flight::{Action, FlightDescriptor, FlightInfo, HandshakeRequest, Ticket};
+use arrow_flight::{Action, ActionType, FlightDescriptor, FlightInfo, HandshakeRequest, Ticket};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::actions;
 use super::handshake::{handshake, HandshakeStream};
 use super::ingest::{put_path, put_statement_ingest};
 use super::metadata::{self, command_info, read_only, unsupported};
@@ -27,11 +28,13 @@ use crate::auth::Authenticator;
 use crate::error::Error;
 use crate::ingest::IngestError;
 use crate::ingest::Ingestor;
+use crate::maintenance::Maintenance;
 use crate::query::QueryEngine;
 
 pub struct SqlService {
     ingestor: Arc<Ingestor>,
     engine: Arc<QueryEngine>,
+    maintenance: Arc<Maintenance>,
     auth: Arc<Authenticator>,
 }
 
@@ -39,11 +42,13 @@ impl SqlService {
     pub fn new(
         ingestor: Arc<Ingestor>,
         engine: Arc<QueryEngine>,
+        maintenance: Arc<Maintenance>,
         auth: Arc<Authenticator>,
     ) -> Self {
         Self {
             ingestor,
             engine,
+            maintenance,
             auth,
         }
     }
@@ -396,6 +401,19 @@ impl FlightSqlService for SqlService {
         _request: Request<Action>,
     ) -> Result<(), Status> {
         Err(unsupported("EndSavepoint", NO_TRANSACTIONS))
+    }
+
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
+        actions::do_action(&self.maintenance, request)
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
+        Some(actions::action_types().into_iter().map(Ok).collect())
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}

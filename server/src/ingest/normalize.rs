@@ -331,6 +331,7 @@ mod tests {
                     time_column: "ts".into(),
                     app_column: None,
                 }),
+                target_file_size: None,
             },
         );
         Datasets::new(&config).unwrap()

@@ -13,12 +13,15 @@ use super::QueryError;
 use crate::datasets::{Dataset, Datasets};
 use crate::lake::delta::refresh;
 use crate::lake::{Lake, LakeError, TableHandle};
+use crate::maintenance::{FileTargets, MaintenanceLog};
 
 #[derive(Debug)]
 pub struct LakeTables {
     lake: Arc<Lake>,
     datasets: Arc<Datasets>,
     configured_tenants: Vec<String>,
+    maintenance: Arc<MaintenanceLog>,
+    targets: FileTargets,
 }
 
 /// A table a query reads: which tenant and dataset, where it lives, and its snapshot.
@@ -44,7 +47,24 @@ impl LakeTables {
             lake,
             datasets,
             configured_tenants,
+            maintenance: Arc::default(),
+            targets: FileTargets::default(),
         }
+    }
+
+    /// The file sizes compaction aims for, which `system.partitions` counts small files by.
+    pub fn with_file_targets(mut self, targets: FileTargets) -> Self {
+        self.targets = targets;
+        self
+    }
+
+    pub fn file_targets(&self) -> &FileTargets {
+        &self.targets
+    }
+
+    /// What maintenance did in this process, for `system.maintenance`.
+    pub fn maintenance_log(&self) -> Arc<MaintenanceLog> {
+        self.maintenance.clone()
     }
 
     /// Every dataset a table can exist for, the dead-letter table included.

@@ -14,12 +14,15 @@ use datafusion::error::Result as DfResult;
 use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
 use object_store::ObjectStoreExt;
 
+mod maintenance;
+
 use super::tables::{commit_files, LakeTables, LoadedTable};
 use super::QueryError;
 use crate::lake::LakeError;
+use crate::maintenance::FileTargets;
 
 /// The system tables, in the order they are listed.
-pub const SYSTEM_TABLES: [&str; 4] = ["commits", "partitions", "storage", "tables"];
+pub const SYSTEM_TABLES: [&str; 5] = ["commits", "maintenance", "partitions", "storage", "tables"];
 
 #[derive(Debug)]
 pub struct SystemSchema {
@@ -59,11 +62,13 @@ pub fn system_table_schema(name: &str) -> Option<SchemaRef> {
             s("dataset"),
             s("partition"),
             i("files"),
+            i("small_files"),
             i("bytes"),
             i("rows"),
             Field::new("min_event_time", utc(TimeUnit::Microsecond), true),
             Field::new("max_event_time", utc(TimeUnit::Microsecond), true),
         ],
+        "maintenance" => maintenance::fields(),
         "commits" => vec![
             s("tenant"),
             s("dataset"),
@@ -96,7 +101,10 @@ impl SystemSchema {
         let columns = match name {
             "tables" => tables_columns(&tables)?,
             "storage" => storage_columns(&tables)?,
-            "partitions" => partitions_columns(&tables)?,
+            "partitions" => partitions_columns(&tables, self.tables.file_targets())?,
+            "maintenance" => {
+                maintenance::columns(&self.tables.maintenance_log().of_tenants(&self.tenants))
+            }
             _ => commits_columns(&tables).await?,
         };
         RecordBatch::try_new(schema, columns).map_err(|e| QueryError::Execution(e.to_string()))
@@ -180,13 +188,18 @@ fn tables_columns(tables: &[LoadedTable]) -> Result<Vec<ArrayRef>, QueryError> {
 #[derive(Default)]
 struct PartitionUsage {
     files: i64,
+    /// Files under a quarter of the dataset's compaction target.
+    small_files: i64,
     bytes: i64,
     rows: i64,
     min_time: Option<i64>,
     max_time: Option<i64>,
 }
 
-fn partition_usage(t: &LoadedTable) -> Result<BTreeMap<String, PartitionUsage>, QueryError> {
+fn partition_usage(
+    t: &LoadedTable,
+    small_below: i64,
+) -> Result<BTreeMap<String, PartitionUsage>, QueryError> {
     let columns = t.dataset.partition_columns();
     let snapshot = t.table.snapshot().map_err(storage_error)?;
     let mut usage: BTreeMap<String, PartitionUsage> = BTreeMap::new();
@@ -204,6 +217,7 @@ fn partition_usage(t: &LoadedTable) -> Result<BTreeMap<String, PartitionUsage>, 
             .collect();
         let entry = usage.entry(key.join("/")).or_default();
         entry.files += 1;
+        entry.small_files += i64::from(file.size() < small_below);
         entry.bytes += file.size();
         entry.rows += file.num_records().unwrap_or(0) as i64;
         if let Some((min, max)) = file
@@ -241,7 +255,7 @@ fn storage_columns(tables: &[LoadedTable]) -> Result<Vec<ArrayRef>, QueryError> 
     );
     let mut last_commit = TimestampMillisecondBuilder::new().with_timezone("UTC");
     for t in tables {
-        let usage = partition_usage(t)?;
+        let usage = partition_usage(t, 0)?;
         tenant.append_value(&t.tenant);
         dataset.append_value(&t.dataset.name);
         files.append_value(usage.values().map(|u| u.files).sum());
@@ -262,13 +276,17 @@ fn storage_columns(tables: &[LoadedTable]) -> Result<Vec<ArrayRef>, QueryError> 
     ])
 }
 
-fn partitions_columns(tables: &[LoadedTable]) -> Result<Vec<ArrayRef>, QueryError> {
+fn partitions_columns(
+    tables: &[LoadedTable],
+    targets: &FileTargets,
+) -> Result<Vec<ArrayRef>, QueryError> {
     let (mut tenant, mut dataset, mut partition) = (
         StringBuilder::new(),
         StringBuilder::new(),
         StringBuilder::new(),
     );
-    let (mut files, mut bytes, mut rows) = (
+    let (mut files, mut small_files, mut bytes, mut rows) = (
+        Int64Builder::new(),
         Int64Builder::new(),
         Int64Builder::new(),
         Int64Builder::new(),
@@ -276,11 +294,13 @@ fn partitions_columns(tables: &[LoadedTable]) -> Result<Vec<ArrayRef>, QueryErro
     let mut min_time = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     let mut max_time = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     for t in tables {
-        for (key, usage) in partition_usage(t)? {
+        let small_below = (targets.of(&t.dataset.name) / 4) as i64;
+        for (key, usage) in partition_usage(t, small_below)? {
             tenant.append_value(&t.tenant);
             dataset.append_value(&t.dataset.name);
             partition.append_value(key);
             files.append_value(usage.files);
+            small_files.append_value(usage.small_files);
             bytes.append_value(usage.bytes);
             rows.append_value(usage.rows);
             min_time.append_option(usage.min_time);
@@ -292,6 +312,7 @@ fn partitions_columns(tables: &[LoadedTable]) -> Result<Vec<ArrayRef>, QueryErro
         Arc::new(dataset.finish()),
         Arc::new(partition.finish()),
         Arc::new(files.finish()),
+        Arc::new(small_files.finish()),
         Arc::new(bytes.finish()),
         Arc::new(rows.finish()),
         Arc::new(min_time.finish()),

@@ -1,0 +1,100 @@
+//! lakeport's own `DoAction`s, admin only: `maintenance.run`. Bodies and results are the
+//! protobuf messages of `proto/lakeport.proto`.
+
+use std::pin::Pin;
+
+use arrow_flight::{Action, ActionType};
+use futures::Stream;
+use lakeport_proto::{MaintenanceRunRequest, MaintenanceRunResult, MaintenanceStep};
+use prost::Message;
+use tonic::{Request, Status};
+
+use super::ingest::principal;
+use super::CallError;
+use crate::auth::{AuthError, Principal};
+use crate::error::Error;
+use crate::maintenance::{Maintenance, RunScope, StepRecord};
+
+pub(super) const MAINTENANCE_RUN: &str = "maintenance.run";
+
+pub(super) type ActionStream =
+    Pin<Box<dyn Stream<Item = Result<arrow_flight::Result, Status>> + Send + 'static>>;
+
+/// The actions `ListActions` shows next to Flight SQL's.
+pub(super) fn action_types() -> Vec<ActionType> {
+    vec![ActionType {
+        r#type: MAINTENANCE_RUN.into(),
+        description: "Compact closed partitions, checkpoint, clean the log and vacuum (admin; body: lakeport.v1.MaintenanceRunRequest, result: MaintenanceRunResult)".into(),
+    }]
+}
+
+/// Runs one of lakeport's actions; an unknown type is UNIMPLEMENTED.
+pub(super) async fn do_action(
+    maintenance: &Maintenance,
+    request: Request<Action>,
+) -> Result<ActionStream, Status> {
+    let principal = principal(&request)?;
+    let action = request.into_inner();
+    match action.r#type.as_str() {
+        MAINTENANCE_RUN => {
+            admin_only(&principal, MAINTENANCE_RUN)?;
+            let body = MaintenanceRunRequest::decode(action.body).map_err(|e| {
+                Error::from(CallError::BadParameters(format!(
+                    "{MAINTENANCE_RUN} body is not a lakeport.v1.MaintenanceRunRequest: {e}"
+                )))
+            })?;
+            let non_empty = |s: String| (!s.is_empty()).then_some(s);
+            let scope = RunScope {
+                tenant: non_empty(body.tenant),
+                dataset: non_empty(body.dataset),
+                dry_run: body.dry_run,
+            };
+            let records = maintenance.run(&scope).await.map_err(Error::from)?;
+            let result = MaintenanceRunResult {
+                steps: records.iter().map(step_message).collect(),
+            };
+            Ok(single(result.encode_to_vec()))
+        }
+        other => Err(Error::from(CallError::Unimplemented {
+            command: format!("DoAction {other:?}"),
+            why: format!(
+                "lakeport's actions are {MAINTENANCE_RUN} and the Flight SQL ones (ListActions lists them)"
+            ),
+        })
+        .into()),
+    }
+}
+
+fn admin_only(principal: &Principal, action: &'static str) -> Result<(), Status> {
+    match principal {
+        Principal::Admin => Ok(()),
+        Principal::Tenant(tenant) => Err(Error::from(AuthError::AdminOnly {
+            action,
+            caller: tenant.clone(),
+        })
+        .into()),
+    }
+}
+
+fn single(body: Vec<u8>) -> ActionStream {
+    let result = arrow_flight::Result { body: body.into() };
+    Box::pin(futures::stream::iter([Ok(result)]))
+}
+
+fn step_message(r: &StepRecord) -> MaintenanceStep {
+    MaintenanceStep {
+        tenant: r.tenant.clone(),
+        dataset: r.dataset.clone(),
+        kind: r.kind.as_str().into(),
+        partition: r.partition.clone(),
+        files_in: r.files_in,
+        files_out: r.files_out,
+        bytes_in: r.bytes_in,
+        bytes_out: r.bytes_out,
+        version: r.version.unwrap_or(-1),
+        started_at_ms: r.started_at.timestamp_millis(),
+        duration_ms: r.duration.as_millis() as u64,
+        outcome: r.outcome.as_str().into(),
+        message: r.message().into(),
+    }
+}

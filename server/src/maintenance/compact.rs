@@ -1,0 +1,259 @@
+//! Rewrites one bin of small files as one file sorted by event time, then swaps them in
+//! one commit of `remove`s and an `add`, all with `dataChange = false`.
+//!
+//! Appends never conflict with it: an ingest commit only adds files, so after losing a
+//! race to one the commit is rebuilt on the newer version. Two compactions of the same
+//! files must not both land (their rows would be in both new files). delta-rs's conflict
+//! checker lets them (it ignores removes with `dataChange = false`), so this commit does
+//! not use its rebasing: every attempt is made on a snapshot where all the inputs were
+//! seen live, and a lost race reloads the log and checks again. The loser of two
+//! compactions finds its inputs gone, deletes the file it wrote and gives up.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use chrono::{DateTime, Utc};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+use datafusion::physical_plan::expressions::col;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::ExecutionPlan;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, Remove};
+use deltalake::protocol::DeltaOperation;
+use deltalake::{DeltaTable, ObjectStore};
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStoreExt};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use tokio::sync::mpsc;
+use tracing::{debug, info};
+
+use super::plan::{Bin, LiveFile};
+use super::MaintenanceError;
+use crate::lake::delta::refresh;
+use crate::lake::files::{write_streamed_file, FileTarget};
+use crate::lake::LakeError;
+
+/// How often a compaction commit is rebuilt after losing a race to appends (a busy table
+/// commits every `ingest.commit_interval`; one attempt takes a log listing and a put).
+const MAX_ATTEMPTS: usize = 30;
+
+/// Largest row group of a compacted file (Snowflake's guidance: 16–256 MiB).
+const MAX_ROW_GROUP_BYTES: usize = 128 << 20;
+
+/// What became of one bin.
+#[derive(Debug)]
+pub(super) enum Compacted {
+    /// The files were replaced by `add`, committed at `version`.
+    Replaced { add: Box<Add>, version: i64 },
+    /// Another writer removed some of the files first (another replica compacted them).
+    LostRace,
+}
+
+/// How a compacted file is written.
+#[derive(Debug, Clone)]
+pub struct CompactionWriter {
+    /// The ingest writer settings (compression) compacted files share.
+    pub props: WriterProperties,
+    /// Memory the sort may hold before it spills to disk, and the row-group size it leaves.
+    pub memory_limit: usize,
+}
+
+impl CompactionWriter {
+    /// Row groups are sized by bytes, not rows, and carry page statistics (page-index
+    /// pruning inside a large file) and the sort order.
+    fn props(&self, sort_column: usize) -> WriterProperties {
+        let row_group = (self.memory_limit / 4).clamp(16 << 20, MAX_ROW_GROUP_BYTES);
+        self.props
+            .clone()
+            .into_builder()
+            .set_max_row_group_row_count(None)
+            .set_max_row_group_bytes(Some(row_group))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_sorting_columns(Some(vec![SortingColumn {
+                column_idx: sort_column as i32,
+                descending: false,
+                nulls_first: true,
+            }]))
+            .build()
+    }
+}
+
+/// Compacts `bin` of `table` (whose data columns are `schema`) and commits the swap.
+pub(super) async fn compact(
+    table: &mut DeltaTable,
+    bin: &Bin,
+    schema: SchemaRef,
+    time_column: &str,
+    writer: &CompactionWriter,
+    now: DateTime<Utc>,
+) -> Result<Compacted, MaintenanceError> {
+    let store = table.object_store();
+    let add = write_sorted(store.clone(), bin, schema, time_column, writer, now).await?;
+    let committed = commit_swap(table, bin, &add, now).await;
+    match committed {
+        Ok(Some(version)) => {
+            info!(table = %table.table_url(), partition = %bin.partition, files = bin.files.len(), bytes_in = bin.bytes(), bytes_out = add.size, version, "partition compacted");
+            Ok(Compacted::Replaced {
+                add: Box::new(add),
+                version,
+            })
+        }
+        outcome => {
+            // Nothing references the new file: delete it now rather than leave it to vacuum.
+            if let Err(e) = store
+                .delete(&Path::parse(&add.path).unwrap_or_default())
+                .await
+            {
+                debug!(path = %add.path, error = %e, "could not delete an uncommitted compacted file; vacuum will");
+            }
+            outcome.map(|_| Compacted::LostRace)
+        }
+    }
+}
+
+/// Reads the bin's files, sorts their rows by event time (spilling to disk past the memory
+/// limit) and streams them into one new file in the partition.
+async fn write_sorted(
+    store: Arc<dyn ObjectStore>,
+    bin: &Bin,
+    schema: SchemaRef,
+    time_column: &str,
+    writer: &CompactionWriter,
+    now: DateTime<Utc>,
+) -> Result<Add, MaintenanceError> {
+    let url = ObjectStoreUrl::parse("lakeport-compaction://table/")?;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(writer.memory_limit / 2)))
+        .build_arc()?;
+    runtime.register_object_store(url.as_ref(), store.clone());
+    let files = bin.files.iter().map(partitioned_file).collect();
+    let source = ParquetSource::new(schema.clone());
+    let scan = FileScanConfigBuilder::new(url, Arc::new(source))
+        .with_file_group(FileGroup::new(files))
+        .build();
+    let scan = DataSourceExec::from_data_source(scan);
+    let order = LexOrdering::new([PhysicalSortExpr::new_default(col(time_column, &schema)?)])
+        .ok_or_else(|| LakeError::Internal("empty sort order".into()))?;
+    let sort = SortExec::new(order, scan);
+    let mut rows = sort.execute(0, Arc::new(TaskContext::default().with_runtime(runtime)))?;
+
+    let (tx, rx) = mpsc::channel(2);
+    let feeder = tokio::spawn(async move {
+        while let Some(batch) = rows.next().await {
+            let failed = batch.is_err();
+            let batch =
+                batch.map_err(|e| LakeError::Internal(format!("reading files to compact: {e}")));
+            if tx.send(batch).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let sort_column = schema.index_of(time_column)?;
+    let target = FileTarget {
+        dir: bin.dir.clone(),
+        partition_values: bin.partition_values.clone(),
+        data_change: false,
+    };
+    let written =
+        write_streamed_file(store, target, schema, rx, writer.props(sort_column), now).await;
+    feeder.abort();
+    Ok(written?)
+}
+
+fn partitioned_file(file: &LiveFile) -> PartitionedFile {
+    PartitionedFile::new_from_meta(ObjectMeta {
+        location: Path::parse(&file.path).unwrap_or_else(|_| Path::from(file.path.as_str())),
+        last_modified: DateTime::<Utc>::default(),
+        size: file.size,
+        e_tag: None,
+        version: None,
+    })
+}
+
+/// Commits the swap; `None` when another writer removed one of the files first.
+async fn commit_swap(
+    table: &mut DeltaTable,
+    bin: &Bin,
+    add: &Add,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, MaintenanceError> {
+    // Vacuum keeps a removed file for the retention period counted from this time.
+    let deleted_at = now.timestamp_millis();
+    let mut actions: Vec<Action> = bin
+        .files
+        .iter()
+        .map(|f| {
+            Action::Remove(Remove {
+                path: f.path.clone(),
+                data_change: false,
+                deletion_timestamp: Some(deleted_at),
+                extended_file_metadata: Some(true),
+                partition_values: Some(f.partition_values.clone()),
+                size: Some(f.size as i64),
+                tags: None,
+                deletion_vector: None,
+                base_row_id: None,
+                default_row_commit_version: None,
+            })
+        })
+        .collect();
+    actions.push(Action::Add(add.clone()));
+    let operation = DeltaOperation::Optimize {
+        predicate: Some(bin.partition.clone()),
+        target_size: add.size,
+    };
+    for attempt in 1..=MAX_ATTEMPTS {
+        if !all_live(table, bin)? {
+            return Ok(None);
+        }
+        // No retries inside delta-rs: its rebase would not see a concurrent compaction.
+        let properties = CommitProperties::default()
+            .with_max_retries(0)
+            .with_create_checkpoint(false)
+            .with_cleanup_expired_logs(Some(false));
+        let committed = CommitBuilder::from(properties)
+            .with_actions(actions.clone())
+            .build(
+                Some(table.snapshot().map_err(LakeError::from)?),
+                table.log_store(),
+                operation.clone(),
+            )
+            .await;
+        match committed {
+            Ok(finalized) => return Ok(Some(finalized.version() as i64)),
+            Err(e) => {
+                let e = LakeError::from(e);
+                if !e.is_retryable() {
+                    return Err(e.into());
+                }
+                debug!(table = %table.table_url(), attempt, error = %e, "compaction commit lost a race; checking its files");
+                refresh(table).await?;
+            }
+        }
+    }
+    Err(LakeError::CommitContention {
+        table: table.table_url().to_string(),
+        attempts: MAX_ATTEMPTS,
+    }
+    .into())
+}
+
+/// True when every file of the bin is still in the table's latest loaded snapshot.
+fn all_live(table: &DeltaTable, bin: &Bin) -> Result<bool, MaintenanceError> {
+    let snapshot = table.snapshot().map_err(LakeError::from)?;
+    let live: std::collections::HashSet<String> = snapshot
+        .log_data()
+        .iter()
+        .map(|f| f.path().into_owned())
+        .collect();
+    Ok(bin.files.iter().all(|f| live.contains(&f.path)))
+}

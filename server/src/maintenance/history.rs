@@ -1,0 +1,120 @@
+//! What maintenance did: one record per step that did (or, in a dry run, would do)
+//! something, kept in memory for `system.maintenance` and returned by `maintenance.run`.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// Records kept; older ones are dropped first.
+const KEPT: usize = 2000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Compaction,
+    Checkpoint,
+    LogCleanup,
+    Vacuum,
+}
+
+impl StepKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Compaction => "compaction",
+            StepKind::Checkpoint => "checkpoint",
+            StepKind::LogCleanup => "log_cleanup",
+            StepKind::Vacuum => "vacuum",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// A dry run: what would have been done.
+    Planned,
+    /// Another replica compacted some of the files first; nothing was changed.
+    LostRace,
+    Failed(String),
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Planned => "planned",
+            Outcome::LostRace => "lost_race",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// One maintenance step on one table (a compaction is per partition group).
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    pub tenant: String,
+    pub dataset: String,
+    pub kind: StepKind,
+    /// The partition a compaction rewrote; empty for the table-wide steps.
+    pub partition: String,
+    pub files_in: u64,
+    pub files_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// The table version the step committed or checkpointed, when it did.
+    pub version: Option<i64>,
+    pub started_at: DateTime<Utc>,
+    pub duration: Duration,
+    pub outcome: Outcome,
+}
+
+impl StepRecord {
+    pub fn new(tenant: &str, dataset: &str, kind: StepKind, started_at: DateTime<Utc>) -> Self {
+        Self {
+            tenant: tenant.to_string(),
+            dataset: dataset.to_string(),
+            kind,
+            partition: String::new(),
+            files_in: 0,
+            files_out: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            version: None,
+            started_at,
+            duration: Duration::ZERO,
+            outcome: Outcome::Done,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match &self.outcome {
+            Outcome::Failed(message) => message,
+            _ => "",
+        }
+    }
+}
+
+/// The latest records of this process, oldest first.
+#[derive(Debug, Default)]
+pub struct MaintenanceLog {
+    records: Mutex<VecDeque<StepRecord>>,
+}
+
+impl MaintenanceLog {
+    pub fn push(&self, records: &[StepRecord]) {
+        let mut kept = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        kept.extend(records.iter().cloned());
+        while kept.len() > KEPT {
+            kept.pop_front();
+        }
+    }
+
+    pub fn of_tenants(&self, tenants: &[String]) -> Vec<StepRecord> {
+        let kept = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        kept.iter()
+            .filter(|r| tenants.contains(&r.tenant))
+            .cloned()
+            .collect()
+    }
+}

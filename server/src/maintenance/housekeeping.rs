@@ -1,0 +1,97 @@
+//! The log side of maintenance: a checkpoint at the latest version when there is none,
+//! expired log files removed, and data files nothing references any more deleted.
+
+use std::sync::Arc;
+
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::vacuum::{Clock as VacuumClock, VacuumMode};
+use deltalake::{DeltaTable, ObjectStore};
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+
+use super::MaintenanceError;
+use crate::clock::Clock;
+use crate::lake::LakeError;
+
+/// The version `_delta_log/_last_checkpoint` names; `None` when the table has none.
+pub async fn last_checkpoint(store: &dyn ObjectStore) -> Result<Option<i64>, LakeError> {
+    let location = Path::from("_delta_log/_last_checkpoint");
+    let bytes = match store.get(&location).await {
+        Ok(found) => found.bytes().await?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    #[derive(serde::Deserialize)]
+    struct LastCheckpoint {
+        version: i64,
+    }
+    // A malformed pointer is as good as none: readers fall back to listing the log.
+    Ok(serde_json::from_slice::<LastCheckpoint>(&bytes)
+        .ok()
+        .map(|c| c.version))
+}
+
+/// Writes a checkpoint at the table's loaded version unless `_last_checkpoint` already
+/// names it; true when one was written.
+pub(super) async fn checkpoint_if_missing(
+    table: &DeltaTable,
+    dry_run: bool,
+) -> Result<bool, MaintenanceError> {
+    let Some(version) = table.version() else {
+        return Ok(false);
+    };
+    let store = table.object_store();
+    if last_checkpoint(store.as_ref()).await? == Some(version as i64) {
+        return Ok(false);
+    }
+    if !dry_run {
+        deltalake::checkpoints::create_checkpoint(table, None)
+            .await
+            .map_err(LakeError::from)?;
+    }
+    Ok(true)
+}
+
+/// Deletes log files older than the table's `delta.logRetentionDuration` (30 days by
+/// default) that the latest checkpoint makes unnecessary; how many went.
+pub(super) async fn clean_log(
+    table: &DeltaTable,
+    dry_run: bool,
+) -> Result<usize, MaintenanceError> {
+    if dry_run {
+        return Ok(0);
+    }
+    Ok(deltalake::checkpoints::cleanup_metadata(table, None)
+        .await
+        .map_err(LakeError::from)?)
+}
+
+/// Deletes the data files the latest version does not reference and that are older than
+/// the table's `delta.deletedFileRetentionDuration` (7 days by default): files compaction
+/// replaced, and the orphans of units that never committed. Returns the files (to be)
+/// deleted.
+pub(super) async fn vacuum(
+    table: &DeltaTable,
+    clock: Arc<dyn Clock>,
+    dry_run: bool,
+) -> Result<Vec<String>, MaintenanceError> {
+    let (_, metrics) = table
+        .clone()
+        .vacuum()
+        .with_mode(VacuumMode::Full)
+        .with_dry_run(dry_run)
+        .with_clock(Arc::new(ClockAdapter(clock)))
+        .with_commit_properties(CommitProperties::default().with_create_checkpoint(false))
+        .await
+        .map_err(LakeError::from)?;
+    Ok(metrics.files_deleted)
+}
+
+#[derive(Debug)]
+struct ClockAdapter(Arc<dyn Clock>);
+
+impl VacuumClock for ClockAdapter {
+    fn current_timestamp_millis(&self) -> i64 {
+        self.0.now().timestamp_millis()
+    }
+}

@@ -1,0 +1,387 @@
+//! Keeping tables cheap to read: compaction of closed hour partitions, a checkpoint at the
+//! latest version, log cleanup and vacuum. Run by a schedule in every replica and on
+//! demand (`maintenance.run`); replicas need no coordination, since every step is either
+//! a Delta commit that conflicts with a competing one or a deletion of what nothing
+//! references.
+
+mod compact;
+pub mod history;
+mod housekeeping;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::datasets::Dataset;
+use crate::lake::delta::{refresh, table_data_schema};
+use crate::lake::LakeError;
+use crate::query::tables::{LakeTables, LoadedTable};
+use crate::query::QueryError;
+use compact::Compacted;
+pub use compact::CompactionWriter;
+pub use history::{MaintenanceLog, Outcome, StepKind, StepRecord};
+pub use housekeeping::last_checkpoint;
+use plan::{CompactionRules, LiveFile};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaintenanceError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Tables(#[from] QueryError),
+    #[error("compaction engine: {0}")]
+    Engine(Box<datafusion::error::DataFusionError>),
+    #[error("compaction schema: {0}")]
+    Schema(#[from] arrow::error::ArrowError),
+    #[error("unknown dataset {0:?}")]
+    UnknownDataset(String),
+}
+
+impl From<datafusion::error::DataFusionError> for MaintenanceError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        Self::Engine(Box::new(e))
+    }
+}
+
+/// Everything maintenance runs with (from `[maintenance]` and `[datasets.NAME]`).
+#[derive(Debug, Clone)]
+pub struct MaintenanceSettings {
+    /// How often the schedule runs; zero turns it off.
+    pub interval: Duration,
+    pub grace_period: Duration,
+    pub targets: FileTargets,
+    pub writer: CompactionWriter,
+}
+
+/// The size compaction packs each dataset's files toward.
+#[derive(Debug, Clone)]
+pub struct FileTargets {
+    pub default: u64,
+    /// Datasets that set their own `target_file_size`.
+    pub per_dataset: BTreeMap<String, u64>,
+}
+
+impl Default for FileTargets {
+    fn default() -> Self {
+        Self {
+            default: 256 << 20,
+            per_dataset: BTreeMap::new(),
+        }
+    }
+}
+
+impl FileTargets {
+    pub fn of(&self, dataset: &str) -> u64 {
+        self.per_dataset
+            .get(dataset)
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+/// Which tables a run visits, and whether it changes anything.
+#[derive(Debug, Clone, Default)]
+pub struct RunScope {
+    pub tenant: Option<String>,
+    pub dataset: Option<String>,
+    pub dry_run: bool,
+}
+
+#[derive(Debug)]
+pub struct Maintenance {
+    tables: Arc<LakeTables>,
+    settings: MaintenanceSettings,
+    clock: Arc<dyn Clock>,
+    log: Arc<MaintenanceLog>,
+    /// One run at a time per process: the schedule and admin runs take turns.
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Maintenance {
+    pub fn new(
+        tables: Arc<LakeTables>,
+        settings: MaintenanceSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let log = tables.maintenance_log();
+        Self {
+            tables,
+            settings,
+            clock,
+            log,
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Runs every `interval` until `stop` fires (not at all for a zero interval).
+    pub fn spawn_schedule(self: &Arc<Self>, stop: CancellationToken) {
+        if self.settings.interval.is_zero() {
+            return;
+        }
+        let this = Arc::downgrade(self);
+        let interval = self.settings.interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(interval) => {}
+                }
+                let Some(this) = this.upgrade() else { break };
+                if let Err(e) = this.run(&RunScope::default()).await {
+                    warn!(error = %e, "scheduled maintenance failed; next try in one interval");
+                }
+            }
+        });
+    }
+
+    /// Maintains every table of the scope; one record per step that did something. A
+    /// table whose step fails gets a `failed` record and the run goes on with the next.
+    pub async fn run(&self, scope: &RunScope) -> Result<Vec<StepRecord>, MaintenanceError> {
+        let datasets = match &scope.dataset {
+            Some(name) => vec![self
+                .tables
+                .dataset(name)
+                .ok_or_else(|| MaintenanceError::UnknownDataset(name.clone()))?],
+            None => self.tables.datasets(),
+        };
+        let tenants = match &scope.tenant {
+            Some(tenant) => vec![tenant.clone()],
+            None => self.tables.tenants().await?,
+        };
+        let _turn = self.running.lock().await;
+        let mut records = Vec::new();
+        for tenant in &tenants {
+            for dataset in &datasets {
+                let loaded = match self.tables.load(tenant, dataset, None).await {
+                    Ok(Some(loaded)) => loaded,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        let mut failed = StepRecord::new(
+                            tenant,
+                            &dataset.name,
+                            StepKind::Compaction,
+                            self.clock.now(),
+                        );
+                        failed.outcome = Outcome::Failed(e.to_string());
+                        records.push(failed);
+                        continue;
+                    }
+                };
+                records.extend(self.maintain(loaded, scope.dry_run).await);
+            }
+        }
+        if !scope.dry_run {
+            self.log.push(&records);
+        }
+        Ok(records)
+    }
+
+    async fn maintain(&self, loaded: LoadedTable, dry_run: bool) -> Vec<StepRecord> {
+        let LoadedTable {
+            tenant,
+            dataset,
+            mut table,
+            ..
+        } = loaded;
+        let mut records = self
+            .compact_table(&tenant, &dataset, &mut table, dry_run)
+            .await;
+        if !dry_run && records.iter().any(|r| r.outcome == Outcome::Done) {
+            if let Err(e) = refresh(&mut table).await {
+                let mut failed = StepRecord::new(
+                    &tenant,
+                    &dataset.name,
+                    StepKind::Checkpoint,
+                    self.clock.now(),
+                );
+                failed.outcome = Outcome::Failed(e.to_string());
+                records.push(failed);
+                return records;
+            }
+        }
+        let name = &dataset.name;
+        let started = Started::now(&self.clock);
+        let checkpoint = housekeeping::checkpoint_if_missing(&table, dry_run).await;
+        records.extend(self.record(
+            &tenant,
+            name,
+            StepKind::Checkpoint,
+            started,
+            dry_run,
+            checkpoint,
+            |written, r| {
+                r.version = table.version().map(|v| v as i64);
+                *written
+            },
+        ));
+        let started = Started::now(&self.clock);
+        let cleaned = housekeeping::clean_log(&table, dry_run).await;
+        records.extend(self.record(
+            &tenant,
+            name,
+            StepKind::LogCleanup,
+            started,
+            dry_run,
+            cleaned,
+            |n, r| {
+                r.files_in = *n as u64;
+                *n > 0
+            },
+        ));
+        let started = Started::now(&self.clock);
+        let vacuumed = housekeeping::vacuum(&table, self.clock.clone(), dry_run).await;
+        records.extend(self.record(
+            &tenant,
+            name,
+            StepKind::Vacuum,
+            started,
+            dry_run,
+            vacuumed,
+            |files, r| {
+                r.files_in = files.len() as u64;
+                !files.is_empty()
+            },
+        ));
+        records
+    }
+
+    /// A record for a table-wide step: `None` when it had nothing to do.
+    #[allow(clippy::too_many_arguments)]
+    fn record<T>(
+        &self,
+        tenant: &str,
+        dataset: &str,
+        kind: StepKind,
+        started: Started,
+        dry_run: bool,
+        result: Result<T, MaintenanceError>,
+        describe: impl FnOnce(&T, &mut StepRecord) -> bool,
+    ) -> Option<StepRecord> {
+        let mut record = StepRecord::new(tenant, dataset, kind, started.at);
+        record.duration = started.timer.elapsed();
+        match result {
+            Ok(value) => {
+                if !describe(&value, &mut record) {
+                    return None;
+                }
+                if dry_run {
+                    record.outcome = Outcome::Planned;
+                }
+            }
+            Err(e) => {
+                warn!(tenant, dataset, step = kind.as_str(), error = %e, "maintenance step failed");
+                record.outcome = Outcome::Failed(e.to_string());
+            }
+        }
+        Some(record)
+    }
+
+    async fn compact_table(
+        &self,
+        tenant: &str,
+        dataset: &Arc<Dataset>,
+        table: &mut deltalake::DeltaTable,
+        dry_run: bool,
+    ) -> Vec<StepRecord> {
+        let rules = CompactionRules {
+            target_file_size: self.settings.targets.of(&dataset.name),
+            grace_period: self.settings.grace_period,
+        };
+        let files = match live_files(table) {
+            Ok(files) => files,
+            Err(e) => {
+                let mut failed = StepRecord::new(
+                    tenant,
+                    &dataset.name,
+                    StepKind::Compaction,
+                    self.clock.now(),
+                );
+                failed.outcome = Outcome::Failed(e.to_string());
+                return vec![failed];
+            }
+        };
+        let bins = plan::plan(files, &dataset.partition_columns(), rules, self.clock.now());
+        let mut records = Vec::new();
+        for bin in bins {
+            let started = Started::now(&self.clock);
+            let mut record =
+                StepRecord::new(tenant, &dataset.name, StepKind::Compaction, started.at);
+            record.partition = bin.partition.clone();
+            record.files_in = bin.files.len() as u64;
+            record.bytes_in = bin.bytes();
+            if dry_run {
+                record.outcome = Outcome::Planned;
+                record.files_out = 1;
+                records.push(record);
+                continue;
+            }
+            let compacted = match table_data_schema(table, dataset) {
+                Ok(schema) => {
+                    compact::compact(
+                        table,
+                        &bin,
+                        Arc::new(schema),
+                        &dataset.time_column,
+                        &self.settings.writer,
+                        started.at,
+                    )
+                    .await
+                }
+                Err(e) => Err(e.into()),
+            };
+            match compacted {
+                Ok(Compacted::Replaced { add, version }) => {
+                    record.files_out = 1;
+                    record.bytes_out = add.size as u64;
+                    record.version = Some(version);
+                }
+                Ok(Compacted::LostRace) => {
+                    info!(tenant, dataset = %dataset.name, partition = %bin.partition, "another writer compacted these files first");
+                    record.outcome = Outcome::LostRace;
+                }
+                Err(e) => {
+                    warn!(tenant, dataset = %dataset.name, partition = %bin.partition, error = %e, "compaction failed");
+                    record.outcome = Outcome::Failed(e.to_string());
+                }
+            }
+            record.duration = started.timer.elapsed();
+            records.push(record);
+        }
+        records
+    }
+}
+
+/// When a step started: by the clock (its record) and by a timer (its duration).
+#[derive(Debug, Clone, Copy)]
+struct Started {
+    at: chrono::DateTime<chrono::Utc>,
+    timer: std::time::Instant,
+}
+
+impl Started {
+    fn now(clock: &Arc<dyn Clock>) -> Self {
+        Self {
+            at: clock.now(),
+            timer: std::time::Instant::now(),
+        }
+    }
+}
+
+/// The data files of the table's loaded version.
+fn live_files(table: &deltalake::DeltaTable) -> Result<Vec<LiveFile>, MaintenanceError> {
+    let snapshot = table.snapshot().map_err(LakeError::from)?;
+    Ok(snapshot
+        .log_data()
+        .iter()
+        .map(|f| LiveFile {
+            path: f.path().into_owned(),
+            size: f.size().max(0) as u64,
+            partition_values: f.partition_values_map(),
+        })
+        .collect())
+}

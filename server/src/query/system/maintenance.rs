@@ -1,0 +1,63 @@
+//! `system.maintenance`: the maintenance steps this server ran, oldest first.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, TimeUnit};
+
+use crate::maintenance::StepRecord;
+
+pub(super) fn fields() -> Vec<Field> {
+    let s = |n: &str| Field::new(n, DataType::Utf8, false);
+    let i = |n: &str| Field::new(n, DataType::Int64, false);
+    vec![
+        s("tenant"),
+        s("dataset"),
+        s("kind"),
+        s("partition"),
+        i("files_in"),
+        i("files_out"),
+        i("bytes_in"),
+        i("bytes_out"),
+        Field::new("version", DataType::Int64, true),
+        Field::new(
+            "started_at",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        i("duration_ms"),
+        s("outcome"),
+        s("message"),
+    ]
+}
+
+pub(super) fn columns(records: &[StepRecord]) -> Vec<ArrayRef> {
+    let text = |value: &dyn Fn(&StepRecord) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(records.iter().map(value)))
+    };
+    let number = |value: &dyn Fn(&StepRecord) -> u64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(
+            records.iter().map(|r| value(r) as i64),
+        ))
+    };
+    vec![
+        text(&|r| &r.tenant),
+        text(&|r| &r.dataset),
+        text(&|r| r.kind.as_str()),
+        text(&|r| &r.partition),
+        number(&|r| r.files_in),
+        number(&|r| r.files_out),
+        number(&|r| r.bytes_in),
+        number(&|r| r.bytes_out),
+        Arc::new(Int64Array::from_iter(records.iter().map(|r| r.version))),
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(
+                records.iter().map(|r| r.started_at.timestamp_millis()),
+            )
+            .with_timezone("UTC"),
+        ),
+        number(&|r| r.duration.as_millis() as u64),
+        text(&|r| r.outcome.as_str()),
+        text(&|r| r.message()),
+    ]
+}
