@@ -13,6 +13,7 @@ use tonic::transport::{Channel, Endpoint};
 
 pub use lakeport_proto::{
     IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult, MaintenanceStep,
+    ReadinessCheck, ReadinessRequest, ReadinessResult, TableReadiness,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +158,18 @@ impl Client {
         let mut results: Vec<_> = self.flight.do_action(action).await?.try_collect().await?;
         let body = results.pop().unwrap_or_default();
         MaintenanceRunResult::decode(body).map_err(ClientError::BadAck)
+    }
+
+    /// Whether Snowflake can read each table (the caller's own; an admin's named tenant, or
+    /// all), with the checks' evidence and fixes and the SQL to read them.
+    pub async fn readiness(
+        &mut self,
+        request: ReadinessRequest,
+    ) -> Result<ReadinessResult, ClientError> {
+        let action = Action::new("snowflake.readiness", request.encode_to_vec());
+        let mut results: Vec<_> = self.flight.do_action(action).await?.try_collect().await?;
+        let body = results.pop().unwrap_or_default();
+        ReadinessResult::decode(body).map_err(ClientError::BadAck)
     }
 
     /// Raw Flight client, for calls the SDK does not wrap.

@@ -9,5 +9,6 @@ pub mod v1 {
 
 pub use v1::{
     IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult, MaintenanceStep,
-    QueryTicket, SignedTicket, TableVersion,
+    QueryTicket, ReadinessCheck, ReadinessRequest, ReadinessResult, SignedTicket, TableReadiness,
+    TableVersion,
 };

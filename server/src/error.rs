@@ -12,6 +12,7 @@ use crate::lake::LakeError;
 use crate::maintenance::MaintenanceError;
 use crate::names::NameError;
 use crate::query::QueryError;
+use crate::readiness::ReadinessError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -33,6 +34,8 @@ pub enum Error {
     Flight(#[from] CallError),
     #[error(transparent)]
     Maintenance(Box<MaintenanceError>),
+    #[error(transparent)]
+    Readiness(Box<ReadinessError>),
     #[error("refusing to start without credentials on {0}: configure [auth] admin_token or [[tenants]] tokens, or listen on a loopback address")]
     OpenNonLoopback(String),
     #[error("i/o error: {0}")]
@@ -44,6 +47,12 @@ pub enum Error {
 impl From<MaintenanceError> for Error {
     fn from(e: MaintenanceError) -> Self {
         Error::Maintenance(Box::new(e))
+    }
+}
+
+impl From<ReadinessError> for Error {
+    fn from(e: ReadinessError) -> Self {
+        Error::Readiness(Box::new(e))
     }
 }
 
@@ -66,8 +75,26 @@ impl From<Error> for Status {
         if let Error::Ingest(IngestError::Client(status)) = e {
             return status;
         }
-        Status::new(code, message)
+        Status::new(code, bounded(message))
     }
+}
+
+/// Longest status message sent. gRPC carries it in a header (`grpc-message`), and HTTP/2
+/// peers refuse a header block over their limit (16 KiB by default) with a protocol error
+/// that hides the message entirely; some library errors embed a whole backtrace when
+/// `RUST_BACKTRACE` is set. The full message is in the server's log.
+const MAX_STATUS_MESSAGE: usize = 4096;
+
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_STATUS_MESSAGE {
+        let mut end = MAX_STATUS_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(" … (cut; the server log has the whole message)");
+    }
+    message
 }
 
 fn code_of(e: &Error) -> Code {
@@ -115,6 +142,12 @@ fn code_of(e: &Error) -> Code {
             MaintenanceError::Tables(q) => query_code(q),
             MaintenanceError::UnknownDataset(_) => Code::NotFound,
             MaintenanceError::Engine(_) | MaintenanceError::Schema(_) => Code::Internal,
+        },
+        Error::Readiness(r) => match r.as_ref() {
+            ReadinessError::Lake(l) => lake_code(l),
+            ReadinessError::Tables(q) => query_code(q),
+            ReadinessError::UnknownDataset(_) => Code::NotFound,
+            ReadinessError::Footer { .. } => Code::Internal,
         },
         Error::Flight(f) => match f {
             CallError::NotAuthenticated => Code::Unauthenticated,
@@ -249,6 +282,18 @@ mod tests {
         assert_eq!(code_of(&credentials), Code::FailedPrecondition);
         let message = Status::from(credentials).message().to_string();
         assert!(message.contains("store events"), "{message}");
+    }
+
+    #[test]
+    fn a_huge_message_is_cut_to_fit_a_header() {
+        let huge = LakeError::Internal(format!("backtrace: {}", "frame é\n".repeat(5000)));
+        let status = Status::from(Error::from(huge));
+        assert_eq!(status.code(), Code::Internal);
+        assert!(status.message().len() < MAX_STATUS_MESSAGE + 100);
+        assert!(status.message().contains("backtrace: frame é"));
+        assert!(status
+            .message()
+            .ends_with("the server log has the whole message)"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod lake;
 pub mod maintenance;
 pub mod names;
 pub mod query;
+pub mod readiness;
 pub mod server;
 
 pub use config::Config;

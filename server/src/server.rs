@@ -16,7 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::datasets::Datasets;
 use crate::error::Error;
-use crate::flight::{FlightEndpoint, SqlService};
+use crate::flight::{Actions, FlightEndpoint, SqlService};
 use crate::ingest::budget::MemoryBudget;
 use crate::ingest::intake::IntakeGate;
 use crate::ingest::Ingestor;
@@ -24,6 +24,7 @@ use crate::lake::Lake;
 use crate::maintenance::Maintenance;
 use crate::query::tables::LakeTables;
 use crate::query::QueryEngine;
+use crate::readiness::Readiness;
 
 /// Everything a running server needs besides its socket.
 pub struct Server {
@@ -76,8 +77,10 @@ impl Server {
             .collect();
         let maintenance_settings = self.config.maintenance_settings();
         let tables = Arc::new(
-            LakeTables::new(lake.clone(), datasets, tenants)
-                .with_file_targets(maintenance_settings.targets.clone()),
+            LakeTables::new(lake.clone(), datasets, tenants).with_health_settings(
+                maintenance_settings.targets.clone(),
+                self.config.maintenance.checkpoint_interval as u64,
+            ),
         );
         let maintenance = Arc::new(Maintenance::new(
             tables.clone(),
@@ -85,8 +88,12 @@ impl Server {
             self.clock.clone(),
         ));
         maintenance.spawn_schedule(shutdown.clone());
+        let actions = Arc::new(Actions {
+            maintenance,
+            readiness: Readiness::new(tables.clone()),
+        });
         let engine = Arc::new(QueryEngine::new(tables, self.config.query.clone()));
-        let sql = Arc::new(SqlService::new(ingestor, engine, maintenance, auth.clone()));
+        let sql = Arc::new(SqlService::new(ingestor, engine, actions, auth.clone()));
         let endpoint = FlightEndpoint::new(sql, auth.clone());
         // tonic answers an oversize message with OUT_OF_RANGE; the endpoint and the ingest
         // decoder turn that into RESOURCE_EXHAUSTED, what gRPC specifies for it.

@@ -1,9 +1,11 @@
-//! Command-line parsing and dispatch: `sql`, `put`, `tables`, `usage`, `maintenance`.
+//! Command-line parsing and dispatch: `sql`, `put`, `tables`, `usage`, `maintenance`,
+//! `readiness`.
 
 mod input;
 mod maintenance;
 mod output;
 mod put;
+mod readiness;
 
 use std::path::PathBuf;
 
@@ -66,6 +68,9 @@ enum Command {
     /// Table maintenance (admin).
     #[command(subcommand)]
     Maintenance(maintenance::MaintenanceCommand),
+    /// Whether Snowflake can read each table, what to fix, and (with --ddl) the SQL to read
+    /// it. Exits non-zero when a table fails a check.
+    Readiness(readiness::ReadinessArgs),
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -103,6 +108,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             let stream = futures::stream::iter(projected.into_iter().map(Ok));
             output::write(out.format, out.output.as_deref(), projected_schema, stream).await
         }
+        Command::Readiness(args) => readiness::run(&mut client, cli.tenant.as_deref(), args).await,
         Command::Maintenance(command) => {
             maintenance::run(&mut client, cli.tenant.as_deref(), command).await
         }

@@ -1,11 +1,16 @@
-//! lakeport's own `DoAction`s, admin only: `maintenance.run`. Bodies and results are the
-//! protobuf messages of `proto/lakeport.proto`.
+//! lakeport's own `DoAction`s: `maintenance.run` (admin) and `snowflake.readiness` (a
+//! tenant for its own tables, an admin for any). Bodies and results are the protobuf
+//! messages of `proto/lakeport.proto`.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use arrow_flight::{Action, ActionType};
 use futures::Stream;
-use lakeport_proto::{MaintenanceRunRequest, MaintenanceRunResult, MaintenanceStep};
+use lakeport_proto::{
+    MaintenanceRunRequest, MaintenanceRunResult, MaintenanceStep, ReadinessCheck, ReadinessRequest,
+    ReadinessResult, TableReadiness,
+};
 use prost::Message;
 use tonic::{Request, Status};
 
@@ -14,55 +19,117 @@ use super::CallError;
 use crate::auth::{AuthError, Principal};
 use crate::error::Error;
 use crate::maintenance::{Maintenance, RunScope, StepRecord};
+use crate::readiness::Readiness;
 
 pub(super) const MAINTENANCE_RUN: &str = "maintenance.run";
+pub(super) const SNOWFLAKE_READINESS: &str = "snowflake.readiness";
+
+/// What lakeport's actions run on.
+#[derive(Debug)]
+pub struct Actions {
+    pub maintenance: Arc<Maintenance>,
+    pub readiness: Readiness,
+}
 
 pub(super) type ActionStream =
     Pin<Box<dyn Stream<Item = Result<arrow_flight::Result, Status>> + Send + 'static>>;
 
 /// The actions `ListActions` shows next to Flight SQL's.
 pub(super) fn action_types() -> Vec<ActionType> {
-    vec![ActionType {
-        r#type: MAINTENANCE_RUN.into(),
-        description: "Compact closed partitions, checkpoint, clean the log and vacuum (admin; body: lakeport.v1.MaintenanceRunRequest, result: MaintenanceRunResult)".into(),
-    }]
+    vec![
+        ActionType {
+            r#type: MAINTENANCE_RUN.into(),
+            description: "Compact closed partitions, checkpoint, clean the log and vacuum (admin; body: lakeport.v1.MaintenanceRunRequest, result: MaintenanceRunResult)".into(),
+        },
+        ActionType {
+            r#type: SNOWFLAKE_READINESS.into(),
+            description: "Check that Snowflake can read each table and give the SQL to do so (body: lakeport.v1.ReadinessRequest, result: ReadinessResult)".into(),
+        },
+    ]
 }
 
 /// Runs one of lakeport's actions; an unknown type is UNIMPLEMENTED.
 pub(super) async fn do_action(
-    maintenance: &Maintenance,
+    actions: &Actions,
     request: Request<Action>,
 ) -> Result<ActionStream, Status> {
     let principal = principal(&request)?;
     let action = request.into_inner();
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
     match action.r#type.as_str() {
         MAINTENANCE_RUN => {
             admin_only(&principal, MAINTENANCE_RUN)?;
-            let body = MaintenanceRunRequest::decode(action.body).map_err(|e| {
-                Error::from(CallError::BadParameters(format!(
-                    "{MAINTENANCE_RUN} body is not a lakeport.v1.MaintenanceRunRequest: {e}"
-                )))
-            })?;
-            let non_empty = |s: String| (!s.is_empty()).then_some(s);
+            let body: MaintenanceRunRequest = decode(MAINTENANCE_RUN, action.body)?;
             let scope = RunScope {
                 tenant: non_empty(body.tenant),
                 dataset: non_empty(body.dataset),
                 dry_run: body.dry_run,
             };
-            let records = maintenance.run(&scope).await.map_err(Error::from)?;
+            let records = actions.maintenance.run(&scope).await.map_err(Error::from)?;
             let result = MaintenanceRunResult {
                 steps: records.iter().map(step_message).collect(),
+            };
+            Ok(single(result.encode_to_vec()))
+        }
+        SNOWFLAKE_READINESS => {
+            let body: ReadinessRequest = decode(SNOWFLAKE_READINESS, action.body)?;
+            let tenants = match (&principal, non_empty(body.tenant)) {
+                (Principal::Admin, None) => actions.readiness.tenants().await.map_err(Error::from)?,
+                (principal, tenant) => vec![principal
+                    .resolve_tenant(tenant.as_deref())
+                    .map_err(Error::from)?],
+            };
+            let dataset = non_empty(body.dataset);
+            let reports = actions
+                .readiness
+                .report(&tenants, dataset.as_deref())
+                .await
+                .map_err(Error::from)?;
+            let result = ReadinessResult {
+                tables: reports
+                    .into_iter()
+                    .map(|r| TableReadiness {
+                        state: r.state().as_str().into(),
+                        checks: r
+                            .checks
+                            .into_iter()
+                            .map(|c| ReadinessCheck {
+                                name: c.name.into(),
+                                state: c.state.as_str().into(),
+                                evidence: c.evidence,
+                                fix: c.fix,
+                            })
+                            .collect(),
+                        tenant: r.tenant,
+                        dataset: r.dataset,
+                        location: r.location,
+                        ddl: r.ddl,
+                    })
+                    .collect(),
             };
             Ok(single(result.encode_to_vec()))
         }
         other => Err(Error::from(CallError::Unimplemented {
             command: format!("DoAction {other:?}"),
             why: format!(
-                "lakeport's actions are {MAINTENANCE_RUN} and the Flight SQL ones (ListActions lists them)"
+                "lakeport's actions are {MAINTENANCE_RUN}, {SNOWFLAKE_READINESS} and the Flight SQL ones (ListActions lists them)"
             ),
         })
         .into()),
     }
+}
+
+fn decode<M: Message + Default>(action: &str, body: bytes::Bytes) -> Result<M, Status> {
+    M::decode(body).map_err(|e| {
+        let expected = std::any::type_name::<M>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("message");
+        Error::from(CallError::BadParameters(format!(
+            "{action} body is not a lakeport.v1.{expected}: {e}"
+        )))
+        .into()
+    })
 }
 
 fn admin_only(principal: &Principal, action: &'static str) -> Result<(), Status> {

@@ -9,6 +9,7 @@ mod metadata;
 mod query;
 mod sql_service;
 
+pub use actions::Actions;
 pub use endpoint::FlightEndpoint;
 pub use sql_service::SqlService;
 

@@ -19,7 +19,7 @@ use arrow_flight::sql::{
 use arrow_flight::{Action, ActionType, FlightDescriptor, FlightInfo, HandshakeRequest, Ticket};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::actions;
+use super::actions::{self, Actions};
 use super::handshake::{handshake, HandshakeStream};
 use super::ingest::{put_path, put_statement_ingest};
 use super::metadata::{self, command_info, read_only, unsupported};
@@ -28,13 +28,12 @@ use crate::auth::Authenticator;
 use crate::error::Error;
 use crate::ingest::IngestError;
 use crate::ingest::Ingestor;
-use crate::maintenance::Maintenance;
 use crate::query::QueryEngine;
 
 pub struct SqlService {
     ingestor: Arc<Ingestor>,
     engine: Arc<QueryEngine>,
-    maintenance: Arc<Maintenance>,
+    actions: Arc<Actions>,
     auth: Arc<Authenticator>,
 }
 
@@ -42,13 +41,13 @@ impl SqlService {
     pub fn new(
         ingestor: Arc<Ingestor>,
         engine: Arc<QueryEngine>,
-        maintenance: Arc<Maintenance>,
+        actions: Arc<Actions>,
         auth: Arc<Authenticator>,
     ) -> Self {
         Self {
             ingestor,
             engine,
-            maintenance,
+            actions,
             auth,
         }
     }
@@ -407,7 +406,7 @@ impl FlightSqlService for SqlService {
         &self,
         request: Request<Action>,
     ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
-        actions::do_action(&self.maintenance, request)
+        actions::do_action(&self.actions, request)
             .await
             .map(Response::new)
     }

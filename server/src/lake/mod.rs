@@ -142,6 +142,12 @@ impl Lake {
         self.tenants.get(tenant).cloned().unwrap_or_default()
     }
 
+    /// True when the tenant's objects are encrypted with a key of its own (SSE-C), which
+    /// only a reader holding the key can read.
+    pub fn uses_sse_c(&self, tenant: &str) -> bool {
+        matches!(self.tenant(tenant).key, Some(TenantKey::SseC { .. }))
+    }
+
     /// Where a table is (or would be created), and where the routes would put it now.
     pub fn locate(&self, tenant: &str, dataset: &str) -> Result<TableLocation, LakeError> {
         let settings = self.tenant(tenant);

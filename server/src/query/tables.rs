@@ -12,7 +12,7 @@ use object_store::path::Path;
 use super::QueryError;
 use crate::datasets::{Dataset, Datasets};
 use crate::lake::delta::refresh;
-use crate::lake::{Lake, LakeError, TableHandle};
+use crate::lake::{Lake, LakeError, StoreKind, TableHandle};
 use crate::maintenance::{FileTargets, MaintenanceLog};
 
 #[derive(Debug)]
@@ -22,6 +22,7 @@ pub struct LakeTables {
     configured_tenants: Vec<String>,
     maintenance: Arc<MaintenanceLog>,
     targets: FileTargets,
+    checkpoint_interval: u64,
 }
 
 /// A table a query reads: which tenant and dataset, where it lives, and its snapshot.
@@ -30,6 +31,9 @@ pub struct LoadedTable {
     pub tenant: String,
     pub dataset: Arc<Dataset>,
     pub store: String,
+    pub store_kind: StoreKind,
+    /// The lake's root in that store.
+    pub store_root: url::Url,
     /// The store the routes name now, when it differs or the tenant has none.
     pub configured_store: Option<String>,
     pub table: DeltaTable,
@@ -49,17 +53,28 @@ impl LakeTables {
             configured_tenants,
             maintenance: Arc::default(),
             targets: FileTargets::default(),
+            checkpoint_interval: 50,
         }
     }
 
-    /// The file sizes compaction aims for, which `system.partitions` counts small files by.
-    pub fn with_file_targets(mut self, targets: FileTargets) -> Self {
+    /// What lake health is judged by: the file sizes compaction aims for (which
+    /// `system.partitions` counts small files by) and the checkpoint interval.
+    pub fn with_health_settings(mut self, targets: FileTargets, checkpoint_interval: u64) -> Self {
         self.targets = targets;
+        self.checkpoint_interval = checkpoint_interval;
         self
     }
 
     pub fn file_targets(&self) -> &FileTargets {
         &self.targets
+    }
+
+    pub fn checkpoint_interval(&self) -> u64 {
+        self.checkpoint_interval
+    }
+
+    pub fn lake(&self) -> &Arc<Lake> {
+        &self.lake
     }
 
     /// What maintenance did in this process, for `system.maintenance`.
@@ -158,6 +173,8 @@ impl LakeTables {
             tenant: tenant.to_string(),
             dataset: dataset.clone(),
             store: handle.store.name.clone(),
+            store_kind: handle.store.kind,
+            store_root: handle.store.root.clone(),
             configured_store: handle.configured.as_ref().map(|s| s.name.clone()),
             table,
         }))

@@ -15,14 +15,23 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
 use object_store::ObjectStoreExt;
 
 mod maintenance;
+mod readiness;
 
 use super::tables::{commit_files, LakeTables, LoadedTable};
 use super::QueryError;
 use crate::lake::LakeError;
 use crate::maintenance::FileTargets;
+use crate::readiness::{Readiness, ReadinessError};
 
 /// The system tables, in the order they are listed.
-pub const SYSTEM_TABLES: [&str; 5] = ["commits", "maintenance", "partitions", "storage", "tables"];
+pub const SYSTEM_TABLES: [&str; 6] = [
+    "commits",
+    "maintenance",
+    "partitions",
+    "readiness",
+    "storage",
+    "tables",
+];
 
 #[derive(Debug)]
 pub struct SystemSchema {
@@ -69,6 +78,7 @@ pub fn system_table_schema(name: &str) -> Option<SchemaRef> {
             Field::new("max_event_time", utc(TimeUnit::Microsecond), true),
         ],
         "maintenance" => maintenance::fields(),
+        "readiness" => readiness::fields(),
         "commits" => vec![
             s("tenant"),
             s("dataset"),
@@ -97,6 +107,14 @@ impl SystemSchema {
     }
 
     async fn batch(&self, name: &str, schema: SchemaRef) -> Result<RecordBatch, QueryError> {
+        if name == "readiness" {
+            let reports = Readiness::new(self.tables.clone())
+                .report(&self.tenants, None)
+                .await
+                .map_err(readiness_error)?;
+            return RecordBatch::try_new(schema, readiness::columns(&reports))
+                .map_err(|e| QueryError::Execution(e.to_string()));
+        }
         let tables = self.loaded().await?;
         let columns = match name {
             "tables" => tables_columns(&tables)?,
@@ -138,6 +156,14 @@ impl SchemaProvider for SystemSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         SYSTEM_TABLES.contains(&name)
+    }
+}
+
+fn readiness_error(e: ReadinessError) -> QueryError {
+    match e {
+        ReadinessError::Lake(e) => QueryError::Lake(e),
+        ReadinessError::Tables(e) => e,
+        other => QueryError::Execution(other.to_string()),
     }
 }
 
