@@ -1,5 +1,6 @@
-//! Rewrites one bin of small files as one file sorted by event time, then swaps them in
-//! one commit of `remove`s and an `add`, all with `dataChange = false`.
+//! Rewrites each bin of small files as one file sorted by event time, then swaps the bins
+//! of one partition group (the partitions of one hour) in one commit of `remove`s and
+//! `add`s, all with `dataChange = false`.
 //!
 //! Appends never conflict with it: an ingest commit only adds files, so after losing a
 //! race to one the commit is rebuilt on the newer version. Two compactions of the same
@@ -87,35 +88,69 @@ impl CompactionWriter {
     }
 }
 
-/// Compacts `bin` of `table` (whose data columns are `schema`) and commits the swap.
-pub(super) async fn compact(
+/// Compacts `bins` of `table` (whose data columns are `schema`): one new file per bin,
+/// then one commit swapping them all in. The outcome of each bin, in order.
+pub(super) async fn compact_group(
     table: &mut DeltaTable,
-    bin: &Bin,
+    bins: &[Bin],
     schema: SchemaRef,
     time_column: &str,
     writer: &CompactionWriter,
     now: DateTime<Utc>,
-) -> Result<Compacted, MaintenanceError> {
+) -> Result<Vec<Compacted>, MaintenanceError> {
     let store = table.object_store();
-    let add = write_sorted(store.clone(), bin, schema, time_column, writer, now).await?;
-    let committed = commit_swap(table, bin, &add, now).await;
-    match committed {
-        Ok(Some(version)) => {
+    let timer = std::time::Instant::now();
+    let mut adds = Vec::with_capacity(bins.len());
+    for bin in bins {
+        match write_sorted(store.clone(), bin, schema.clone(), time_column, writer, now).await {
+            Ok(add) => adds.push(add),
+            Err(e) => {
+                delete_unreferenced(store.as_ref(), &adds).await;
+                return Err(e);
+            }
+        }
+    }
+    let written = timer.elapsed();
+    let committed = commit_swap(table, bins, &adds, now).await;
+    debug!(
+        bins = bins.len(),
+        write_ms = written.as_millis() as u64,
+        commit_ms = (timer.elapsed() - written).as_millis() as u64,
+        "compaction timings"
+    );
+    let (version, landed) = match committed {
+        Ok(committed) => committed,
+        Err(e) => {
+            delete_unreferenced(store.as_ref(), &adds).await;
+            return Err(e);
+        }
+    };
+    let mut outcomes = Vec::with_capacity(bins.len());
+    let mut lost = Vec::new();
+    for ((bin, add), landed) in bins.iter().zip(adds).zip(landed) {
+        if landed {
             info!(table = %table.table_url(), partition = %bin.partition, files = bin.files.len(), bytes_in = bin.bytes(), bytes_out = add.size, version, "partition compacted");
-            Ok(Compacted::Replaced {
+            outcomes.push(Compacted::Replaced {
                 add: Box::new(add),
                 version,
-            })
+            });
+        } else {
+            lost.push(add);
+            outcomes.push(Compacted::LostRace);
         }
-        outcome => {
-            // Nothing references the new file: delete it now rather than leave it to vacuum.
-            if let Err(e) = store
-                .delete(&Path::parse(&add.path).unwrap_or_default())
-                .await
-            {
-                debug!(path = %add.path, error = %e, "could not delete an uncommitted compacted file; vacuum will");
-            }
-            outcome.map(|_| Compacted::LostRace)
+    }
+    delete_unreferenced(store.as_ref(), &lost).await;
+    Ok(outcomes)
+}
+
+/// Deletes files no commit references now rather than leaving them to vacuum.
+async fn delete_unreferenced(store: &dyn ObjectStore, adds: &[Add]) {
+    for add in adds {
+        if let Err(e) = store
+            .delete(&Path::parse(&add.path).unwrap_or_default())
+            .await
+        {
+            debug!(path = %add.path, error = %e, "could not delete an uncommitted compacted file; vacuum will");
         }
     }
 }
@@ -179,57 +214,65 @@ fn partitioned_file(file: &LiveFile) -> PartitionedFile {
     })
 }
 
-/// Commits the swap; `None` when another writer removed one of the files first.
+/// Commits the swap of every bin whose files are all still live: the version (-1 when
+/// none was) and, per bin, whether it landed.
 async fn commit_swap(
     table: &mut DeltaTable,
-    bin: &Bin,
-    add: &Add,
+    bins: &[Bin],
+    adds: &[Add],
     now: DateTime<Utc>,
-) -> Result<Option<i64>, MaintenanceError> {
+) -> Result<(i64, Vec<bool>), MaintenanceError> {
     // Vacuum keeps a removed file for the retention period counted from this time.
     let deleted_at = now.timestamp_millis();
-    let mut actions: Vec<Action> = bin
-        .files
-        .iter()
-        .map(|f| {
-            Action::Remove(Remove {
-                path: f.path.clone(),
-                data_change: false,
-                deletion_timestamp: Some(deleted_at),
-                extended_file_metadata: Some(true),
-                partition_values: Some(f.partition_values.clone()),
-                size: Some(f.size as i64),
-                tags: None,
-                deletion_vector: None,
-                base_row_id: None,
-                default_row_commit_version: None,
-            })
-        })
-        .collect();
-    actions.push(Action::Add(add.clone()));
-    let operation = DeltaOperation::Optimize {
-        predicate: Some(bin.partition.clone()),
-        target_size: add.size,
-    };
     for attempt in 1..=MAX_ATTEMPTS {
-        if !all_live(table, bin)? {
-            return Ok(None);
+        let live = live_bins(table, bins)?;
+        if !live.contains(&true) {
+            return Ok((-1, live));
         }
+        let mut actions = Vec::new();
+        for ((bin, add), _) in bins.iter().zip(adds).zip(&live).filter(|(_, live)| **live) {
+            actions.extend(bin.files.iter().map(|f| {
+                Action::Remove(Remove {
+                    path: f.path.clone(),
+                    data_change: false,
+                    deletion_timestamp: Some(deleted_at),
+                    extended_file_metadata: Some(true),
+                    partition_values: Some(f.partition_values.clone()),
+                    size: Some(f.size as i64),
+                    tags: None,
+                    deletion_vector: None,
+                    base_row_id: None,
+                    default_row_commit_version: None,
+                })
+            }));
+            actions.push(Action::Add(add.clone()));
+        }
+        let partitions: Vec<&str> = bins.iter().map(|b| b.partition.as_str()).collect();
+        let operation = DeltaOperation::Optimize {
+            predicate: Some(partitions.join(" OR ")),
+            target_size: adds.iter().map(|a| a.size).max().unwrap_or_default(),
+        };
         // No retries inside delta-rs: its rebase would not see a concurrent compaction.
         let properties = CommitProperties::default()
             .with_max_retries(0)
             .with_create_checkpoint(false)
             .with_cleanup_expired_logs(Some(false));
         let committed = CommitBuilder::from(properties)
-            .with_actions(actions.clone())
+            .with_actions(actions)
             .build(
                 Some(table.snapshot().map_err(LakeError::from)?),
                 table.log_store(),
-                operation.clone(),
+                operation,
             )
             .await;
         match committed {
-            Ok(finalized) => return Ok(Some(finalized.version() as i64)),
+            Ok(finalized) => {
+                // The next group of this run builds on this commit instead of losing a
+                // race to it.
+                let version = finalized.version() as i64;
+                table.state = Some(finalized.snapshot());
+                return Ok((version, live));
+            }
             Err(e) => {
                 let e = LakeError::from(e);
                 if !e.is_retryable() {
@@ -247,13 +290,16 @@ async fn commit_swap(
     .into())
 }
 
-/// True when every file of the bin is still in the table's latest loaded snapshot.
-fn all_live(table: &DeltaTable, bin: &Bin) -> Result<bool, MaintenanceError> {
+/// Per bin, true when every one of its files is in the table's latest loaded snapshot.
+fn live_bins(table: &DeltaTable, bins: &[Bin]) -> Result<Vec<bool>, MaintenanceError> {
     let snapshot = table.snapshot().map_err(LakeError::from)?;
     let live: std::collections::HashSet<String> = snapshot
         .log_data()
         .iter()
         .map(|f| f.path().into_owned())
         .collect();
-    Ok(bin.files.iter().all(|f| live.contains(&f.path)))
+    Ok(bins
+        .iter()
+        .map(|bin| bin.files.iter().all(|f| live.contains(&f.path)))
+        .collect())
 }

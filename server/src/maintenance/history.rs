@@ -87,6 +87,19 @@ impl StepRecord {
         }
     }
 
+    /// A step that failed with `error`.
+    pub fn failed(
+        tenant: &str,
+        dataset: &str,
+        kind: StepKind,
+        at: DateTime<Utc>,
+        error: impl std::fmt::Display,
+    ) -> Self {
+        let mut record = Self::new(tenant, dataset, kind, at);
+        record.outcome = Outcome::Failed(error.to_string());
+        record
+    }
+
     pub fn message(&self) -> &str {
         match &self.outcome {
             Outcome::Failed(message) => message,

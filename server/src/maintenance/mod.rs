@@ -161,14 +161,13 @@ impl Maintenance {
                     Ok(Some(loaded)) => loaded,
                     Ok(None) => continue,
                     Err(e) => {
-                        let mut failed = StepRecord::new(
+                        records.push(StepRecord::failed(
                             tenant,
                             &dataset.name,
                             StepKind::Compaction,
                             self.clock.now(),
-                        );
-                        failed.outcome = Outcome::Failed(e.to_string());
-                        records.push(failed);
+                            e,
+                        ));
                         continue;
                     }
                 };
@@ -193,14 +192,13 @@ impl Maintenance {
             .await;
         if !dry_run && records.iter().any(|r| r.outcome == Outcome::Done) {
             if let Err(e) = refresh(&mut table).await {
-                let mut failed = StepRecord::new(
+                records.push(StepRecord::failed(
                     &tenant,
                     &dataset.name,
                     StepKind::Checkpoint,
                     self.clock.now(),
-                );
-                failed.outcome = Outcome::Failed(e.to_string());
-                records.push(failed);
+                    e,
+                ));
                 return records;
             }
         }
@@ -295,36 +293,43 @@ impl Maintenance {
         let files = match live_files(table) {
             Ok(files) => files,
             Err(e) => {
-                let mut failed = StepRecord::new(
+                return vec![StepRecord::failed(
                     tenant,
                     &dataset.name,
                     StepKind::Compaction,
                     self.clock.now(),
-                );
-                failed.outcome = Outcome::Failed(e.to_string());
-                return vec![failed];
+                    e,
+                )];
             }
         };
         let bins = plan::plan(files, &dataset.partition_columns(), rules, self.clock.now());
         let mut records = Vec::new();
-        for bin in bins {
+        for group in plan::by_hour(bins) {
             let started = Started::now(&self.clock);
-            let mut record =
-                StepRecord::new(tenant, &dataset.name, StepKind::Compaction, started.at);
-            record.partition = bin.partition.clone();
-            record.files_in = bin.files.len() as u64;
-            record.bytes_in = bin.bytes();
+            let mut group_records: Vec<StepRecord> = group
+                .iter()
+                .map(|bin| {
+                    let mut record =
+                        StepRecord::new(tenant, &dataset.name, StepKind::Compaction, started.at);
+                    record.partition = bin.partition.clone();
+                    record.files_in = bin.files.len() as u64;
+                    record.bytes_in = bin.bytes();
+                    record.files_out = 1;
+                    record
+                })
+                .collect();
             if dry_run {
-                record.outcome = Outcome::Planned;
-                record.files_out = 1;
-                records.push(record);
+                for record in &mut group_records {
+                    record.outcome = Outcome::Planned;
+                }
+                records.extend(group_records);
                 continue;
             }
             let compacted = match table_data_schema(table, dataset) {
                 Ok(schema) => {
-                    compact::compact(
+                    compact::compact_group(
                         table,
-                        &bin,
+                        &group,
                         Arc::new(schema),
                         &dataset.time_column,
                         &self.settings.writer,
@@ -335,22 +340,33 @@ impl Maintenance {
                 Err(e) => Err(e.into()),
             };
             match compacted {
-                Ok(Compacted::Replaced { add, version }) => {
-                    record.files_out = 1;
-                    record.bytes_out = add.size as u64;
-                    record.version = Some(version);
-                }
-                Ok(Compacted::LostRace) => {
-                    info!(tenant, dataset = %dataset.name, partition = %bin.partition, "another writer compacted these files first");
-                    record.outcome = Outcome::LostRace;
+                Ok(outcomes) => {
+                    for (record, outcome) in group_records.iter_mut().zip(outcomes) {
+                        match outcome {
+                            Compacted::Replaced { add, version } => {
+                                record.bytes_out = add.size as u64;
+                                record.version = Some(version);
+                            }
+                            Compacted::LostRace => {
+                                info!(tenant, dataset = %dataset.name, partition = %record.partition, "another writer compacted these files first");
+                                record.files_out = 0;
+                                record.outcome = Outcome::LostRace;
+                            }
+                        }
+                    }
                 }
                 Err(e) => {
-                    warn!(tenant, dataset = %dataset.name, partition = %bin.partition, error = %e, "compaction failed");
-                    record.outcome = Outcome::Failed(e.to_string());
+                    warn!(tenant, dataset = %dataset.name, partition = %group[0].partition, error = %e, "compaction failed");
+                    for record in &mut group_records {
+                        record.files_out = 0;
+                        record.outcome = Outcome::Failed(e.to_string());
+                    }
                 }
             }
-            record.duration = started.timer.elapsed();
-            records.push(record);
+            for record in &mut group_records {
+                record.duration = started.timer.elapsed();
+            }
+            records.extend(group_records);
         }
         records
     }

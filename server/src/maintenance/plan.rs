@@ -106,6 +106,20 @@ pub fn plan(
     bins
 }
 
+/// The bins grouped by hour (all apps of one hour), which compaction commits together:
+/// fewer commits for readers to replay, one snapshot update per hour.
+pub fn by_hour(bins: Vec<Bin>) -> Vec<Vec<Bin>> {
+    let mut groups: BTreeMap<Vec<Option<String>>, Vec<Bin>> = BTreeMap::new();
+    for bin in bins {
+        let hour = ["year", "month", "day", "hour"]
+            .iter()
+            .map(|c| bin.partition_values.get(*c).cloned().flatten())
+            .collect();
+        groups.entry(hour).or_default().push(bin);
+    }
+    groups.into_values().collect()
+}
+
 /// True once the partition's hour ended more than `grace` ago. A partition without a
 /// readable hour (a table lakeport did not lay out) is never compacted.
 pub fn is_closed(
@@ -220,6 +234,31 @@ mod tests {
             .files
             .iter()
             .all(|f| f.partition_values == b.partition_values)));
+    }
+
+    #[test]
+    fn bins_of_one_hour_commit_together() {
+        let files: Vec<LiveFile> = ["web", "mob", "ios"]
+            .iter()
+            .flat_map(|app| {
+                (0..2).flat_map(move |i| {
+                    [
+                        file(app, 1, &format!("a{i}"), MIB),
+                        file(app, 2, &format!("b{i}"), MIB),
+                    ]
+                })
+            })
+            .collect();
+        let groups = by_hour(plan(files, &columns(), rules(256 * MIB), at(12, 0)));
+        assert_eq!(groups.len(), 2);
+        for group in &groups {
+            assert_eq!(group.len(), 3);
+            let hours: std::collections::HashSet<_> = group
+                .iter()
+                .map(|b| b.partition_values["hour"].clone())
+                .collect();
+            assert_eq!(hours.len(), 1);
+        }
     }
 
     #[test]
