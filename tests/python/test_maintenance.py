@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 from deltalake import DeltaTable
 
-from conftest import ACME, ADMIN, Server, put_table, snowplow_table
+from conftest import ACME, ADMIN, Server, produce_concurrently, put_table, snowplow_table
 from test_cli import lakeport
 
 HOUR_US = 3_600_000_000
@@ -112,3 +112,43 @@ def test_sigkill_during_compaction_loses_and_duplicates_nothing(tmp_path, lake):
         assert set(files_per_partition(lake).values()) == {1}
     finally:
         server.stop()
+
+
+def test_maintenance_running_over_and_over_while_producers_stream_keeps_every_row_once(tmp_path, lake):
+    first = Server(tmp_path, lake, ["--maintenance-interval", "0s"]).start()
+    second = Server(tmp_path, lake, ["--maintenance-interval", "0s"]).start()
+    try:
+        outcomes = []
+        done = threading.Event()
+
+        def maintain():
+            servers = [first, second]
+            i = 0
+            while not done.is_set():
+                result = lakeport(servers[i % 2], "maintenance", "run", "--format", "json", token=ADMIN, check=False)
+                if result.returncode != 0:  # asserted below: a thread's assertion would be lost
+                    outcomes.append(f"failed: {result.stderr}")
+                    return
+                outcomes.extend(s["outcome"] for s in json.loads(result.stdout))
+                i += 1
+
+        maintainers = [threading.Thread(target=maintain) for _ in range(2)]
+        for m in maintainers:
+            m.start()
+        # Four producers (two per server), eight sequenced puts each, over closed hours.
+        errors = produce_concurrently([first, second, first, second], puts=8, rows=300)
+        done.set()
+        for m in maintainers:
+            m.join()
+        assert errors == []
+        assert "done" in outcomes, outcomes
+        assert not [o for o in outcomes if o.startswith("failed")], outcomes
+        expected = 4 * 8 * 300
+        assert read_counts(lake) == {r: (expected, expected) for r in ("deltalake", "duckdb", "polars")}
+        lakeport(first, "maintenance", "run", token=ADMIN)
+        assert read_counts(lake) == {r: (expected, expected) for r in ("deltalake", "duckdb", "polars")}
+        # Every closed partition ends as one file (each holds far less than the target).
+        assert set(files_per_partition(lake).values()) == {1}
+    finally:
+        first.stop()
+        second.stop()
