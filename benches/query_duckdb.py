@@ -1,4 +1,6 @@
-"""DuckDB side of benches/query.rs: times the same queries over the lake's Parquet files.
+"""DuckDB side of benches/query.rs and benches/maintenance.rs: times the same queries over
+the Parquet files the table's Delta log lists (files replaced by compaction or left by a
+failed unit stay on disk until vacuum, and must not be read).
 
 Usage: python query_duckdb.py TABLE_DIR REPEATS < queries.json; prints
 {"name": [median_seconds, rows], ...} as JSON.
@@ -10,13 +12,15 @@ import sys
 import time
 
 import duckdb
+from deltalake import DeltaTable
 
 table_dir, repeats = sys.argv[1], int(sys.argv[2])
 queries = json.load(sys.stdin)
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
+files = ", ".join(f"'{path}'" for path in DeltaTable(table_dir).file_uris())
 con.execute(
-    f"CREATE VIEW snowplow AS SELECT * FROM read_parquet('{table_dir}/**/*.parquet', "
+    f"CREATE VIEW snowplow AS SELECT * FROM read_parquet([{files}], "
     "hive_partitioning = true, union_by_name = true)")
 results = {}
 for name, sql in queries.items():
