@@ -100,15 +100,37 @@ pub(super) async fn compact_group(
 ) -> Result<Vec<Compacted>, MaintenanceError> {
     let store = table.object_store();
     let timer = std::time::Instant::now();
+    // The bins of a group are written side by side, one per core, each with its share of
+    // the memory limit.
+    let parallel = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(bins.len())
+        .max(1);
+    let share = CompactionWriter {
+        props: writer.props.clone(),
+        memory_limit: writer.memory_limit / parallel,
+    };
+    // Made up front: a `map` closure over borrowed bins trips rustc's `Send` inference
+    // for the spawned run (a higher-ranked lifetime).
+    let writes: Vec<_> = bins
+        .iter()
+        .map(|bin| write_sorted(store.clone(), bin, schema.clone(), time_column, &share, now))
+        .collect();
+    let written: Vec<Result<Add, MaintenanceError>> = futures::stream::iter(writes)
+        .buffered(parallel)
+        .collect()
+        .await;
     let mut adds = Vec::with_capacity(bins.len());
-    for bin in bins {
-        match write_sorted(store.clone(), bin, schema.clone(), time_column, writer, now).await {
+    let mut failure = None;
+    for result in written {
+        match result {
             Ok(add) => adds.push(add),
-            Err(e) => {
-                delete_unreferenced(store.as_ref(), &adds).await;
-                return Err(e);
-            }
+            Err(e) => failure = Some(e),
         }
+    }
+    if let Some(e) = failure {
+        delete_unreferenced(store.as_ref(), &adds).await;
+        return Err(e);
     }
     let written = timer.elapsed();
     let committed = commit_swap(table, bins, &adds, now).await;
