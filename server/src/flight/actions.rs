@@ -64,6 +64,7 @@ pub(super) async fn do_action(
                 tenant: non_empty(body.tenant),
                 dataset: non_empty(body.dataset),
                 dry_run: body.dry_run,
+                scheduled: false,
             };
             let records = actions.maintenance.run(&scope).await.map_err(Error::from)?;
             let result = MaintenanceRunResult {

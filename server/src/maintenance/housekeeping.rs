@@ -68,17 +68,23 @@ pub(super) async fn clean_log(
 
 /// Deletes the data files the latest version does not reference and that are older than
 /// the table's `delta.deletedFileRetentionDuration` (7 days by default): files compaction
-/// replaced, and the orphans of units that never committed. Returns the files (to be)
-/// deleted.
+/// replaced (tombstoned in the log) and, when `full`, the orphans of units that never
+/// committed, which only a listing of the table finds. Returns the files (to be) deleted.
 pub(super) async fn vacuum(
     table: &DeltaTable,
     clock: Arc<dyn Clock>,
+    full: bool,
     dry_run: bool,
 ) -> Result<Vec<String>, MaintenanceError> {
+    let mode = if full {
+        VacuumMode::Full
+    } else {
+        VacuumMode::Lite
+    };
     let (_, metrics) = table
         .clone()
         .vacuum()
-        .with_mode(VacuumMode::Full)
+        .with_mode(mode)
         .with_dry_run(dry_run)
         .with_clock(Arc::new(ClockAdapter(clock)))
         .with_commit_properties(CommitProperties::default().with_create_checkpoint(false))

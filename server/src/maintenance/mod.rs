@@ -90,7 +90,15 @@ pub struct RunScope {
     pub tenant: Option<String>,
     pub dataset: Option<String>,
     pub dry_run: bool,
+    /// Set by the schedule: vacuum lists the whole table for orphans only once every
+    /// `FULL_VACUUM_EVERY` per table (a LIST per partition on an object store), and
+    /// otherwise deletes just the files the log tombstoned. A run asked for by an admin
+    /// always lists.
+    pub scheduled: bool,
 }
+
+/// How often the schedule lets vacuum list a table for orphans.
+const FULL_VACUUM_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug)]
 pub struct Maintenance {
@@ -100,6 +108,8 @@ pub struct Maintenance {
     log: Arc<MaintenanceLog>,
     /// One run at a time per process: the schedule and admin runs take turns.
     running: tokio::sync::Mutex<()>,
+    /// When each table (tenant, dataset) was last vacuumed with a full listing.
+    full_vacuums: std::sync::Mutex<std::collections::HashMap<(String, String), std::time::Instant>>,
 }
 
 impl Maintenance {
@@ -115,6 +125,7 @@ impl Maintenance {
             clock,
             log,
             running: tokio::sync::Mutex::new(()),
+            full_vacuums: Default::default(),
         }
     }
 
@@ -132,7 +143,11 @@ impl Maintenance {
                     _ = tokio::time::sleep(interval) => {}
                 }
                 let Some(this) = this.upgrade() else { break };
-                if let Err(e) = this.run(&RunScope::default()).await {
+                let scope = RunScope {
+                    scheduled: true,
+                    ..RunScope::default()
+                };
+                if let Err(e) = this.run(&scope).await {
                     warn!(error = %e, "scheduled maintenance failed; next try in one interval");
                 }
             }
@@ -171,7 +186,7 @@ impl Maintenance {
                         continue;
                     }
                 };
-                records.extend(self.maintain(loaded, scope.dry_run).await);
+                records.extend(self.maintain(loaded, scope).await);
             }
         }
         if !scope.dry_run {
@@ -180,7 +195,8 @@ impl Maintenance {
         Ok(records)
     }
 
-    async fn maintain(&self, loaded: LoadedTable, dry_run: bool) -> Vec<StepRecord> {
+    async fn maintain(&self, loaded: LoadedTable, scope: &RunScope) -> Vec<StepRecord> {
+        let dry_run = scope.dry_run;
         let LoadedTable {
             tenant,
             dataset,
@@ -232,7 +248,8 @@ impl Maintenance {
             },
         ));
         let started = Started::now(&self.clock);
-        let vacuumed = housekeeping::vacuum(&table, self.clock.clone(), dry_run).await;
+        let full = self.full_vacuum_due(&tenant, name, scope);
+        let vacuumed = housekeeping::vacuum(&table, self.clock.clone(), full, dry_run).await;
         records.extend(self.record(
             &tenant,
             name,
@@ -246,6 +263,20 @@ impl Maintenance {
             },
         ));
         records
+    }
+
+    /// Whether this run's vacuum lists the table for orphans (and notes that it does).
+    fn full_vacuum_due(&self, tenant: &str, dataset: &str, scope: &RunScope) -> bool {
+        let mut last = self.full_vacuums.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (tenant.to_string(), dataset.to_string());
+        let due = !scope.scheduled
+            || last
+                .get(&key)
+                .is_none_or(|at| at.elapsed() >= FULL_VACUUM_EVERY);
+        if due && !scope.dry_run {
+            last.insert(key, std::time::Instant::now());
+        }
+        due
     }
 
     /// A record for a table-wide step: `None` when it had nothing to do.
