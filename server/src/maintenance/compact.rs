@@ -140,13 +140,9 @@ pub(super) async fn compact_group(
         commit_ms = (timer.elapsed() - written).as_millis() as u64,
         "compaction timings"
     );
-    let (version, landed) = match committed {
-        Ok(committed) => committed,
-        Err(e) => {
-            delete_unreferenced(store.as_ref(), &adds).await;
-            return Err(e);
-        }
-    };
+    // On an error the commit may still have landed (a store timeout after the write
+    // took): the new files stay, and vacuum deletes them if nothing references them.
+    let (version, landed) = committed?;
     let mut outcomes = Vec::with_capacity(bins.len());
     let mut lost = Vec::new();
     for ((bin, add), landed) in bins.iter().zip(adds).zip(landed) {
