@@ -154,7 +154,10 @@ impl Readiness {
                     Ok(None) => {}
                     // A table no Delta reader can open (delta-kernel refuses it) is the
                     // first thing to report, not a reason to report nothing.
-                    Err(QueryError::Lake(e)) => reports.push(unopenable(tenant, &dataset.name, &e)),
+                    // Store failures (already told apart from Delta's own) stay errors.
+                    Err(QueryError::Lake(e @ LakeError::Delta(_))) => {
+                        reports.push(unopenable(tenant, &dataset.name, &e))
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
