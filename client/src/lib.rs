@@ -154,10 +154,7 @@ impl Client {
         &mut self,
         request: MaintenanceRunRequest,
     ) -> Result<MaintenanceRunResult, ClientError> {
-        let action = Action::new("maintenance.run", request.encode_to_vec());
-        let mut results: Vec<_> = self.flight.do_action(action).await?.try_collect().await?;
-        let body = results.pop().unwrap_or_default();
-        MaintenanceRunResult::decode(body).map_err(ClientError::BadAck)
+        self.action("maintenance.run", request).await
     }
 
     /// Whether Snowflake can read each table (the caller's own; an admin's named tenant, or
@@ -166,10 +163,19 @@ impl Client {
         &mut self,
         request: ReadinessRequest,
     ) -> Result<ReadinessResult, ClientError> {
-        let action = Action::new("snowflake.readiness", request.encode_to_vec());
+        self.action("snowflake.readiness", request).await
+    }
+
+    /// One of lakeport's DoActions: a protobuf body, a single protobuf result.
+    async fn action<R: Message + Default>(
+        &mut self,
+        name: &str,
+        request: impl Message,
+    ) -> Result<R, ClientError> {
+        let action = Action::new(name, request.encode_to_vec());
         let mut results: Vec<_> = self.flight.do_action(action).await?.try_collect().await?;
         let body = results.pop().unwrap_or_default();
-        ReadinessResult::decode(body).map_err(ClientError::BadAck)
+        R::decode(body).map_err(ClientError::BadAck)
     }
 
     /// Raw Flight client, for calls the SDK does not wrap.
