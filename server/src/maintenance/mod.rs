@@ -26,7 +26,7 @@ use compact::Compacted;
 pub use compact::CompactionWriter;
 pub use history::{MaintenanceLog, Outcome, StepKind, StepRecord};
 pub use housekeeping::last_checkpoint;
-use plan::{CompactionRules, LiveFile};
+use plan::{live_files, CompactionRules};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MaintenanceError {
@@ -417,18 +417,4 @@ impl Started {
             timer: std::time::Instant::now(),
         }
     }
-}
-
-/// The data files of the table's loaded version.
-fn live_files(table: &deltalake::DeltaTable) -> Result<Vec<LiveFile>, MaintenanceError> {
-    let snapshot = table.snapshot().map_err(LakeError::from)?;
-    Ok(snapshot
-        .log_data()
-        .iter()
-        .map(|f| LiveFile {
-            path: f.path().into_owned(),
-            size: f.size().max(0) as u64,
-            partition_values: f.partition_values_map(),
-        })
-        .collect())
 }

@@ -6,12 +6,31 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::lake::LakeError;
+
 /// One live data file of a table, as its `add` action describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveFile {
     pub path: String,
     pub size: u64,
     pub partition_values: HashMap<String, Option<String>>,
+    /// Milliseconds since the Unix epoch, as the `add` says.
+    pub modification_time: i64,
+}
+
+/// The data files of a table's loaded version.
+pub fn live_files(table: &deltalake::DeltaTable) -> Result<Vec<LiveFile>, LakeError> {
+    Ok(table
+        .snapshot()?
+        .log_data()
+        .iter()
+        .map(|f| LiveFile {
+            path: f.path().into_owned(),
+            size: f.size().max(0) as u64,
+            partition_values: f.partition_values_map(),
+            modification_time: f.modification_time(),
+        })
+        .collect())
 }
 
 /// Files of one partition that become one file.
@@ -168,6 +187,7 @@ mod tests {
             path: format!("app_id={app}/year=2026/month=11/day=30/hour={hour:02}/{name}"),
             size,
             partition_values: values,
+            modification_time: 0,
         }
     }
 

@@ -421,6 +421,7 @@ mod tests {
                 path: "app_id=web/year=2024/month=05/day=01/hour=10/data_x.parquet".into(),
                 size: 3 * MIB,
                 partition_values: values,
+                modification_time: 0,
             }],
             footers: vec![],
             unreadable_footers: vec![],

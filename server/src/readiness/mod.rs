@@ -18,7 +18,7 @@ use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
 use crate::lake::LakeError;
 use crate::maintenance::last_checkpoint;
-use crate::maintenance::plan::LiveFile;
+use crate::maintenance::plan::{live_files, LiveFile};
 use crate::query::tables::{LakeTables, LoadedTable};
 use crate::query::QueryError;
 pub use checks::{Check, State, CHECKS};
@@ -176,22 +176,8 @@ impl Readiness {
             .map_err(|e| LakeError::Internal(format!("table schema has no Arrow form: {e}")))?;
         let protocol = snapshot.protocol();
         let metadata = snapshot.metadata();
-        let mut files: Vec<(i64, LiveFile)> = snapshot
-            .log_data()
-            .iter()
-            .map(|f| {
-                (
-                    f.modification_time(),
-                    LiveFile {
-                        path: f.path().into_owned(),
-                        size: f.size().max(0) as u64,
-                        partition_values: f.partition_values_map(),
-                    },
-                )
-            })
-            .collect();
-        files.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
-        let files: Vec<LiveFile> = files.into_iter().map(|(_, f)| f).collect();
+        let mut files = live_files(table)?;
+        files.sort_by_key(|f| std::cmp::Reverse(f.modification_time));
         let store = table.object_store();
         let read: Vec<(String, Result<ParquetMetaData, ReadinessError>)> =
             futures::stream::iter(files.iter().take(FOOTERS_READ).cloned())

@@ -20,6 +20,7 @@ mod readiness;
 use super::tables::{commit_files, LakeTables, LoadedTable};
 use super::QueryError;
 use crate::lake::LakeError;
+use crate::maintenance::plan::partition_name;
 use crate::maintenance::FileTargets;
 use crate::readiness::{Readiness, ReadinessError};
 
@@ -231,17 +232,7 @@ fn partition_usage(
     let mut usage: BTreeMap<String, PartitionUsage> = BTreeMap::new();
     for file in snapshot.log_data().iter() {
         let values = file.partition_values_map();
-        let key: Vec<String> = columns
-            .iter()
-            .map(|c| {
-                let value = values.get(c).cloned().flatten();
-                format!(
-                    "{c}={}",
-                    value.as_deref().unwrap_or("__HIVE_DEFAULT_PARTITION__")
-                )
-            })
-            .collect();
-        let entry = usage.entry(key.join("/")).or_default();
+        let entry = usage.entry(partition_name(&columns, &values)).or_default();
         entry.files += 1;
         entry.small_files += i64::from(file.size() < small_below);
         entry.bytes += file.size();
