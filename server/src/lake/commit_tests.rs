@@ -41,7 +41,15 @@ fn checkpointed_table(dir: &std::path::Path, checkpoint_every: u64) -> TableHand
         interval: INTERVAL,
         checkpoint_every,
     };
-    TableHandle::open("acme", snowplow, location, None, policy).unwrap()
+    TableHandle::open(
+        "acme",
+        snowplow,
+        location,
+        None,
+        policy,
+        super::usage::TableMeter::new("acme", "snowplow", Default::default()),
+    )
+    .unwrap()
 }
 
 /// A unit naming a file the commit does not read: enough to exercise the committer.

@@ -20,6 +20,7 @@ use tracing::{debug, warn};
 use super::delta::{create_schema, delta_fields, ensure_local_dir, refresh, table_data_schema};
 use super::group_commit::{CommitSchedule, Decision, Incoming};
 use super::sequences::{RangeCheck, SequenceRange};
+use super::usage::TableMeter;
 use super::LakeError;
 use crate::datasets::Dataset;
 
@@ -62,9 +63,10 @@ pub(super) fn spawn(
     store: String,
     policy: CommitPolicy,
     incoming: Arc<Incoming>,
+    meter: Arc<TableMeter>,
 ) -> mpsc::Sender<CommitRequest> {
     let (tx, rx) = mpsc::channel(1024);
-    tokio::spawn(run(table, dataset, store, policy, incoming, rx));
+    tokio::spawn(run(table, dataset, store, policy, incoming, meter, rx));
     tx
 }
 
@@ -75,6 +77,7 @@ async fn run(
     store: String,
     policy: CommitPolicy,
     incoming: Arc<Incoming>,
+    meter: Arc<TableMeter>,
     mut rx: mpsc::Receiver<CommitRequest>,
 ) {
     let mut schedule = CommitSchedule::new(policy.interval);
@@ -99,7 +102,8 @@ async fn run(
         }
         schedule.committed_at(Instant::now());
         let mut table = table.lock().await;
-        if let Some(version) = commit_group(&mut table, &dataset, &store, group).await {
+        if let Some((version, rows)) = commit_group(&mut table, &dataset, &store, group).await {
+            meter.committed(rows, chrono::Utc::now());
             checkpoint_if_due(&table, version, policy.checkpoint_every);
         }
     }
@@ -135,13 +139,14 @@ struct Pending {
     outcome: Option<Result<CommitOutcome, LakeError>>,
 }
 
-/// Commits `group` (retrying lost races) and answers each unit; the version committed, if any.
+/// Commits `group` (retrying lost races) and answers each unit; the version committed
+/// and the rows it added, if any.
 async fn commit_group(
     table: &mut DeltaTable,
     dataset: &Dataset,
     store: &str,
     group: Vec<CommitRequest>,
-) -> Option<i64> {
+) -> Option<(i64, i64)> {
     let mut pending: Vec<Pending> = group
         .into_iter()
         .map(|request| Pending {
@@ -180,13 +185,20 @@ async fn commit_group(
             p.request.stream_failed.store(true, Ordering::SeqCst);
         }
     }
-    let committed = pending
+    let committed: Vec<(i64, i64)> = pending
         .iter()
         .filter_map(|p| match p.outcome {
-            Some(Ok(CommitOutcome::Committed { version })) => Some(version),
+            Some(Ok(CommitOutcome::Committed { version })) => {
+                Some((version, rows_of(&p.request.adds)))
+            }
             _ => None,
         })
-        .max();
+        .collect();
+    let committed = committed
+        .iter()
+        .map(|(v, _)| *v)
+        .max()
+        .map(|version| (version, committed.iter().map(|(_, r)| r).sum()));
     for p in pending {
         let outcome = p
             .outcome
@@ -194,6 +206,15 @@ async fn commit_group(
         let _ = p.request.respond.send(outcome);
     }
     committed
+}
+
+/// Rows the `add`s carry in their statistics.
+fn rows_of(adds: &[Add]) -> i64 {
+    adds.iter()
+        .filter_map(|add| add.stats.as_deref())
+        .filter_map(|stats| serde_json::from_str::<serde_json::Value>(stats).ok())
+        .filter_map(|stats| stats.get("numRecords").and_then(|n| n.as_i64()))
+        .sum()
 }
 
 /// One attempt: drop units already committed, commit the rest.

@@ -13,7 +13,7 @@ use super::stores::StoreKind;
 
 /// A tenant's key as configured: `encryption = { kind = "...", ... }`. SSE-C keys are only
 /// ever given by reference, never inline.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum KeySpec {
     /// S3 SSE-KMS with this KMS key (ARN, id or alias).

@@ -18,9 +18,10 @@ mod startup;
 pub mod stats;
 pub mod stores;
 pub mod table;
+pub mod usage;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -38,6 +39,7 @@ pub use sequences::{RangeCheck, SequenceRange};
 use startup::{check_tenant_key, find_moved_tables, reachable};
 pub use stores::{Store, StoreKind, StoreSpec};
 pub use table::{PendingCommit, TableHandle};
+pub use usage::{TableUsage, UsageLedger};
 
 /// A tenant's placement settings.
 #[derive(Debug, Clone, Default)]
@@ -72,7 +74,9 @@ pub struct TableLocation {
 #[derive(Debug)]
 pub struct Lake {
     placement: Placement,
-    tenants: BTreeMap<String, TenantPlacement>,
+    /// Configured tenants at start; the tenant registry adds and changes them.
+    tenants: RwLock<BTreeMap<String, TenantPlacement>>,
+    usage: Arc<UsageLedger>,
     /// Tables found at startup in a store other than the one the routes name now.
     moved: HashMap<(String, String), Arc<Store>>,
     /// Stores that could not be reached at startup, with the reason.
@@ -122,7 +126,8 @@ impl Lake {
         let moved = find_moved_tables(&placement, &settings.tenants, &unreachable).await;
         let lake = Arc::new(Self {
             placement,
-            tenants: settings.tenants,
+            tenants: RwLock::new(settings.tenants),
+            usage: Arc::default(),
             moved,
             unreachable,
             registry: TableRegistry::default(),
@@ -139,7 +144,49 @@ impl Lake {
     }
 
     fn tenant(&self, tenant: &str) -> TenantPlacement {
-        self.tenants.get(tenant).cloned().unwrap_or_default()
+        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        tenants.get(tenant).cloned().unwrap_or_default()
+    }
+
+    /// Checks a tenant's region and key before they are stored: some store must have the
+    /// region, and every store the tenant may use must be able to apply the key.
+    pub fn check_tenant(&self, tenant: &str, settings: &TenantPlacement) -> Result<(), LakeError> {
+        if let Some(region) = &settings.region {
+            if !self.placement.stores().any(|s| s.may_take(Some(region))) {
+                let regions: Vec<String> = self
+                    .placement
+                    .stores()
+                    .filter_map(|s| s.region.clone())
+                    .collect();
+                return Err(LakeError::StoreConfig {
+                    store: "(none)".into(),
+                    message: format!(
+                        "no store has region {region:?} (stores have: {})",
+                        if regions.is_empty() {
+                            "no region".into()
+                        } else {
+                            regions.join(", ")
+                        }
+                    ),
+                });
+            }
+        }
+        check_tenant_key(&self.placement, tenant, settings)
+    }
+
+    /// Sets a tenant's region and key (the registry's records); a key that a store the
+    /// tenant may use cannot apply is refused.
+    pub fn set_tenant(&self, tenant: &str, settings: TenantPlacement) -> Result<(), LakeError> {
+        check_tenant_key(&self.placement, tenant, &settings)?;
+        let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        tenants.insert(tenant.to_string(), settings);
+        Ok(())
+    }
+
+    /// The bytes every table holds in its store, kept current by every write of this
+    /// process and by `reconcile_usage`.
+    pub fn usage(&self) -> &Arc<UsageLedger> {
+        &self.usage
     }
 
     /// True when the tenant's objects are encrypted with a key of its own (SSE-C), which
@@ -186,12 +233,14 @@ impl Lake {
         }
         let key = self.tenant(tenant).key;
         self.registry.get_or_open(tenant, &dataset.name, || {
+            let meter = usage::TableMeter::new(tenant, &dataset.name, self.usage.clone());
             TableHandle::open(
                 tenant,
                 dataset.clone(),
                 location,
                 key.as_ref(),
                 self.commit_policy,
+                meter,
             )
         })
     }

@@ -17,6 +17,7 @@ use super::encryption::TenantKey;
 use super::group_commit::{Incoming, IncomingUnit};
 use super::sequences::SequenceRange;
 use super::stores::Store;
+use super::usage::TableMeter;
 use super::{LakeError, TableLocation};
 use crate::datasets::Dataset;
 
@@ -50,12 +51,13 @@ impl TableHandle {
         location: TableLocation,
         key: Option<&TenantKey>,
         policy: CommitPolicy,
+        meter: Arc<TableMeter>,
     ) -> Result<Self, LakeError> {
         let TableLocation { store, configured } = location;
         let url = store.table_url(tenant, &dataset.name)?;
         // Not loaded yet: the table (and its directory) may not exist before its first commit.
         let table = store
-            .table_builder(url.clone(), key)?
+            .metered_table_builder(url.clone(), key, meter.clone())?
             .build()
             .map_err(|e| LakeError::from(e).in_store(&store.name))?;
         let table = Arc::new(Mutex::new(table));
@@ -66,6 +68,7 @@ impl TableHandle {
             store.name.clone(),
             policy,
             incoming.clone(),
+            meter,
         );
         Ok(Self {
             tenant: tenant.to_string(),

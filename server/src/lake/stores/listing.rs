@@ -10,7 +10,7 @@ use crate::lake::LakeError;
 use crate::names::check_name;
 
 impl Store {
-    pub(super) fn root_path(&self) -> Path {
+    pub(crate) fn root_path(&self) -> Path {
         Path::from_url_path(self.root.path()).unwrap_or_default()
     }
 

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::encryption::TenantKey;
+use super::usage::{MeteredStore, TableMeter};
 use super::LakeError;
 
 mod client;
@@ -153,6 +154,18 @@ impl Store {
             StoreKind::Local => builder,
             _ => builder.with_storage_backend(self.client(key)?, url),
         })
+    }
+
+    /// A Delta table builder whose every write and delete is counted by `meter` (the
+    /// table's usage), applying the tenant's key.
+    pub fn metered_table_builder(
+        &self,
+        url: Url,
+        key: Option<&TenantKey>,
+        meter: Arc<TableMeter>,
+    ) -> Result<DeltaTableBuilder, LakeError> {
+        let client: Arc<dyn ObjectStore> = Arc::new(MeteredStore::new(self.client(key)?, meter));
+        Ok(DeltaTableBuilder::from_url(url.clone())?.with_storage_backend(client, url))
     }
 
     /// The bucket-root client for a tenant key, built on first use and then shared.
