@@ -8,7 +8,10 @@ pub mod v1 {
 }
 
 pub use v1::{
-    IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult, MaintenanceStep,
-    QueryTicket, ReadinessCheck, ReadinessRequest, ReadinessResult, SignedTicket, TableReadiness,
-    TableVersion,
+    DatasetUsage, IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult,
+    MaintenanceStep, QueryTicket, QuotaReport, QuotaReportRequest, ReadinessCheck,
+    ReadinessRequest, ReadinessResult, SignedTicket, TableReadiness, TableVersion, Tenant,
+    TenantCreateRequest, TenantEncryption, TenantGetRequest, TenantList, TenantListRequest,
+    TenantToken, TenantUpdateRequest, TenantUsage, TokenIssueRequest, TokenIssueResult,
+    TokenRevokeRequest,
 };

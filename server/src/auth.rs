@@ -2,18 +2,23 @@
 //! caller may touch. The tenant always comes from the credential.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use tonic::metadata::MetadataMap;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{AuthConfig, TokenHash};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("missing credentials: send header `authorization: Bearer <token>` or do a Flight handshake with Basic tenant:token")]
     Missing,
-    #[error("invalid credentials: the token is not known to this server")]
+    #[error("invalid credentials: the token is not known to this server (or was revoked)")]
     InvalidToken,
+    #[error("the token expired at {0}; issue a new one (`lakeport token issue`)")]
+    Expired(DateTime<Utc>),
     #[error("malformed authorization header: expected `Bearer <token>` or `Basic <base64 tenant:token>`")]
     Malformed,
     #[error("the token does not belong to tenant {0:?}")]
@@ -52,10 +57,20 @@ impl Principal {
     }
 }
 
-/// Validates credentials against the configured token hashes.
+/// A token the tenant registry issued: live until it expires or is revoked (a revoked one
+/// is simply not in the map).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub tenant: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Validates credentials against the configured token hashes and the registry's.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     by_hash: HashMap<[u8; 32], Principal>,
+    issued: Arc<RwLock<HashMap<[u8; 32], IssuedToken>>>,
+    clock: Arc<dyn Clock>,
     open: bool,
 }
 
@@ -72,8 +87,21 @@ impl Authenticator {
         }
         Self {
             by_hash,
+            issued: Arc::default(),
+            clock: Arc::new(SystemClock),
             open: config.is_open(),
         }
+    }
+
+    /// Judges token expiry by `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the registry's tokens (every refresh of the registry).
+    pub fn set_issued(&self, tokens: HashMap<[u8; 32], IssuedToken>) {
+        *self.issued.write().unwrap_or_else(|p| p.into_inner()) = tokens;
     }
 
     /// True when no token is configured: every caller is admin (loopback binds only).
@@ -82,10 +110,19 @@ impl Authenticator {
     }
 
     pub fn principal_for_token(&self, token: &str) -> Result<Principal, AuthError> {
-        self.by_hash
-            .get(&TokenHash::of_token(token).0)
-            .cloned()
-            .ok_or(AuthError::InvalidToken)
+        let hash = TokenHash::of_token(token).0;
+        if let Some(principal) = self.by_hash.get(&hash) {
+            return Ok(principal.clone());
+        }
+        let issued = self.issued.read().unwrap_or_else(|p| p.into_inner());
+        match issued.get(&hash) {
+            Some(IssuedToken {
+                expires_at: Some(at),
+                ..
+            }) if *at <= self.clock.now() => Err(AuthError::Expired(*at)),
+            Some(token) => Ok(Principal::Tenant(token.tenant.clone())),
+            None => Err(AuthError::InvalidToken),
+        }
     }
 
     /// Authenticates an RPC from its `authorization` header.
@@ -256,6 +293,42 @@ mod tests {
             a.handshake(&headers(&unpadded)).unwrap().0,
             Principal::Tenant("acme".into())
         );
+    }
+
+    #[test]
+    fn issued_tokens_work_until_expired_or_replaced() {
+        let a = auth();
+        let hash = |t: &str| TokenHash::of_token(t).0;
+        let past = Utc::now() - chrono::Duration::minutes(1);
+        a.set_issued(HashMap::from([
+            (
+                hash("fresh"),
+                IssuedToken {
+                    tenant: "acme".into(),
+                    expires_at: None,
+                },
+            ),
+            (
+                hash("stale"),
+                IssuedToken {
+                    tenant: "acme".into(),
+                    expires_at: Some(past),
+                },
+            ),
+        ]));
+        assert_eq!(
+            a.authenticate(&headers("Bearer fresh")).unwrap(),
+            Principal::Tenant("acme".into())
+        );
+        assert!(matches!(
+            a.authenticate(&headers("Bearer stale")),
+            Err(AuthError::Expired(_))
+        ));
+        a.set_issued(HashMap::new());
+        assert!(matches!(
+            a.authenticate(&headers("Bearer fresh")),
+            Err(AuthError::InvalidToken)
+        ));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::maintenance::MaintenanceError;
 use crate::names::NameError;
 use crate::query::QueryError;
 use crate::readiness::ReadinessError;
+use crate::tenants::TenantsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,6 +37,8 @@ pub enum Error {
     Maintenance(Box<MaintenanceError>),
     #[error(transparent)]
     Readiness(Box<ReadinessError>),
+    #[error(transparent)]
+    Tenants(Box<TenantsError>),
     #[error("refusing to start without credentials on {0}: configure [auth] admin_token or [[tenants]] tokens, or listen on a loopback address")]
     OpenNonLoopback(String),
     #[error("i/o error: {0}")]
@@ -53,6 +56,12 @@ impl From<MaintenanceError> for Error {
 impl From<ReadinessError> for Error {
     fn from(e: ReadinessError) -> Self {
         Error::Readiness(Box::new(e))
+    }
+}
+
+impl From<TenantsError> for Error {
+    fn from(e: TenantsError) -> Self {
+        Error::Tenants(Box::new(e))
     }
 }
 
@@ -103,6 +112,7 @@ fn code_of(e: &Error) -> Code {
         Error::Auth(a) => match a {
             AuthError::Missing
             | AuthError::InvalidToken
+            | AuthError::Expired(_)
             | AuthError::Malformed
             | AuthError::WrongTenant(_) => Code::Unauthenticated,
             AuthError::OtherTenant { .. } | AuthError::AdminOnly { .. } => Code::PermissionDenied,
@@ -148,6 +158,18 @@ fn code_of(e: &Error) -> Code {
             ReadinessError::Tables(q) => query_code(q),
             ReadinessError::UnknownDataset(_) => Code::NotFound,
             ReadinessError::Footer { .. } => Code::Internal,
+        },
+        Error::Tenants(t) => match t.as_ref() {
+            TenantsError::Lake(l) => lake_code(l),
+            TenantsError::Unknown(_) | TenantsError::UnknownToken { .. } => Code::NotFound,
+            TenantsError::Exists(_) => Code::AlreadyExists,
+            TenantsError::Invalid(_) => Code::InvalidArgument,
+            TenantsError::OverQuota { .. } => Code::ResourceExhausted,
+            TenantsError::Suspended(_)
+            | TenantsError::EncryptionInUse { .. }
+            | TenantsError::Unusable { .. } => Code::FailedPrecondition,
+            TenantsError::Contended(..) => Code::Aborted,
+            TenantsError::Corrupt { .. } => Code::Internal,
         },
         Error::Flight(f) => match f {
             CallError::NotAuthenticated => Code::Unauthenticated,

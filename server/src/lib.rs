@@ -14,6 +14,7 @@ pub mod names;
 pub mod query;
 pub mod readiness;
 pub mod server;
+pub mod tenants;
 
 pub use config::Config;
 pub use error::Error;

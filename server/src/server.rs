@@ -25,6 +25,7 @@ use crate::maintenance::Maintenance;
 use crate::query::tables::LakeTables;
 use crate::query::QueryEngine;
 use crate::readiness::Readiness;
+use crate::tenants::Tenants;
 
 /// Everything a running server needs besides its socket.
 pub struct Server {
@@ -53,7 +54,7 @@ impl Server {
         shutdown: CancellationToken,
     ) -> Result<(), Error> {
         let addr = listener.local_addr()?;
-        let auth = Arc::new(Authenticator::new(&self.config.auth));
+        let auth = Arc::new(Authenticator::new(&self.config.auth).with_clock(self.clock.clone()));
         if auth.is_open() && !addr.ip().is_loopback() {
             return Err(Error::OpenNonLoopback(addr.to_string()));
         }
@@ -68,16 +69,17 @@ impl Server {
             memory,
             self.clock.clone(),
         ));
-        let tenants = self
-            .config
-            .auth
-            .tenants
-            .iter()
-            .map(|t| t.id.clone())
-            .collect();
+        let tenants = Tenants::open(
+            lake.clone(),
+            auth.clone(),
+            self.config.tenants_config(),
+            self.clock.clone(),
+        )
+        .await?;
+        tenants.spawn(shutdown.clone());
         let maintenance_settings = self.config.maintenance_settings();
         let tables = Arc::new(
-            LakeTables::new(lake.clone(), datasets, tenants).with_health_settings(
+            LakeTables::new(lake.clone(), datasets, tenants.clone()).with_health_settings(
                 maintenance_settings.targets.clone(),
                 self.config.maintenance.checkpoint_interval as u64,
             ),
@@ -91,6 +93,7 @@ impl Server {
         let actions = Arc::new(Actions {
             maintenance,
             readiness: Readiness::new(tables.clone()),
+            tenants,
         });
         let engine = Arc::new(QueryEngine::new(tables, self.config.query.clone()));
         let sql = Arc::new(SqlService::new(ingestor, engine, actions, auth.clone()));

@@ -5,6 +5,7 @@
 mod blocks;
 mod layer;
 mod tenants;
+mod validate;
 mod values;
 
 use std::collections::BTreeMap;
@@ -22,7 +23,8 @@ use crate::lake::{
     CommitPolicy, LakeSettings, RouteSpec, StoreSpec, TenantPlacement, DEFAULT_STORE,
 };
 use crate::maintenance::{CompactionWriter, FileTargets, MaintenanceSettings};
-use tenants::{FileDataset, FileTenant};
+use crate::tenants::{TenantSettings, TenantsConfig};
+use tenants::{FileDataset, FileTenant, FileTenantDefaults};
 
 /// Errors found while reading or checking the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,21 @@ struct Settings {
     #[arg(id = "table_idle_timeout", long = "table-idle-timeout", env = "LAKEPORT_TABLE_IDLE_TIMEOUT", value_parser = values::parse_duration)]
     #[serde(deserialize_with = "values::duration")]
     table_idle_timeout: Duration,
+    /// An admin's write to an unknown tenant creates it with `[tenant_defaults]`
+    /// (`true`/`false`; default false, true on an open server with no credentials).
+    #[arg(id = "auto_provision", long = "auto-provision", env = "LAKEPORT_AUTO_PROVISION", value_parser = clap::builder::BoolishValueParser::new())]
+    #[serde(deserialize_with = "values::optional_flag")]
+    auto_provision: Option<bool>,
+    /// How soon a registry change made on another replica is in force here, e.g. `10s`.
+    #[arg(id = "registry_refresh", long = "registry-refresh", env = "LAKEPORT_REGISTRY_REFRESH", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    registry_refresh: Duration,
+    /// How often the stores are listed to check the running usage counts, e.g. `1h`.
+    #[arg(id = "usage_reconcile_interval", long = "usage-reconcile-interval", env = "LAKEPORT_USAGE_RECONCILE_INTERVAL", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    usage_reconcile_interval: Duration,
+    #[arg(skip)]
+    tenant_defaults: FileTenantDefaults,
     #[command(flatten)]
     auth: AuthSettings,
     #[command(flatten)]
@@ -129,6 +146,10 @@ impl Default for Settings {
             lake: None,
             allow_unreachable_stores: false,
             table_idle_timeout: Duration::from_secs(300),
+            auto_provision: None,
+            registry_refresh: Duration::from_secs(10),
+            usage_reconcile_interval: Duration::from_secs(3600),
+            tenant_defaults: FileTenantDefaults::default(),
             auth: AuthSettings::default(),
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
@@ -160,10 +181,21 @@ pub struct Config {
     pub allow_unreachable_stores: bool,
     pub table_idle_timeout: Duration,
     pub auth: AuthConfig,
+    pub tenancy: TenancyConfig,
     pub datasets: BTreeMap<String, DatasetConfig>,
     pub ingest: IngestConfig,
     pub query: QueryConfig,
     pub maintenance: MaintenanceConfig,
+}
+
+/// The tenant registry's settings.
+#[derive(Debug, Clone)]
+pub struct TenancyConfig {
+    /// `None`: off, except on an open server (no credentials), where every caller is admin.
+    pub auto_provision: Option<bool>,
+    pub registry_refresh: Duration,
+    pub usage_reconcile_interval: Duration,
+    pub defaults: TenantSettings,
 }
 
 impl Default for Config {
@@ -183,6 +215,12 @@ impl Default for Config {
             allow_unreachable_stores: settings.allow_unreachable_stores,
             table_idle_timeout: settings.table_idle_timeout,
             auth: AuthConfig::default(),
+            tenancy: TenancyConfig {
+                auto_provision: settings.auto_provision,
+                registry_refresh: settings.registry_refresh,
+                usage_reconcile_interval: settings.usage_reconcile_interval,
+                defaults: TenantSettings::default(),
+            },
             datasets: BTreeMap::new(),
             ingest: settings.ingest,
             query: settings.query,
@@ -358,6 +396,12 @@ impl Config {
             allow_unreachable_stores: settings.allow_unreachable_stores,
             table_idle_timeout: settings.table_idle_timeout,
             auth,
+            tenancy: TenancyConfig {
+                auto_provision: settings.auto_provision,
+                registry_refresh: settings.registry_refresh,
+                usage_reconcile_interval: settings.usage_reconcile_interval,
+                defaults: settings.tenant_defaults.settings(),
+            },
             datasets,
             ingest: settings.ingest,
             query: settings.query,
@@ -385,7 +429,7 @@ impl Config {
     pub fn lake_settings(&self) -> Result<LakeSettings, ConfigError> {
         let mut tenants = BTreeMap::new();
         for t in &self.auth.tenants {
-            let key = match &t.encryption {
+            let key = match &t.settings.encryption {
                 Some(spec) => Some(spec.resolve().map_err(|e| {
                     invalid(&format!("tenants.{}.encryption", t.id), e.to_string())
                 })?),
@@ -394,7 +438,7 @@ impl Config {
             tenants.insert(
                 t.id.clone(),
                 TenantPlacement {
-                    region: t.region.clone(),
+                    region: t.settings.region.clone(),
                     key,
                 },
             );
@@ -434,69 +478,23 @@ impl Config {
         }
     }
 
-    /// Checks the settings that do not depend on the network or the store.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let i = &self.ingest;
-        if i.row_group_rows == 0 {
-            return Err(invalid("row_group_rows", "must be at least 1"));
+    /// What the tenant registry runs with.
+    pub fn tenants_config(&self) -> TenantsConfig {
+        TenantsConfig {
+            configured: self
+                .auth
+                .tenants
+                .iter()
+                .map(|t| (t.id.clone(), t.settings.clone()))
+                .collect(),
+            defaults: self.tenancy.defaults.clone(),
+            auto_provision: self
+                .tenancy
+                .auto_provision
+                .unwrap_or_else(|| self.auth.is_open()),
+            registry_refresh: self.tenancy.registry_refresh,
+            usage_reconcile_interval: self.tenancy.usage_reconcile_interval,
         }
-        if i.max_message_size < 1024 {
-            return Err(invalid("max_message_size", "must be at least 1KiB"));
-        }
-        if i.flush_size == 0 || i.memory_limit < i.flush_size {
-            return Err(invalid(
-                "memory_limit",
-                format!(
-                    "must be at least flush_size ({} < {})",
-                    bytesize::ByteSize(i.memory_limit as u64),
-                    bytesize::ByteSize(i.flush_size as u64)
-                ),
-            ));
-        }
-        let m = &self.maintenance;
-        if m.checkpoint_interval == 0 {
-            return Err(invalid(
-                "maintenance.checkpoint_interval",
-                "must be at least 1",
-            ));
-        }
-        if m.memory_limit < (64 << 20) {
-            return Err(invalid(
-                "maintenance.memory_limit",
-                "must be at least 64MiB",
-            ));
-        }
-        let targets = std::iter::once((
-            "maintenance.target_file_size".to_string(),
-            m.target_file_size,
-        ))
-        .chain(self.datasets.iter().filter_map(|(name, d)| {
-            d.target_file_size
-                .map(|t| (format!("datasets.{name}.target_file_size"), t))
-        }));
-        for (setting, target) in targets {
-            if target < (1 << 20) {
-                return Err(invalid(&setting, "must be at least 1MiB"));
-            }
-        }
-        let q = &self.query;
-        if q.max_concurrent == 0 {
-            return Err(invalid("query.max_concurrent", "must be at least 1"));
-        }
-        if q.memory_limit < (1 << 20) {
-            return Err(invalid("query.memory_limit", "must be at least 1MiB"));
-        }
-        if q.ticket_secret.as_deref().is_some_and(|s| s.len() < 16) {
-            return Err(invalid(
-                "query.ticket_secret",
-                "use at least 16 characters (32 random bytes, hex or base64, is good)",
-            ));
-        }
-        for tenant in &self.auth.tenants {
-            crate::names::check_name("tenant id", &tenant.id)
-                .map_err(|e| invalid("tenants.id", e.to_string()))?;
-        }
-        Ok(())
     }
 }
 

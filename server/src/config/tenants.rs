@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::{invalid, ConfigError};
 use crate::lake::KeySpec;
+use crate::tenants::{TenantSettings, TenantState};
 
 /// A credential as configured: the token itself is never kept, only its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,9 +31,9 @@ impl TokenHash {
 pub struct TenantConfig {
     pub id: String,
     pub tokens: Vec<TokenHash>,
-    /// Residency: the tenant's tables only land in stores of this region.
-    pub region: Option<String>,
-    pub encryption: Option<KeySpec>,
+    /// What the file sets for the tenant (region, key, quota, rate, ...); these fields
+    /// win over the registry's.
+    pub settings: TenantSettings,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -47,18 +48,13 @@ impl AuthConfig {
         self.admin_tokens.is_empty() && self.tenants.iter().all(|t| t.tokens.is_empty())
     }
 
-    /// Adds a tenant's credentials, or more credentials to a tenant already known.
+    /// Adds a tenant (and its credentials), or more credentials to a tenant already known.
+    /// A tenant without tokens gets them from `lakeport token issue`.
     pub(super) fn add_tenant(
         &mut self,
         id: &str,
         tokens: Vec<TokenHash>,
     ) -> Result<&mut TenantConfig, ConfigError> {
-        if tokens.is_empty() {
-            return Err(invalid(
-                &format!("tenants.{id}"),
-                "needs token, token_sha256, tokens or tokens_sha256",
-            ));
-        }
         let index = match self.tenants.iter().position(|t| t.id == id) {
             Some(index) => index,
             None => {
@@ -86,8 +82,50 @@ pub(super) struct FileTenant {
     tokens: Vec<String>,
     #[serde(default)]
     tokens_sha256: Vec<String>,
+    display_name: Option<String>,
     region: Option<String>,
     encryption: Option<KeySpec>,
+    quota: Option<FileQuota>,
+    rows_per_second: Option<u64>,
+    burst_rows: Option<u64>,
+    retention: Option<String>,
+    state: Option<TenantState>,
+}
+
+/// `quota = { soft = "50GiB", hard = "60GiB" }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileQuota {
+    #[serde(default, deserialize_with = "super::values::optional_size")]
+    soft: Option<usize>,
+    #[serde(default, deserialize_with = "super::values::optional_size")]
+    hard: Option<usize>,
+}
+
+/// `[tenant_defaults]`: what every tenant gets unless its own settings say otherwise.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct FileTenantDefaults {
+    region: Option<String>,
+    quota: Option<FileQuota>,
+    rows_per_second: Option<u64>,
+    burst_rows: Option<u64>,
+    retention: Option<String>,
+}
+
+impl FileTenantDefaults {
+    pub(super) fn settings(self) -> TenantSettings {
+        let quota = self.quota.unwrap_or_default();
+        TenantSettings {
+            region: self.region,
+            quota_soft: quota.soft.map(|b| b as u64),
+            quota_hard: quota.hard.map(|b| b as u64),
+            rows_per_second: self.rows_per_second,
+            burst_rows: self.burst_rows,
+            retention: self.retention,
+            ..Default::default()
+        }
+    }
 }
 
 impl FileTenant {
@@ -101,9 +139,20 @@ impl FileTenant {
         for hash in self.token_sha256.iter().chain(self.tokens_sha256.iter()) {
             tokens.push(TokenHash::from_hex("tenants.token_sha256", hash)?);
         }
+        let quota = self.quota.unwrap_or_default();
+        let settings = TenantSettings {
+            display_name: self.display_name,
+            region: self.region,
+            encryption: self.encryption,
+            quota_soft: quota.soft.map(|b| b as u64),
+            quota_hard: quota.hard.map(|b| b as u64),
+            rows_per_second: self.rows_per_second,
+            burst_rows: self.burst_rows,
+            retention: self.retention,
+            state: self.state,
+        };
         let tenant = auth.add_tenant(&self.id, tokens)?;
-        tenant.region = self.region.or(tenant.region.take());
-        tenant.encryption = self.encryption.or(tenant.encryption.take());
+        tenant.settings = settings.over(&tenant.settings);
         Ok(())
     }
 }

@@ -96,9 +96,9 @@ fn stores_routes_and_tenant_placement_parse() {
     assert_eq!(config.routes[1].datasets, vec!["otel_*".to_string()]);
     assert!(config.allow_unreachable_stores);
     let acme = &config.auth.tenants[0];
-    assert_eq!(acme.region.as_deref(), Some("eu"));
+    assert_eq!(acme.settings.region.as_deref(), Some("eu"));
     assert!(matches!(
-        acme.encryption,
+        acme.settings.encryption,
         Some(crate::lake::KeySpec::SseKms { .. })
     ));
 }
@@ -113,12 +113,40 @@ fn unknown_keys_and_bad_values_are_errors() {
     assert!(parse("[maintenance]\ncheckpoint_interval = 0", &[]).is_err());
     assert!(parse("", &["--checkpoint-interval", "0"]).is_err());
     assert!(parse("[[tenants]]\nid = \"Bad Name\"\ntoken = \"x\"", &[]).is_err());
-    assert!(parse("[[tenants]]\nid = \"acme\"", &[]).is_err());
+    assert!(parse(
+        "[[tenants]]\nid = \"a\"\nquota = { soft = \"2GiB\", hard = \"1GiB\" }",
+        &[]
+    )
+    .is_err());
+    assert!(parse("[tenant_defaults]\nretention = \"forever\"", &[]).is_err());
+    assert!(parse("[tenant_defaults]\nquota = { soft = \"lots\" }", &[]).is_err());
+    assert!(parse("auto_provision = \"maybe\"", &[]).is_err());
     assert!(parse("[auth]\nadmin_token_sha256 = \"abc\"", &[]).is_err());
     assert!(parse("lake = \"/x\"\n[stores.default]\nurl = \"/y\"", &[]).is_err());
     let encryption_inline_key =
         "[[tenants]]\nid = \"a\"\ntoken = \"t\"\nencryption = { kind = \"sse-c\", key = \"abc\" }";
     assert!(parse(encryption_inline_key, &[]).is_err());
+}
+
+#[test]
+fn tenant_settings_defaults_and_registry_knobs_parse() {
+    let text = "auto_provision = true\nregistry_refresh = \"2s\"\n\
+                [tenant_defaults]\nquota = { soft = \"50GiB\", hard = \"60GiB\" }\nrows_per_second = 1000\n\
+                [[tenants]]\nid = \"acme\"\ndisplay_name = \"Acme\"\nquota = { hard = \"1GiB\" }\nstate = \"suspended\"";
+    let config = parse(text, &["--usage-reconcile-interval", "5m"]).unwrap();
+    let tenants = config.tenants_config();
+    assert!(tenants.auto_provision);
+    assert_eq!(tenants.registry_refresh, Duration::from_secs(2));
+    assert_eq!(tenants.usage_reconcile_interval, Duration::from_secs(300));
+    assert_eq!(tenants.defaults.quota_soft, Some(50 << 30));
+    assert_eq!(tenants.defaults.rows_per_second, Some(1000));
+    let acme = &tenants.configured["acme"];
+    assert_eq!(acme.quota_hard, Some(1 << 30));
+    assert_eq!(acme.state, Some(crate::tenants::TenantState::Suspended));
+    // Unset, auto-provisioning follows whether the server is open.
+    assert!(parse("", &[]).unwrap().tenants_config().auto_provision);
+    let closed = parse("[auth]\nadmin_token = \"x\"", &[]).unwrap();
+    assert!(!closed.tenants_config().auto_provision);
 }
 
 #[test]

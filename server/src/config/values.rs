@@ -58,6 +58,19 @@ pub(crate) fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     }
 }
 
+pub(crate) fn optional_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    match TextOr::<bool>::deserialize(d)? {
+        TextOr::Value(b) => Ok(Some(b)),
+        TextOr::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Ok(Some(true)),
+            "false" | "no" | "off" | "0" => Ok(Some(false)),
+            other => Err(serde::de::Error::custom(format!(
+                "{other:?} is not true or false"
+            ))),
+        },
+    }
+}
+
 pub(crate) fn compression<'de, D: Deserializer<'de>>(d: D) -> Result<Compression, D::Error> {
     String::deserialize(d)?
         .parse()

@@ -1,0 +1,222 @@
+//! The admin's changes to the registry: create, update, tokens. Each change writes the
+//! record's next revision with a conditional create; losing to another replica rereads
+//! and applies the change again.
+
+use chrono::{DateTime, Utc};
+
+use super::record::{TenantRecord, TenantSettings, TokenRecord};
+use super::{Cached, TenantView, Tenants, TenantsError, MAX_WRITE_ATTEMPTS};
+use crate::config::TokenHash;
+use crate::lake::TenantPlacement;
+use crate::names::check_name;
+
+/// Fields `tenant.update` can change, as its mask names them.
+pub(super) const UPDATABLE: [&str; 9] = [
+    "display_name",
+    "region",
+    "encryption",
+    "quota_soft",
+    "quota_hard",
+    "rows_per_second",
+    "burst_rows",
+    "retention",
+    "state",
+];
+
+impl Tenants {
+    /// Registers a tenant; its unset settings follow `[tenant_defaults]`.
+    pub async fn create(
+        &self,
+        id: &str,
+        settings: TenantSettings,
+    ) -> Result<TenantView, TenantsError> {
+        check_name("tenant id", id).map_err(|e| TenantsError::Invalid(e.to_string()))?;
+        self.check_settings(id, &settings.over(&self.config.defaults))?;
+        if self.config.configured.contains_key(id) || self.store.head(id).await?.is_some() {
+            return Err(TenantsError::Exists(id.to_string()));
+        }
+        let record = TenantRecord::new(id, settings, self.clock.now());
+        if !self.store.write(&record, 0).await? {
+            return Err(TenantsError::Exists(id.to_string()));
+        }
+        self.cache(0, record.clone());
+        Ok(self.view_of(&record))
+    }
+
+    /// Sets the fields named in `mask` to their value in `changes` (unset clears them).
+    pub async fn update(
+        &self,
+        id: &str,
+        changes: TenantSettings,
+        mask: &[String],
+    ) -> Result<TenantView, TenantsError> {
+        if mask.is_empty() {
+            return Err(TenantsError::Invalid(format!(
+                "name the fields to change (any of: {})",
+                UPDATABLE.join(", ")
+            )));
+        }
+        let pinned = self
+            .config
+            .configured
+            .get(id)
+            .map(|c| c.set_fields())
+            .unwrap_or_default();
+        for field in mask {
+            if !UPDATABLE.contains(&field.as_str()) {
+                return Err(TenantsError::Invalid(format!(
+                    "unknown field {field:?}; fields are: {}",
+                    UPDATABLE.join(", ")
+                )));
+            }
+            if pinned.contains(&field.as_str()) {
+                return Err(TenantsError::Invalid(format!(
+                    "{field} of tenant {id:?} is set in the config file, which wins; change it there"
+                )));
+            }
+        }
+        if mask.iter().any(|f| f == "encryption") {
+            self.usage_listed().await;
+            if self.lake.usage().tenant_bytes(id) > 0 {
+                return Err(TenantsError::EncryptionInUse {
+                    tenant: id.to_string(),
+                });
+            }
+        }
+        let record = self
+            .mutate(id, |record| {
+                apply_mask(&mut record.settings, &changes, mask);
+                self.check_settings(id, &self.view_of(record).settings)
+            })
+            .await?;
+        Ok(self.view_of(&record))
+    }
+
+    /// Issues a token for the tenant; the token itself is returned once and only its
+    /// SHA-256 is stored.
+    pub async fn issue_token(
+        &self,
+        id: &str,
+        expires_at: Option<DateTime<Utc>>,
+        description: &str,
+    ) -> Result<(TokenRecord, String), TenantsError> {
+        let now = self.clock.now();
+        if expires_at.is_some_and(|at| at <= now) {
+            return Err(TenantsError::Invalid(
+                "the expiry is in the past; give a future time or a positive duration".into(),
+            ));
+        }
+        let token = format!("lpt_{}", hex::encode(rand::random::<[u8; 32]>()));
+        let issued = TokenRecord {
+            id: format!("{:016x}", rand::random::<u64>()),
+            sha256: hex::encode(TokenHash::of_token(&token).0),
+            description: description.to_string(),
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+        };
+        let added = issued.clone();
+        self.mutate(id, move |record| {
+            record.tokens.push(added.clone());
+            Ok(())
+        })
+        .await?;
+        Ok((issued, token))
+    }
+
+    /// Revokes one of the tenant's tokens (again is fine).
+    pub async fn revoke_token(&self, id: &str, token_id: &str) -> Result<(), TenantsError> {
+        let now = self.clock.now();
+        self.mutate(id, |record| {
+            let token = record
+                .tokens
+                .iter_mut()
+                .find(|t| t.id == token_id)
+                .ok_or_else(|| TenantsError::UnknownToken {
+                    tenant: id.to_string(),
+                    token_id: token_id.to_string(),
+                })?;
+            token.revoked_at.get_or_insert(now);
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Applies `change` to the newest revision and writes the next one, rereading when
+    /// another replica wrote first.
+    async fn mutate(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut TenantRecord) -> Result<(), TenantsError>,
+    ) -> Result<TenantRecord, TenantsError> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let head = self.store.head(id).await?;
+            let (mut record, revision) = match &head {
+                Some(head) => match self.store.read(head).await? {
+                    Some(record) => (record, head.revision + 1),
+                    None => continue,
+                },
+                None if self.config.configured.contains_key(id) => (self.stand_in(id), 0),
+                None => return Err(TenantsError::Unknown(id.to_string())),
+            };
+            change(&mut record)?;
+            record.updated_at = self.clock.now();
+            if self.store.write(&record, revision).await? {
+                self.cache(revision, record.clone());
+                return Ok(record);
+            }
+        }
+        Err(TenantsError::Contended(id.to_string(), MAX_WRITE_ATTEMPTS))
+    }
+
+    /// Takes a record this replica just wrote, without waiting for the next refresh.
+    fn cache(&self, revision: u64, record: TenantRecord) {
+        {
+            let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+            let newer = records
+                .get(&record.id)
+                .is_some_and(|c| c.revision > revision);
+            if !newer {
+                records.insert(record.id.clone(), Cached { revision, record });
+            }
+        }
+        self.put_in_force();
+    }
+
+    /// Checks effective settings: values, a region some store has, a usable key.
+    fn check_settings(&self, id: &str, settings: &TenantSettings) -> Result<(), TenantsError> {
+        settings.check().map_err(TenantsError::Invalid)?;
+        let key = match &settings.encryption {
+            Some(spec) => Some(
+                spec.resolve()
+                    .map_err(|e| TenantsError::Invalid(format!("encryption: {e}")))?,
+            ),
+            None => None,
+        };
+        let placement = TenantPlacement {
+            region: settings.region.clone(),
+            key,
+        };
+        self.lake
+            .check_tenant(id, &placement)
+            .map_err(|e| TenantsError::Invalid(e.to_string()))
+    }
+}
+
+fn apply_mask(settings: &mut TenantSettings, changes: &TenantSettings, mask: &[String]) {
+    for field in mask {
+        match field.as_str() {
+            "display_name" => settings.display_name = changes.display_name.clone(),
+            "region" => settings.region = changes.region.clone(),
+            "encryption" => settings.encryption = changes.encryption.clone(),
+            "quota_soft" => settings.quota_soft = changes.quota_soft,
+            "quota_hard" => settings.quota_hard = changes.quota_hard,
+            "rows_per_second" => settings.rows_per_second = changes.rows_per_second,
+            "burst_rows" => settings.burst_rows = changes.burst_rows,
+            "retention" => settings.retention = changes.retention.clone(),
+            "state" => settings.state = changes.state,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! Tenants as managed objects: the registry every replica shares (config tenants seeded
+//! into it), the tokens it issues, each tenant's usage against its quota, and its ingest
+//! rate. Sits beside ingest and query and calls down into the lake.
+
+mod admin;
+mod quota;
+pub mod rate;
+pub mod record;
+mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::auth::{Authenticator, IssuedToken};
+use crate::clock::Clock;
+use crate::config::TokenHash;
+use crate::lake::{Lake, LakeError, TenantPlacement};
+pub use quota::{QuotaState, TenantReport, WriteAdmission};
+use rate::RateLimiter;
+pub use record::{TenantRecord, TenantSettings, TenantState, TokenRecord};
+use store::{Head, RegistryStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantsError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("tenant {0:?} is not registered: create it with `lakeport tenant create {0}` (or set auto_provision = true to create tenants on an admin's first write)")]
+    Unknown(String),
+    #[error("tenant {0:?} already exists; change it with `lakeport tenant update {0}`")]
+    Exists(String),
+    #[error("invalid tenant settings: {0}")]
+    Invalid(String),
+    #[error("tenant {tenant:?} has no token {token_id:?} (`lakeport tenant get {tenant}` lists its tokens)")]
+    UnknownToken { tenant: String, token_id: String },
+    #[error("tenant {0:?} is suspended: its writes are refused until `lakeport tenant update {0} --state active`")]
+    Suspended(String),
+    #[error("tenant {tenant:?} has reached its hard storage quota: it uses {usage} of {hard}; writes are refused until usage drops (vacuum, retention) or the quota is raised (`lakeport tenant update {tenant} --quota-hard SIZE`)")]
+    OverQuota {
+        tenant: String,
+        usage: bytesize::ByteSize,
+        hard: bytesize::ByteSize,
+    },
+    #[error("tenant {tenant:?} already holds data; its encryption cannot change (objects written with the old key would become unreadable)")]
+    EncryptionInUse { tenant: String },
+    #[error("tenant {tenant:?} cannot be written to: {reason}")]
+    Unusable { tenant: String, reason: String },
+    #[error("tenant {0:?} changed on another replica {1} times while this one tried to change it; try again")]
+    Contended(String, usize),
+    #[error("the tenant registry object {location} is unreadable: {message}")]
+    Corrupt { location: String, message: String },
+}
+
+/// The registry's settings, as plain values.
+#[derive(Debug, Clone)]
+pub struct TenantsConfig {
+    /// Settings the config file gives each configured tenant (they win over the registry).
+    pub configured: BTreeMap<String, TenantSettings>,
+    /// `[tenant_defaults]`: what a field falls back to when neither the config nor the
+    /// registry sets it.
+    pub defaults: TenantSettings,
+    /// An admin's write to an unknown tenant creates it.
+    pub auto_provision: bool,
+    pub registry_refresh: Duration,
+    pub usage_reconcile_interval: Duration,
+}
+
+/// A registry record with the revision it was read at.
+#[derive(Debug, Clone)]
+struct Cached {
+    revision: u64,
+    record: TenantRecord,
+}
+
+/// A tenant as it is in force: its record (or a configured tenant's stand-in) and the
+/// effective settings.
+#[derive(Debug, Clone)]
+pub struct TenantView {
+    pub record: TenantRecord,
+    pub settings: TenantSettings,
+    /// Fields the config file pins (a `tenant.update` of them is refused).
+    pub config_fields: Vec<&'static str>,
+}
+
+#[derive(Debug)]
+pub struct Tenants {
+    lake: Arc<Lake>,
+    store: RegistryStore,
+    config: TenantsConfig,
+    auth: Arc<Authenticator>,
+    clock: Arc<dyn Clock>,
+    records: RwLock<BTreeMap<String, Cached>>,
+    /// Tenants whose key cannot be used on this replica, with the reason.
+    unusable: RwLock<HashMap<String, String>>,
+    limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
+    last_query: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Tenants warned about their soft quota (once per crossing).
+    soft_warned: Mutex<std::collections::HashSet<String>>,
+    /// True once the first usage listing finished.
+    listed: watch::Sender<bool>,
+}
+
+const MAX_WRITE_ATTEMPTS: usize = 8;
+
+impl Tenants {
+    /// Loads the registry, seeds the configured tenants that have no record yet, and puts
+    /// every tenant's tokens and placement in force.
+    pub async fn open(
+        lake: Arc<Lake>,
+        auth: Arc<Authenticator>,
+        config: TenantsConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, TenantsError> {
+        let store = RegistryStore::new(lake.default_store())?;
+        let tenants = Arc::new(Self {
+            lake,
+            store,
+            config,
+            auth,
+            clock,
+            records: RwLock::default(),
+            unusable: RwLock::default(),
+            limiters: Mutex::default(),
+            last_query: Mutex::default(),
+            soft_warned: Mutex::default(),
+            listed: watch::Sender::new(false),
+        });
+        // Configured tenants work without their record (see `views`), so a default store
+        // that cannot be reached now only delays the registry's own tenants.
+        if let Err(e) = tenants.load_and_seed().await {
+            warn!(error = %e, "tenant registry unavailable; configured tenants work, registered ones once it can be read");
+            tenants.put_in_force();
+        }
+        Ok(tenants)
+    }
+
+    async fn load_and_seed(&self) -> Result<(), TenantsError> {
+        self.refresh().await?;
+        let missing: Vec<String> = {
+            let records = self.read_records();
+            self.config
+                .configured
+                .keys()
+                .filter(|id| !records.contains_key(*id))
+                .cloned()
+                .collect()
+        };
+        for id in &missing {
+            // Another replica seeding the same tenant at once is fine: either record will do.
+            self.store.write(&self.stand_in(id), 0).await?;
+        }
+        if !missing.is_empty() {
+            self.refresh().await?;
+        }
+        Ok(())
+    }
+
+    /// The record a configured tenant has before the registry holds one.
+    fn stand_in(&self, id: &str) -> TenantRecord {
+        TenantRecord::new(id, TenantSettings::default(), self.clock.now())
+    }
+
+    /// Refreshes the registry every `registry_refresh` and reconciles usage every
+    /// `usage_reconcile_interval` (the first time at once), until `shutdown`.
+    pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) {
+        let tenants = self.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(tenants.config.registry_refresh);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                if let Err(e) = tenants.refresh().await {
+                    warn!(error = %e, "tenant registry refresh failed; keeping the last one read");
+                }
+            }
+        });
+        let tenants = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(tenants.config.usage_reconcile_interval);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                tenants.reconcile().await;
+            }
+        });
+    }
+
+    /// Lists the stores and lays the listing over the running counts.
+    pub async fn reconcile(&self) {
+        match self.lake.reconcile_usage(self.clock.now()).await {
+            Ok(changes) => info!(
+                tables = changes.len(),
+                "usage reconciled with a listing of the stores"
+            ),
+            Err(e) => warn!(error = %e, "usage listing failed; the running counts stand"),
+        }
+        self.listed.send_replace(true);
+    }
+
+    /// Waits until the first usage listing finished (reports before it would undercount
+    /// tables this process has not written to).
+    pub async fn usage_listed(&self) {
+        let mut listed = self.listed.subscribe();
+        let _ = listed.wait_for(|done| *done).await;
+    }
+
+    fn read_records(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Cached>> {
+        self.records.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the records that changed since the last refresh and puts them in force.
+    pub async fn refresh(&self) -> Result<(), TenantsError> {
+        let heads = self.store.heads().await?;
+        let known: HashMap<String, u64> = self
+            .read_records()
+            .iter()
+            .map(|(id, c)| (id.clone(), c.revision))
+            .collect();
+        let mut changed: Vec<(Head, TenantRecord)> = Vec::new();
+        for (id, head) in &heads {
+            if known.get(id) == Some(&head.revision) {
+                continue;
+            }
+            // A revision pruned between the listing and the read: the next refresh reads
+            // the newer one.
+            if let Some(record) = self.store.read(head).await? {
+                changed.push((head.clone(), record));
+            }
+        }
+        {
+            let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+            records.retain(|id, _| heads.contains_key(id));
+            for (head, record) in changed {
+                records.insert(
+                    record.id.clone(),
+                    Cached {
+                        revision: head.revision,
+                        record,
+                    },
+                );
+            }
+        }
+        self.put_in_force();
+        Ok(())
+    }
+
+    /// Hands the registry's live tokens to the authenticator and each tenant's region and
+    /// key to the lake; rebuilds rate limiters whose settings changed.
+    fn put_in_force(&self) {
+        let now = self.clock.now();
+        let views = self.views();
+        let mut issued = HashMap::new();
+        for view in &views {
+            for token in view.record.tokens.iter().filter(|t| t.is_live(now)) {
+                if let Ok(TokenHash(hash)) = TokenHash::from_hex("token", &token.sha256) {
+                    issued.insert(
+                        hash,
+                        IssuedToken {
+                            tenant: view.record.id.clone(),
+                            expires_at: token.expires_at,
+                        },
+                    );
+                }
+            }
+        }
+        self.auth.set_issued(issued);
+        let mut unusable = HashMap::new();
+        for view in &views {
+            if let Err(reason) = self.place(&view.record.id, &view.settings) {
+                unusable.insert(view.record.id.clone(), reason);
+            }
+        }
+        *self.unusable.write().unwrap_or_else(|p| p.into_inner()) = unusable;
+        let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+        limiters.retain(|id, limiter| {
+            views.iter().any(|v| {
+                v.record.id == *id
+                    && v.settings.rows_per_second.is_some_and(|rate| {
+                        limiter.settings() == (rate, v.settings.burst_rows.unwrap_or(rate))
+                    })
+            })
+        });
+    }
+
+    /// Gives the lake a tenant's region and key; the reason when the key cannot be used.
+    fn place(&self, tenant: &str, settings: &TenantSettings) -> Result<(), String> {
+        let key = match &settings.encryption {
+            Some(spec) => Some(spec.resolve().map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let placement = TenantPlacement {
+            region: settings.region.clone(),
+            key,
+        };
+        self.lake
+            .set_tenant(tenant, placement)
+            .map_err(|e| e.to_string())
+    }
+
+    fn view_of(&self, record: &TenantRecord) -> TenantView {
+        let config = self
+            .config
+            .configured
+            .get(&record.id)
+            .cloned()
+            .unwrap_or_default();
+        TenantView {
+            settings: config.over(&record.settings.over(&self.config.defaults)),
+            config_fields: config.set_fields(),
+            record: record.clone(),
+        }
+    }
+
+    /// Every registered tenant (configured ones included), in id order.
+    pub fn views(&self) -> Vec<TenantView> {
+        let records = self.read_records();
+        let mut views: BTreeMap<&str, TenantView> = records
+            .iter()
+            .map(|(id, c)| (id.as_str(), self.view_of(&c.record)))
+            .collect();
+        for id in self.config.configured.keys() {
+            views
+                .entry(id.as_str())
+                .or_insert_with(|| self.view_of(&self.stand_in(id)));
+        }
+        views.into_values().collect()
+    }
+
+    pub fn view(&self, id: &str) -> Option<TenantView> {
+        match self.read_records().get(id) {
+            Some(c) => Some(self.view_of(&c.record)),
+            None if self.config.configured.contains_key(id) => {
+                Some(self.view_of(&self.stand_in(id)))
+            }
+            None => None,
+        }
+    }
+
+    /// Notes a query by the tenant (for `system.tenants.last_query`).
+    pub fn record_query(&self, tenant: &str) {
+        let now = self.clock.now();
+        let mut last = self.last_query.lock().unwrap_or_else(|p| p.into_inner());
+        last.insert(tenant.to_string(), now);
+    }
+
+    fn last_query(&self, tenant: &str) -> Option<DateTime<Utc>> {
+        let last = self.last_query.lock().unwrap_or_else(|p| p.into_inner());
+        last.get(tenant).copied()
+    }
+}

@@ -1,0 +1,179 @@
+//! Where the registry lives: one object per revision of each tenant's record,
+//! `<default store>/_lakeport/tenants/<id>/<revision>.json`, each written with a
+//! conditional create, so two replicas changing one tenant at once cannot both win (the
+//! loser rereads and tries again). The newest revision is the record; older ones are
+//! pruned after a write.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
+
+use super::record::TenantRecord;
+use super::TenantsError;
+use crate::lake::{LakeError, Store};
+
+/// Revisions kept behind the newest (for a reader that listed just before a write).
+const KEEP_REVISIONS: usize = 4;
+
+/// The newest revision of one tenant's record, as a listing found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Head {
+    pub revision: u64,
+    location: Path,
+}
+
+#[derive(Debug)]
+pub(super) struct RegistryStore {
+    client: Arc<dyn ObjectStore>,
+    prefix: Path,
+    store: String,
+}
+
+impl RegistryStore {
+    pub(super) fn new(store: &Store) -> Result<Self, LakeError> {
+        Ok(Self {
+            client: store.client(None)?,
+            prefix: store.root_path().join("_lakeport").join("tenants"),
+            store: store.name.clone(),
+        })
+    }
+
+    fn store_error(&self, e: object_store::Error) -> TenantsError {
+        TenantsError::Lake(LakeError::from(e).in_store(&self.store))
+    }
+
+    fn location(&self, id: &str, revision: u64) -> Path {
+        self.prefix
+            .clone()
+            .join(id)
+            .join(format!("{revision:020}.json"))
+    }
+
+    /// Every revision of every tenant: one listing.
+    async fn revisions(&self) -> Result<BTreeMap<String, Vec<Head>>, TenantsError> {
+        let objects: Vec<_> = self
+            .client
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.store_error(e))?;
+        let skip = self.prefix.parts().count();
+        let mut found: BTreeMap<String, Vec<Head>> = BTreeMap::new();
+        for meta in objects {
+            let parts: Vec<_> = meta.location.parts().skip(skip).collect();
+            let [id, name] = parts.as_slice() else {
+                continue;
+            };
+            let Some(revision) = name
+                .as_ref()
+                .strip_suffix(".json")
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            found
+                .entry(id.as_ref().to_string())
+                .or_default()
+                .push(Head {
+                    revision,
+                    location: meta.location,
+                });
+        }
+        for heads in found.values_mut() {
+            heads.sort_by_key(|h| h.revision);
+        }
+        Ok(found)
+    }
+
+    /// The newest revision of each tenant's record.
+    pub(super) async fn heads(&self) -> Result<BTreeMap<String, Head>, TenantsError> {
+        Ok(self
+            .revisions()
+            .await?
+            .into_iter()
+            .filter_map(|(id, mut heads)| heads.pop().map(|h| (id, h)))
+            .collect())
+    }
+
+    /// The newest revision of one tenant, without listing everything.
+    pub(super) async fn head(&self, id: &str) -> Result<Option<Head>, TenantsError> {
+        let prefix = self.prefix.clone().join(id);
+        let objects: Vec<_> = self
+            .client
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.store_error(e))?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|meta| {
+                let revision = meta
+                    .location
+                    .filename()?
+                    .strip_suffix(".json")?
+                    .parse()
+                    .ok()?;
+                Some(Head {
+                    revision,
+                    location: meta.location,
+                })
+            })
+            .max_by_key(|h| h.revision))
+    }
+
+    /// The record of a revision; `None` when it was pruned since it was listed.
+    pub(super) async fn read(&self, head: &Head) -> Result<Option<TenantRecord>, TenantsError> {
+        let got = match self.client.get(&head.location).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.store_error(e)),
+        };
+        let bytes = got.bytes().await.map_err(|e| self.store_error(e))?;
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| TenantsError::Corrupt {
+                location: head.location.to_string(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Writes `record` as `revision`; `Ok(false)` when another writer took that revision.
+    pub(super) async fn write(
+        &self,
+        record: &TenantRecord,
+        revision: u64,
+    ) -> Result<bool, TenantsError> {
+        let body = serde_json::to_vec_pretty(record).map_err(|e| TenantsError::Corrupt {
+            location: self.location(&record.id, revision).to_string(),
+            message: e.to_string(),
+        })?;
+        let create = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .client
+            .put_opts(&self.location(&record.id, revision), body.into(), create)
+            .await
+        {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => return Ok(false),
+            Err(e) => return Err(self.store_error(e)),
+        }
+        self.prune(&record.id, revision).await;
+        Ok(true)
+    }
+
+    /// Deletes revisions older than the kept ones; failures only leave extra objects.
+    async fn prune(&self, id: &str, newest: u64) {
+        let Some(oldest_kept) = newest.checked_sub(KEEP_REVISIONS as u64) else {
+            return;
+        };
+        for revision in oldest_kept.saturating_sub(KEEP_REVISIONS as u64)..oldest_kept {
+            let _ = self.client.delete(&self.location(id, revision)).await;
+        }
+    }
+}
