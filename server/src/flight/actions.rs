@@ -15,11 +15,13 @@ use prost::Message;
 use tonic::{Request, Status};
 
 use super::ingest::principal;
+use super::tenant_actions::{self, TENANT_ACTIONS};
 use super::CallError;
 use crate::auth::{AuthError, Principal};
 use crate::error::Error;
 use crate::maintenance::{Maintenance, RunScope, StepRecord};
 use crate::readiness::Readiness;
+use crate::tenants::Tenants;
 
 pub(super) const MAINTENANCE_RUN: &str = "maintenance.run";
 pub(super) const SNOWFLAKE_READINESS: &str = "snowflake.readiness";
@@ -29,6 +31,7 @@ pub(super) const SNOWFLAKE_READINESS: &str = "snowflake.readiness";
 pub struct Actions {
     pub maintenance: Arc<Maintenance>,
     pub readiness: Readiness,
+    pub tenants: Arc<Tenants>,
 }
 
 pub(super) type ActionStream =
@@ -46,6 +49,12 @@ pub(super) fn action_types() -> Vec<ActionType> {
             description: "Check that Snowflake can read each table and give the SQL to do so (body: lakeport.v1.ReadinessRequest, result: ReadinessResult)".into(),
         },
     ]
+    .into_iter()
+    .chain(TENANT_ACTIONS.iter().map(|(kind, description)| ActionType {
+        r#type: kind.to_string(),
+        description: description.to_string(),
+    }))
+    .collect()
 }
 
 /// Runs one of lakeport's actions; an unknown type is UNIMPLEMENTED.
@@ -55,6 +64,16 @@ pub(super) async fn do_action(
 ) -> Result<ActionStream, Status> {
     let principal = principal(&request)?;
     let action = request.into_inner();
+    if let Some(result) = tenant_actions::run(
+        &actions.tenants,
+        &principal,
+        &action.r#type,
+        action.body.clone(),
+    )
+    .await
+    {
+        return result.map(single);
+    }
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
     match action.r#type.as_str() {
         MAINTENANCE_RUN => {
@@ -113,14 +132,14 @@ pub(super) async fn do_action(
         other => Err(Error::from(CallError::Unimplemented {
             command: format!("DoAction {other:?}"),
             why: format!(
-                "lakeport's actions are {MAINTENANCE_RUN}, {SNOWFLAKE_READINESS} and the Flight SQL ones (ListActions lists them)"
+                "lakeport's actions are {MAINTENANCE_RUN}, {SNOWFLAKE_READINESS}, tenant.create|update|get|list, token.issue|revoke, quota.report and the Flight SQL ones (ListActions lists them)"
             ),
         })
         .into()),
     }
 }
 
-fn decode<M: Message + Default>(action: &str, body: bytes::Bytes) -> Result<M, Status> {
+pub(super) fn decode<M: Message + Default>(action: &str, body: bytes::Bytes) -> Result<M, Status> {
     M::decode(body).map_err(|e| {
         let expected = std::any::type_name::<M>()
             .rsplit("::")
@@ -133,7 +152,7 @@ fn decode<M: Message + Default>(action: &str, body: bytes::Bytes) -> Result<M, S
     })
 }
 
-fn admin_only(principal: &Principal, action: &'static str) -> Result<(), Status> {
+pub(super) fn admin_only(principal: &Principal, action: &'static str) -> Result<(), Status> {
     match principal {
         Principal::Admin => Ok(()),
         Principal::Tenant(tenant) => Err(Error::from(AuthError::AdminOnly {

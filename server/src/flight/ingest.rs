@@ -15,12 +15,14 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status};
 
+use super::throttle::throttled;
 use super::CallError;
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::ingest::intake::Intake;
 use crate::ingest::{IngestError, Ingestor, Target};
 use crate::lake::LakeError;
+use crate::tenants::Tenants;
 
 pub(super) type PutStream = Pin<Box<dyn Stream<Item = Result<PutResult, Status>> + Send + 'static>>;
 
@@ -47,6 +49,7 @@ fn intake<T>(request: &Request<T>) -> Result<Intake, IngestError> {
 /// DoPut with a PATH descriptor.
 pub(super) async fn put_path(
     ingestor: &Arc<Ingestor>,
+    tenants: &Tenants,
     mut request: Request<PeekableFlightDataStream>,
 ) -> Result<PutStream, Error> {
     let principal = principal(&request).map_err(IngestError::Client)?;
@@ -74,13 +77,14 @@ pub(super) async fn put_path(
         }
     };
     let tenant = principal.resolve_tenant(tenant)?;
+    let admission = tenants.admit_write(&principal, &tenant).await?;
     let target = ingestor.target(&tenant, dataset).await?;
 
     let (ack_tx, mut ack_rx) = mpsc::channel::<IngestAck>(16);
     let (out_tx, out_rx) = mpsc::channel::<Result<PutResult, Status>>(16);
     let ingestor = ingestor.clone();
     let intake = intake(&request)?;
-    let input = request.into_inner();
+    let input = throttled(request.into_inner(), admission.limiter);
     tokio::spawn(async move {
         let forward_tx = out_tx.clone();
         let forward = async move {
@@ -104,6 +108,7 @@ pub(super) async fn put_path(
 /// Flight SQL bulk ingest; `db_schema` names the tenant for an admin.
 pub(super) async fn put_statement_ingest(
     ingestor: &Arc<Ingestor>,
+    tenants: &Tenants,
     command: CommandStatementIngest,
     request: Request<PeekableFlightDataStream>,
 ) -> Result<i64, Error> {
@@ -121,15 +126,15 @@ pub(super) async fn put_statement_ingest(
         .into());
     }
     let tenant = principal.resolve_tenant(command.schema.as_deref().filter(|s| !s.is_empty()))?;
+    let admission = tenants.admit_write(&principal, &tenant).await?;
     let target = ingestor.target(&tenant, &command.table).await?;
     check_table_options(&target, &command).await?;
 
     let (ack_tx, mut ack_rx) = mpsc::channel::<IngestAck>(16);
     let drain = tokio::spawn(async move { while ack_rx.recv().await.is_some() {} });
     let intake = intake(&request)?;
-    let summary = ingestor
-        .ingest(target, request.into_inner(), intake, ack_tx)
-        .await?;
+    let input = throttled(request.into_inner(), admission.limiter);
+    let summary = ingestor.ingest(target, input, intake, ack_tx).await?;
     let _ = drain.await;
     Ok(summary.rows_committed as i64)
 }

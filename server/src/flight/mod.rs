@@ -8,6 +8,8 @@ mod ingest;
 mod metadata;
 mod query;
 mod sql_service;
+mod tenant_actions;
+mod throttle;
 
 pub use actions::Actions;
 pub use endpoint::FlightEndpoint;

@@ -86,6 +86,9 @@ impl FlightSqlService for SqlService {
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let scope = scope(&request)?;
+        if let Some(tenant) = scope.tenant() {
+            self.actions.tenants.record_query(tenant);
+        }
         Ok(Response::new(
             query::do_get(&self.engine, ticket, scope).await?,
         ))
@@ -261,7 +264,7 @@ impl FlightSqlService for SqlService {
         request: Request<PeekableFlightDataStream>,
         _message: Any,
     ) -> Result<Response<<Self as FlightService>::DoPutStream>, Status> {
-        let stream = put_path(&self.ingestor, request).await?;
+        let stream = put_path(&self.ingestor, &self.actions.tenants, request).await?;
         Ok(Response::new(stream))
     }
 
@@ -270,7 +273,7 @@ impl FlightSqlService for SqlService {
         command: CommandStatementIngest,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        Ok(put_statement_ingest(&self.ingestor, command, request).await?)
+        Ok(put_statement_ingest(&self.ingestor, &self.actions.tenants, command, request).await?)
     }
 
     async fn do_put_error_callback(

@@ -14,12 +14,13 @@ use crate::datasets::{Dataset, Datasets};
 use crate::lake::delta::refresh;
 use crate::lake::{Lake, LakeError, StoreKind, TableHandle};
 use crate::maintenance::{FileTargets, MaintenanceLog};
+use crate::tenants::Tenants;
 
 #[derive(Debug)]
 pub struct LakeTables {
     lake: Arc<Lake>,
     datasets: Arc<Datasets>,
-    configured_tenants: Vec<String>,
+    tenants: Arc<Tenants>,
     maintenance: Arc<MaintenanceLog>,
     targets: FileTargets,
     checkpoint_interval: u64,
@@ -46,11 +47,11 @@ impl LoadedTable {
 }
 
 impl LakeTables {
-    pub fn new(lake: Arc<Lake>, datasets: Arc<Datasets>, configured_tenants: Vec<String>) -> Self {
+    pub fn new(lake: Arc<Lake>, datasets: Arc<Datasets>, tenants: Arc<Tenants>) -> Self {
         Self {
             lake,
             datasets,
-            configured_tenants,
+            tenants,
             maintenance: Arc::default(),
             targets: FileTargets::default(),
             checkpoint_interval: 50,
@@ -93,9 +94,19 @@ impl LakeTables {
         self.datasets().into_iter().find(|d| d.name == name)
     }
 
-    /// Tenants from the configuration plus every `tenant_id=*` directory in every store.
+    /// The tenant registry (configured tenants included).
+    pub fn registry(&self) -> &Arc<Tenants> {
+        &self.tenants
+    }
+
+    /// Registered tenants plus every `tenant_id=*` directory in every store.
     pub async fn tenants(&self) -> Result<Vec<String>, QueryError> {
-        let mut tenants: BTreeSet<String> = self.configured_tenants.iter().cloned().collect();
+        let mut tenants: BTreeSet<String> = self
+            .tenants
+            .views()
+            .into_iter()
+            .map(|v| v.record.id)
+            .collect();
         tenants.extend(self.lake.tenants_in_stores().await?);
         Ok(tenants.into_iter().collect())
     }

@@ -16,22 +16,24 @@ use object_store::ObjectStoreExt;
 
 mod maintenance;
 mod readiness;
+mod tenants;
 
 use super::tables::{commit_files, LakeTables, LoadedTable};
 use super::QueryError;
-use crate::lake::LakeError;
+use crate::lake::{LakeError, UsageLedger};
 use crate::maintenance::plan::partition_name;
 use crate::maintenance::FileTargets;
 use crate::readiness::{Readiness, ReadinessError};
 
 /// The system tables, in the order they are listed.
-pub const SYSTEM_TABLES: [&str; 6] = [
+pub const SYSTEM_TABLES: [&str; 7] = [
     "commits",
     "maintenance",
     "partitions",
     "readiness",
     "storage",
     "tables",
+    "tenants",
 ];
 
 #[derive(Debug)]
@@ -63,6 +65,7 @@ pub fn system_table_schema(name: &str) -> Option<SchemaRef> {
             s("dataset"),
             i("files"),
             i("bytes"),
+            i("live_bytes"),
             i("rows"),
             i("partitions"),
             Field::new("last_commit", utc(TimeUnit::Millisecond), true),
@@ -79,6 +82,7 @@ pub fn system_table_schema(name: &str) -> Option<SchemaRef> {
             Field::new("max_event_time", utc(TimeUnit::Microsecond), true),
         ],
         "maintenance" => maintenance::fields(),
+        "tenants" => tenants::fields(),
         "readiness" => readiness::fields(),
         "commits" => vec![
             s("tenant"),
@@ -108,6 +112,14 @@ impl SystemSchema {
     }
 
     async fn batch(&self, name: &str, schema: SchemaRef) -> Result<RecordBatch, QueryError> {
+        if name == "tenants" {
+            let in_scope: std::collections::HashSet<&str> =
+                self.tenants.iter().map(String::as_str).collect();
+            let mut reports = self.tables.registry().report(None).await;
+            reports.retain(|r| in_scope.contains(r.tenant.as_str()));
+            return RecordBatch::try_new(schema, tenants::columns(&reports))
+                .map_err(|e| QueryError::Execution(e.to_string()));
+        }
         if name == "readiness" {
             let reports = Readiness::new(self.tables.clone())
                 .report(&self.tenants, None)
@@ -119,7 +131,10 @@ impl SystemSchema {
         let tables = self.loaded().await?;
         let columns = match name {
             "tables" => tables_columns(&tables)?,
-            "storage" => storage_columns(&tables)?,
+            "storage" => {
+                self.tables.registry().usage_listed().await;
+                storage_columns(&tables, self.tables.lake().usage())?
+            }
             "partitions" => partitions_columns(&tables, self.tables.file_targets())?,
             "maintenance" => {
                 maintenance::columns(&self.tables.maintenance_log().of_tenants(&self.tenants))
@@ -262,21 +277,31 @@ fn time_bounds(stats: &str, column: &str) -> Option<(i64, i64)> {
     Some((parse("minValues")?, parse("maxValues")?))
 }
 
-fn storage_columns(tables: &[LoadedTable]) -> Result<Vec<ArrayRef>, QueryError> {
+/// Per table: `bytes` is what the store holds under the table root (the usage counts);
+/// `live_bytes` the data files of the latest version.
+fn storage_columns(
+    tables: &[LoadedTable],
+    usage: &UsageLedger,
+) -> Result<Vec<ArrayRef>, QueryError> {
     let (mut tenant, mut dataset) = (StringBuilder::new(), StringBuilder::new());
-    let (mut files, mut bytes, mut rows, mut partitions) = (
+    let (mut files, mut bytes, mut live_bytes, mut rows, mut partitions) = (
+        Int64Builder::new(),
         Int64Builder::new(),
         Int64Builder::new(),
         Int64Builder::new(),
         Int64Builder::new(),
     );
     let mut last_commit = TimestampMillisecondBuilder::new().with_timezone("UTC");
+    let ledger = usage;
     for t in tables {
         let usage = partition_usage(t, 0)?;
         tenant.append_value(&t.tenant);
         dataset.append_value(&t.dataset.name);
+        let live: i64 = usage.values().map(|u| u.bytes).sum();
         files.append_value(usage.values().map(|u| u.files).sum());
-        bytes.append_value(usage.values().map(|u| u.bytes).sum());
+        let billed = ledger.table(&t.tenant, &t.dataset.name).map(|u| u.bytes);
+        bytes.append_value(billed.unwrap_or(live));
+        live_bytes.append_value(live);
         rows.append_value(usage.values().map(|u| u.rows).sum());
         partitions.append_value(usage.len() as i64);
         let snapshot = t.table.snapshot().map_err(storage_error)?;
@@ -287,6 +312,7 @@ fn storage_columns(tables: &[LoadedTable]) -> Result<Vec<ArrayRef>, QueryError> 
         Arc::new(dataset.finish()),
         Arc::new(files.finish()),
         Arc::new(bytes.finish()),
+        Arc::new(live_bytes.finish()),
         Arc::new(rows.finish()),
         Arc::new(partitions.finish()),
         Arc::new(last_commit.finish()),
