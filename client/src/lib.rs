@@ -12,8 +12,11 @@ use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 
 pub use lakeport_proto::{
-    IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult, MaintenanceStep,
-    ReadinessCheck, ReadinessRequest, ReadinessResult, TableReadiness,
+    DatasetUsage, IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult,
+    MaintenanceStep, QuotaReport, QuotaReportRequest, ReadinessCheck, ReadinessRequest,
+    ReadinessResult, TableReadiness, Tenant, TenantCreateRequest, TenantEncryption,
+    TenantGetRequest, TenantList, TenantListRequest, TenantToken, TenantUpdateRequest, TenantUsage,
+    TokenIssueRequest, TokenIssueResult, TokenRevokeRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +167,65 @@ impl Client {
         request: ReadinessRequest,
     ) -> Result<ReadinessResult, ClientError> {
         self.action("snowflake.readiness", request).await
+    }
+
+    /// Registers a tenant (admin); unset settings follow the server's `[tenant_defaults]`.
+    pub async fn tenant_create(&mut self, tenant: Tenant) -> Result<Tenant, ClientError> {
+        let request = TenantCreateRequest {
+            tenant: Some(tenant),
+        };
+        self.action("tenant.create", request).await
+    }
+
+    /// Sets the named `fields` of a tenant to their value in `tenant` (admin).
+    pub async fn tenant_update(
+        &mut self,
+        tenant: Tenant,
+        fields: Vec<String>,
+    ) -> Result<Tenant, ClientError> {
+        let request = TenantUpdateRequest {
+            tenant: Some(tenant),
+            fields,
+        };
+        self.action("tenant.update", request).await
+    }
+
+    /// A tenant's settings in force and its tokens (admin).
+    pub async fn tenant_get(&mut self, id: &str) -> Result<Tenant, ClientError> {
+        let request = TenantGetRequest { id: id.into() };
+        self.action("tenant.get", request).await
+    }
+
+    /// Every registered tenant (admin).
+    pub async fn tenant_list(&mut self) -> Result<Vec<Tenant>, ClientError> {
+        let list: TenantList = self.action("tenant.list", TenantListRequest {}).await?;
+        Ok(list.tenants)
+    }
+
+    /// Issues a token for a tenant (admin); the token is in the result only.
+    pub async fn token_issue(
+        &mut self,
+        request: TokenIssueRequest,
+    ) -> Result<TokenIssueResult, ClientError> {
+        self.action("token.issue", request).await
+    }
+
+    /// Revokes a tenant's token (admin).
+    pub async fn token_revoke(&mut self, tenant: &str, token_id: &str) -> Result<(), ClientError> {
+        let request = TokenRevokeRequest {
+            tenant: tenant.into(),
+            token_id: token_id.into(),
+        };
+        let _: () = self.action("token.revoke", request).await?;
+        Ok(())
+    }
+
+    /// Storage usage against quota: the caller's own tenant, or (admin) `tenant` or all.
+    pub async fn quota_report(&mut self, tenant: Option<&str>) -> Result<QuotaReport, ClientError> {
+        let request = QuotaReportRequest {
+            tenant: tenant.unwrap_or_default().into(),
+        };
+        self.action("quota.report", request).await
     }
 
     /// One of lakeport's DoActions: a protobuf body, a single protobuf result.

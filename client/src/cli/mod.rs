@@ -1,11 +1,13 @@
-//! Command-line parsing and dispatch: `sql`, `put`, `tables`, `usage`, `maintenance`,
-//! `readiness`.
+//! Command-line parsing and dispatch: `sql`, `put`, `tables`, `usage`, `quota`,
+//! `maintenance`, `readiness`, `tenant`, `token`.
 
 mod input;
 mod maintenance;
 mod output;
 mod put;
+mod quota;
 mod readiness;
+mod tenant;
 
 use std::path::PathBuf;
 
@@ -35,7 +37,7 @@ pub(crate) struct Cli {
 }
 
 #[derive(clap::Args)]
-struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -60,11 +62,17 @@ enum Command {
         #[command(flatten)]
         out: OutputArgs,
     },
-    /// Storage used per table (a view over `system.storage`).
-    Usage {
-        #[command(flatten)]
-        out: OutputArgs,
-    },
+    /// Storage per table: `bytes` is what the store holds (and bills) under the table,
+    /// `live_bytes` the data files of its latest version (a view over `system.storage`).
+    Usage(quota::UsageArgs),
+    /// Storage usage against each tenant's quota (your own as a tenant; all as admin).
+    Quota(quota::QuotaArgs),
+    /// The tenant registry (admin).
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Tenant tokens (admin).
+    #[command(subcommand)]
+    Token(tenant::TokenCommand),
     /// Table maintenance (admin).
     #[command(subcommand)]
     Maintenance(maintenance::MaintenanceCommand),
@@ -112,15 +120,14 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Maintenance(command) => {
             maintenance::run(&mut client, cli.tenant.as_deref(), command).await
         }
-        Command::Usage { out } => {
-            let query = "SELECT tenant, dataset, files, bytes, rows, partitions, last_commit \
-                         FROM system.storage ORDER BY tenant, dataset";
-            sql(&mut client, query, out).await
-        }
+        Command::Usage(args) => quota::run_usage(&mut client, args).await,
+        Command::Quota(args) => quota::run_quota(&mut client, cli.tenant.as_deref(), args).await,
+        Command::Tenant(command) => tenant::run_tenant(&mut client, command).await,
+        Command::Token(command) => tenant::run_token(&mut client, command).await,
     }
 }
 
-async fn sql(client: &mut Client, query: &str, out: OutputArgs) -> anyhow::Result<()> {
+pub(crate) async fn sql(client: &mut Client, query: &str, out: OutputArgs) -> anyhow::Result<()> {
     let (schema, stream) = client.query(query).await?;
     output::write(out.format, out.output.as_deref(), schema, stream).await
 }

@@ -1,0 +1,259 @@
+//! `lakeport tenant create|list|get|update` and `lakeport token issue|revoke` (admin): the
+//! tenant registry every server replica shares.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use lakeport_client::{Client, Tenant, TenantEncryption, TokenIssueRequest};
+
+use super::OutputArgs;
+
+#[derive(clap::Subcommand)]
+pub(crate) enum TenantCommand {
+    /// Register a tenant; unset settings follow the server's [tenant_defaults].
+    Create {
+        id: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Every registered tenant.
+    List {
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// One tenant's settings in force and its tokens.
+    Get {
+        id: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Change the settings given (and clear those named by --clear).
+    Update {
+        id: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+        /// Unset a field so it follows [tenant_defaults] again (repeatable): display_name,
+        /// region, encryption, quota_soft, quota_hard, rows_per_second, burst_rows,
+        /// retention, state.
+        #[arg(long)]
+        clear: Vec<String>,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Issue a token for a tenant. It is printed once; the server keeps only its SHA-256.
+    Issue {
+        tenant: String,
+        /// Lifetime, e.g. 90d (default: no expiry).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<Duration>,
+        /// What the token is for.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Revoke a tenant's token by its id (`lakeport tenant get` lists them).
+    Revoke { tenant: String, token_id: String },
+}
+
+#[derive(clap::Args, Default)]
+pub(crate) struct SettingsArgs {
+    #[arg(long)]
+    display_name: Option<String>,
+    /// Residency: the tenant's tables only land in stores of this region.
+    #[arg(long)]
+    region: Option<String>,
+    /// The tenant's key: sse-kms:KEY_ID, sse-c:env:VAR, sse-c:file:PATH,
+    /// azure-scope:SCOPE or gcs-cmek:KEY_NAME (allowed while the tenant holds no data).
+    #[arg(long)]
+    encryption: Option<String>,
+    /// Warn above this usage, e.g. 50GiB.
+    #[arg(long, value_parser = parse_size)]
+    quota_soft: Option<u64>,
+    /// Refuse writes at this usage, e.g. 60GiB.
+    #[arg(long, value_parser = parse_size)]
+    quota_hard: Option<u64>,
+    /// Sustained ingest rate; faster streams are slowed.
+    #[arg(long)]
+    rows_per_second: Option<u64>,
+    /// Rows that may pass at once above the rate (default one second's worth).
+    #[arg(long)]
+    burst_rows: Option<u64>,
+    /// How long the tenant's data is kept, e.g. 400d.
+    #[arg(long)]
+    retention: Option<String>,
+    /// active or suspended (suspended: writes are refused).
+    #[arg(long)]
+    state: Option<String>,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("{text:?} is not a size like 50GiB: {e}"))
+}
+
+impl SettingsArgs {
+    /// The tenant message and the names of the fields given.
+    fn tenant(self, id: String) -> anyhow::Result<(Tenant, Vec<String>)> {
+        let mut fields = Vec::new();
+        let mut given = |set: bool, name: &str| {
+            if set {
+                fields.push(name.to_string())
+            }
+        };
+        given(self.display_name.is_some(), "display_name");
+        given(self.region.is_some(), "region");
+        given(self.encryption.is_some(), "encryption");
+        given(self.quota_soft.is_some(), "quota_soft");
+        given(self.quota_hard.is_some(), "quota_hard");
+        given(self.rows_per_second.is_some(), "rows_per_second");
+        given(self.burst_rows.is_some(), "burst_rows");
+        given(self.retention.is_some(), "retention");
+        given(self.state.is_some(), "state");
+        let tenant = Tenant {
+            id,
+            display_name: self.display_name,
+            region: self.region,
+            encryption: self.encryption.as_deref().map(encryption).transpose()?,
+            quota_soft_bytes: self.quota_soft,
+            quota_hard_bytes: self.quota_hard,
+            rows_per_second: self.rows_per_second,
+            burst_rows: self.burst_rows,
+            retention: self.retention,
+            state: self.state,
+            ..Default::default()
+        };
+        Ok((tenant, fields))
+    }
+}
+
+fn encryption(text: &str) -> anyhow::Result<TenantEncryption> {
+    let mut e = TenantEncryption::default();
+    let (kind, rest) = text
+        .split_once(':')
+        .context("--encryption is KIND:VALUE, e.g. sse-kms:KEY_ID")?;
+    e.kind = kind.to_string();
+    match kind {
+        "sse-kms" => e.key_id = rest.to_string(),
+        "sse-c" => match rest.split_once(':') {
+            Some(("env", var)) => e.key_env = var.to_string(),
+            Some(("file", path)) => e.key_file = path.to_string(),
+            _ => bail!("sse-c keys are given by reference: sse-c:env:VAR or sse-c:file:PATH"),
+        },
+        "azure-scope" => e.scope = rest.to_string(),
+        "gcs-cmek" => e.key_name = rest.to_string(),
+        other => bail!("unknown key kind {other:?}: sse-kms, sse-c, azure-scope or gcs-cmek"),
+    }
+    Ok(e)
+}
+
+pub(crate) async fn run_tenant(client: &mut Client, command: TenantCommand) -> anyhow::Result<()> {
+    let (tenants, out) = match command {
+        TenantCommand::Create { id, settings, out } => {
+            let (tenant, _) = settings.tenant(id)?;
+            (vec![client.tenant_create(tenant).await?], out)
+        }
+        TenantCommand::List { out } => (client.tenant_list().await?, out),
+        TenantCommand::Get { id, out } => (vec![client.tenant_get(&id).await?], out),
+        TenantCommand::Update {
+            id,
+            settings,
+            clear,
+            out,
+        } => {
+            let (tenant, mut fields) = settings.tenant(id)?;
+            fields.extend(clear);
+            if fields.is_empty() {
+                bail!("nothing to change: give a setting (see --help) or --clear FIELD");
+            }
+            (vec![client.tenant_update(tenant, fields).await?], out)
+        }
+    };
+    let batch = tenants_batch(&tenants)?;
+    let schema = batch.schema();
+    super::output::write(
+        out.format,
+        out.output.as_deref(),
+        schema,
+        futures::stream::iter([Ok(batch)]),
+    )
+    .await
+}
+
+pub(crate) async fn run_token(client: &mut Client, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Issue {
+            tenant,
+            expires_in,
+            description,
+        } => {
+            let expires_at_ms = match expires_in {
+                None => 0,
+                Some(d) => (SystemTime::now() + d)
+                    .duration_since(UNIX_EPOCH)?
+                    .as_millis() as i64,
+            };
+            let issued = client
+                .token_issue(TokenIssueRequest {
+                    tenant,
+                    expires_at_ms,
+                    description,
+                })
+                .await?;
+            eprintln!(
+                "token {} for tenant {} (shown once; the server keeps only its SHA-256):",
+                issued.token_id, issued.tenant
+            );
+            println!("{}", issued.token);
+            Ok(())
+        }
+        TokenCommand::Revoke { tenant, token_id } => {
+            client.token_revoke(&tenant, &token_id).await?;
+            eprintln!("token {token_id} of tenant {tenant} revoked");
+            Ok(())
+        }
+    }
+}
+
+fn tenants_batch(tenants: &[Tenant]) -> anyhow::Result<RecordBatch> {
+    let text = |f: &dyn Fn(&Tenant) -> Option<String>| -> ArrayRef {
+        Arc::new(tenants.iter().map(f).collect::<StringArray>())
+    };
+    let number = |f: &dyn Fn(&Tenant) -> Option<u64>| -> ArrayRef {
+        Arc::new(tenants.iter().map(f).collect::<UInt64Array>())
+    };
+    let live_tokens = |t: &Tenant| {
+        let ids: Vec<&str> = t
+            .tokens
+            .iter()
+            .filter(|k| k.revoked_at_ms == 0)
+            .map(|k| k.id.as_str())
+            .collect();
+        Some(ids.join(","))
+    };
+    Ok(RecordBatch::try_from_iter([
+        ("id", text(&|t| Some(t.id.clone()))),
+        ("display_name", text(&|t| t.display_name.clone())),
+        ("region", text(&|t| t.region.clone())),
+        ("state", text(&|t| t.state.clone())),
+        (
+            "encryption",
+            text(&|t| t.encryption.as_ref().map(|e| e.kind.clone())),
+        ),
+        ("quota_soft_bytes", number(&|t| t.quota_soft_bytes)),
+        ("quota_hard_bytes", number(&|t| t.quota_hard_bytes)),
+        ("rows_per_second", number(&|t| t.rows_per_second)),
+        ("burst_rows", number(&|t| t.burst_rows)),
+        ("retention", text(&|t| t.retention.clone())),
+        ("tokens", text(&live_tokens)),
+        ("config_fields", text(&|t| Some(t.config_fields.join(",")))),
+    ])?)
+}
