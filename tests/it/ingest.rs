@@ -28,7 +28,7 @@ async fn put_commits_every_row_and_acks_it() {
 
 #[tokio::test]
 async fn admin_names_the_tenant_and_tables_appear_on_first_write() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|c| c.tenancy.auto_provision = Some(true)).await;
     let mut admin = server.client(ADMIN).await;
     admin
         .put(

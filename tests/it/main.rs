@@ -13,3 +13,4 @@ mod maintenance;
 mod query_queue;
 mod read_paths;
 mod schema;
+mod tenants;
