@@ -5,7 +5,7 @@ import adbc_driver_manager
 import pytest
 from deltalake import DeltaTable
 
-from conftest import ACME, ADMIN, snowplow_table
+from conftest import ACME, ADMIN, CONFIG, Server, snowplow_table
 
 
 def connect_basic(server, user, password):
@@ -28,9 +28,14 @@ def test_adbc_ingest_create_then_append(server, lake):
     assert DeltaTable(str(lake / "tenant_id=acme" / "snowplow")).to_pyarrow_table().num_rows == 30
 
 
-def test_adbc_admin_names_tenant_with_db_schema(server, lake):
-    with connect_bearer(server, ADMIN) as conn, conn.cursor() as cur:
-        cur.adbc_ingest("snowplow", snowplow_table(7), mode="create_append", db_schema_name="globex")
+def test_adbc_admin_names_tenant_with_db_schema(tmp_path, lake):
+    # globex is in no config: auto_provision creates it on the admin's first write.
+    server = Server(tmp_path, lake, config="auto_provision = true\n" + CONFIG).start()
+    try:
+        with connect_bearer(server, ADMIN) as conn, conn.cursor() as cur:
+            cur.adbc_ingest("snowplow", snowplow_table(7), mode="create_append", db_schema_name="globex")
+    finally:
+        server.stop()
     assert DeltaTable(str(lake / "tenant_id=globex" / "snowplow")).to_pyarrow_table().num_rows == 7
 
 
