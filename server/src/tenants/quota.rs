@@ -14,6 +14,9 @@ use crate::auth::Principal;
 use crate::lake::TableUsage;
 use crate::names::check_name;
 
+/// Longest a write waits for the first usage listing after a start.
+const FIRST_LISTING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuotaState {
     Ok,
@@ -97,7 +100,10 @@ impl Tenants {
         if view.settings.state == Some(TenantState::Suspended) {
             return Err(TenantsError::Suspended(tenant.to_string()));
         }
-        self.usage_listed().await;
+        // Right after a start the counts hold only this server's writes until the first
+        // listing ends; wait for it a while, then go by what is counted so far rather than
+        // hold every write back behind a slow listing of a large store.
+        let _ = tokio::time::timeout(FIRST_LISTING_WAIT, self.usage_listed()).await;
         let usage = self.lake.usage().tenant_bytes(tenant);
         let state = QuotaState::of(usage, &view.settings);
         self.note_soft_quota(tenant, state, usage, &view.settings);

@@ -28,7 +28,8 @@ const ROW_COUNTS_AT_ONCE: usize = 8;
 
 impl Lake {
     /// Lists every reachable store and lays the listing over the counts; logs each table
-    /// whose count drifted from the listing.
+    /// whose count drifted from the listing. Rows are recounted separately
+    /// (`recount_rows`): that loads each moved table's snapshot, far slower than a listing.
     pub async fn reconcile_usage(&self, now: DateTime<Utc>) -> Result<Vec<Reconciled>, LakeError> {
         let ledger = self.usage.clone();
         let mut all = Vec::new();
@@ -46,18 +47,19 @@ impl Lake {
             }
             all.extend(changes);
         }
-        let moved: Vec<Reconciled> = all.iter().filter(|c| c.log_moved).cloned().collect();
-        self.recount_rows(moved).await;
         Ok(all)
     }
 
-    /// Rows of each table's latest version, from its snapshot; a table that cannot be
-    /// loaded keeps the rows it had.
-    async fn recount_rows(&self, tables: Vec<Reconciled>) {
-        let counts = tables.into_iter().map(|c| async move {
-            let rows = self.count_rows(&c.tenant, &c.dataset).await;
-            (c, rows)
-        });
+    /// Rows of the latest version of each table whose log moved, from its snapshot; a
+    /// table that cannot be loaded keeps the rows it had.
+    pub async fn recount_rows(&self, changes: Vec<Reconciled>) {
+        let counts = changes
+            .into_iter()
+            .filter(|c| c.log_moved)
+            .map(|c| async move {
+                let rows = self.count_rows(&c.tenant, &c.dataset).await;
+                (c, rows)
+            });
         let counted: Vec<_> = futures::stream::iter(counts)
             .buffer_unordered(ROW_COUNTS_AT_ONCE)
             .collect()
