@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -106,6 +107,9 @@ pub struct Tenants {
 }
 
 const MAX_WRITE_ATTEMPTS: usize = 8;
+
+/// Registry objects read at once (a start reads every tenant's).
+const READS_AT_ONCE: usize = 16;
 
 impl Tenants {
     /// Loads the registry, seeds the configured tenants that have no record yet, and puts
@@ -227,17 +231,17 @@ impl Tenants {
             .iter()
             .map(|(id, c)| (id.clone(), c.revision))
             .collect();
-        let mut changed: Vec<(Head, TenantRecord)> = Vec::new();
-        for (id, head) in &heads {
-            if known.get(id) == Some(&head.revision) {
-                continue;
-            }
-            // A revision pruned between the listing and the read: the next refresh reads
-            // the newer one.
-            if let Some(record) = self.store.read(head).await? {
-                changed.push((head.clone(), record));
-            }
-        }
+        let stale: Vec<Head> = heads
+            .iter()
+            .filter(|(id, head)| known.get(*id) != Some(&head.revision))
+            .map(|(_, head)| head.clone())
+            .collect();
+        let read: Vec<Option<(Head, TenantRecord)>> = futures::stream::iter(stale)
+            .map(|head| self.read_head(head))
+            .buffer_unordered(READS_AT_ONCE)
+            .try_collect()
+            .await?;
+        let changed = read.into_iter().flatten();
         {
             let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
             records.retain(|id, _| heads.contains_key(id));
@@ -253,6 +257,12 @@ impl Tenants {
         }
         self.put_in_force();
         Ok(())
+    }
+
+    /// A revision's record; `None` when it was pruned between the listing and the read
+    /// (the next refresh reads the newer one).
+    async fn read_head(&self, head: Head) -> Result<Option<(Head, TenantRecord)>, TenantsError> {
+        Ok(self.store.read(&head).await?.map(|record| (head, record)))
     }
 
     /// Hands the registry's live tokens to the authenticator and each tenant's region and
