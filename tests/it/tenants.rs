@@ -93,7 +93,10 @@ async fn admin_actions_are_refused_to_tenants_and_bad_bodies_are_invalid() {
     for kind in [
         "tenant.create",
         "tenant.update",
+        "tenant.get",
+        "tenant.list",
         "token.issue",
+        "token.revoke",
         "quota.report",
     ] {
         let garbage = Action::new(kind, vec![0xff, 0xff, 0xff]);
@@ -482,5 +485,69 @@ async fn a_rate_limit_slows_only_its_tenant_and_does_not_fail_it() {
     );
     slow.abort();
     assert_eq!(server.count("acme", "snowplow").await, 5);
+    server.shutdown().await;
+}
+
+fn clicks_with(x: Option<arrow::array::ArrayRef>) -> arrow::array::RecordBatch {
+    use std::sync::Arc;
+    let mut columns: Vec<(&str, arrow::array::ArrayRef)> = vec![
+        (
+            "ts",
+            Arc::new(arrow::array::StringArray::from(vec![
+                "2024-05-01T10:00:00Z",
+            ])),
+        ),
+        (
+            "app",
+            Arc::new(arrow::array::StringArray::from(vec!["shop"])),
+        ),
+    ];
+    columns.extend(x.map(|x| ("x", x)));
+    arrow::array::RecordBatch::try_from_iter(columns).unwrap()
+}
+
+#[tokio::test]
+async fn the_files_of_a_failed_stream_count_until_vacuumed() {
+    use std::sync::Arc;
+    // Both units wait for one group commit, where their clashing types for `x` meet.
+    let server =
+        TestServer::start_with(|c| c.ingest.commit_interval = Duration::from_secs(2)).await;
+    let mut acme = server.client(ACME).await;
+    acme.put(None, "clicks", vec![clicks_with(None)])
+        .await
+        .unwrap();
+    let puts = [
+        clicks_with(Some(Arc::new(arrow::array::Int64Array::from(vec![2])))),
+        clicks_with(Some(Arc::new(arrow::array::StringArray::from(vec![
+            "text",
+        ])))),
+    ]
+    .map(|batch| {
+        let endpoint = server.endpoint();
+        tokio::spawn(async move {
+            let mut client = Client::connect(&endpoint).await.unwrap().with_token(ACME);
+            client.put(None, "clicks", vec![batch]).await
+        })
+    });
+    let mut failed = 0;
+    for put in puts {
+        if let Err(e) = put.await.unwrap() {
+            assert_eq!(status_of(&e), Code::Aborted, "{e}");
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 1, "the second new type of x loses at the commit");
+    let table = server.table("acme", "clicks").await;
+    let committed = table.snapshot().unwrap().log_data().num_files();
+    let on_disk = server.files_on_disk("acme", "clicks").len();
+    assert!(
+        on_disk > committed,
+        "the refused unit left its file: {on_disk} > {committed}"
+    );
+    let mut admin = server.client(ADMIN).await;
+    assert_eq!(
+        table_bytes(&mut admin, "acme", "clicks").await,
+        listed_bytes(&server.table_path("acme", "clicks"))
+    );
     server.shutdown().await;
 }
