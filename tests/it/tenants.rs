@@ -454,6 +454,16 @@ async fn a_listing_reconciles_objects_the_counts_missed_and_a_restart_counts_the
     let restarted = TestServer::start_with(|c| c.set_lake(dir)).await;
     let mut admin = restarted.client(ADMIN).await;
     assert_eq!(table_bytes(&mut admin, "acme", "snowplow").await, before);
+    let endpoint = restarted.endpoint();
+    eventually("the restarted server counts the table's rows", || {
+        let endpoint = endpoint.clone();
+        async move {
+            let mut client = Client::connect(&endpoint).await.unwrap().with_token(ADMIN);
+            let report = client.quota_report(Some("acme")).await.unwrap();
+            report.tenants[0].rows == 10
+        }
+    })
+    .await;
     assert_eq!(before, listed_bytes(&lake.join("tenant_id=acme/snowplow")));
     restarted.shutdown().await;
     server.shutdown().await;

@@ -200,16 +200,24 @@ impl Tenants {
         });
     }
 
-    /// Lists the stores and lays the listing over the running counts.
+    /// Lists the stores and lays the listing over the running counts, then recounts the
+    /// rows of the tables whose log moved.
     pub async fn reconcile(&self) {
-        match self.lake.reconcile_usage(self.clock.now()).await {
-            Ok(changes) => info!(
-                tables = changes.len(),
-                "usage reconciled with a listing of the stores"
-            ),
-            Err(e) => warn!(error = %e, "usage listing failed; the running counts stand"),
-        }
+        let changes = match self.lake.reconcile_usage(self.clock.now()).await {
+            Ok(changes) => {
+                info!(
+                    tables = changes.len(),
+                    "usage reconciled with a listing of the stores"
+                );
+                changes
+            }
+            Err(e) => {
+                warn!(error = %e, "usage listing failed; the running counts stand");
+                Vec::new()
+            }
+        };
         self.listed.send_replace(true);
+        self.lake.recount_rows(changes).await;
     }
 
     /// Waits until the first usage listing finished (reports before it would undercount

@@ -38,6 +38,8 @@ pub struct TableUsage {
 #[derive(Debug, Default)]
 pub struct UsageLedger {
     tables: Mutex<BTreeMap<(String, String), TableUsage>>,
+    /// Stores listed at least once by this process.
+    listed_stores: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// What a reconcile changed for one table.
@@ -97,11 +99,19 @@ impl UsageLedger {
     /// tables of this store (listed or counted); one the listing did not find holds nothing.
     pub fn reconcile(
         &self,
+        store: &str,
         listed: &BTreeMap<(String, String), ListedTable>,
         in_store: impl Fn(&str, &str) -> bool,
         before: &BTreeMap<(String, String), u64>,
         at: DateTime<Utc>,
     ) -> Vec<Reconciled> {
+        // Before a store's first listing the counts hold only this server's writes since
+        // its start: the difference is what was there before, not drift.
+        let first = self
+            .listed_stores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(store.to_string());
         let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
         for key in listed.keys() {
             tables.entry(key.clone()).or_default();
@@ -113,7 +123,7 @@ impl UsageLedger {
             }
             let found = listed.get(key).cloned().unwrap_or_default();
             let raced = before.get(key).copied().unwrap_or(0) != usage.generation;
-            let drift = (!raced).then(|| found.bytes - usage.bytes);
+            let drift = (!raced && !first).then(|| found.bytes - usage.bytes);
             if !raced {
                 usage.bytes = found.bytes;
                 usage.objects = found.objects;
@@ -191,7 +201,16 @@ mod tests {
         ledger.record("beta", "snowplow", 7, 1);
         let before = ledger.generations();
         let listing = BTreeMap::from([(("acme".into(), "snowplow".into()), listed(130, 3, "1"))]);
-        let changes = ledger.reconcile(&listing, |t, _| t == "acme", &before, Utc::now());
+        let first = ledger.reconcile("default", &listing, |t, _| t == "acme", &before, Utc::now());
+        assert!(
+            first.iter().all(|c| c.drift.is_none()),
+            "no drift at a first listing"
+        );
+        ledger.record("acme", "snowplow", -30, 0);
+        ledger.record("acme", "otel_logs", 5, 1);
+        let before = ledger.generations();
+        let changes =
+            ledger.reconcile("default", &listing, |t, _| t == "acme", &before, Utc::now());
         assert_eq!(changes.len(), 2);
         let snowplow = ledger.table("acme", "snowplow").unwrap();
         assert_eq!((snowplow.bytes, snowplow.drift), (130, Some(30)));
@@ -212,11 +231,17 @@ mod tests {
         let before = ledger.generations();
         ledger.record("acme", "snowplow", 50, 1);
         let listing = BTreeMap::from([(("acme".into(), "snowplow".into()), listed(100, 1, "1"))]);
-        let changes = ledger.reconcile(&listing, |_, _| true, &before, Utc::now());
+        let changes = ledger.reconcile("default", &listing, |_, _| true, &before, Utc::now());
         assert_eq!(changes[0].drift, None);
         assert!(changes[0].log_moved);
         assert_eq!(ledger.table("acme", "snowplow").unwrap().bytes, 150);
-        let again = ledger.reconcile(&listing, |_, _| true, &ledger.generations(), Utc::now());
+        let again = ledger.reconcile(
+            "default",
+            &listing,
+            |_, _| true,
+            &ledger.generations(),
+            Utc::now(),
+        );
         assert!(!again[0].log_moved, "the log head did not move");
     }
 }

@@ -41,7 +41,7 @@ impl Lake {
                 self.locate(tenant, dataset)
                     .is_ok_and(|location| location.store.name == store.name)
             };
-            let changes = ledger.reconcile(&listed, in_store, &before, now);
+            let changes = ledger.reconcile(&store.name, &listed, in_store, &before, now);
             for change in changes.iter().filter(|c| c.drift.is_some_and(|d| d != 0)) {
                 info!(tenant = %change.tenant, dataset = %change.dataset, store = %store.name, drift_bytes = change.drift, "usage reconciled: the listing differs from the running count (writes by other replicas, or objects changed outside lakeport)");
             }
