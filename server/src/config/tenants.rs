@@ -102,6 +102,14 @@ pub(super) struct FileQuota {
     hard: Option<usize>,
 }
 
+impl FileQuota {
+    /// (soft, hard) in bytes, each unset when not written.
+    fn limits(quota: Option<FileQuota>) -> (Option<u64>, Option<u64>) {
+        let quota = quota.unwrap_or_default();
+        (quota.soft.map(|b| b as u64), quota.hard.map(|b| b as u64))
+    }
+}
+
 /// `[tenant_defaults]`: what every tenant gets unless its own settings say otherwise.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -115,11 +123,11 @@ pub(super) struct FileTenantDefaults {
 
 impl FileTenantDefaults {
     pub(super) fn settings(self) -> TenantSettings {
-        let quota = self.quota.unwrap_or_default();
+        let (quota_soft, quota_hard) = FileQuota::limits(self.quota);
         TenantSettings {
             region: self.region,
-            quota_soft: quota.soft.map(|b| b as u64),
-            quota_hard: quota.hard.map(|b| b as u64),
+            quota_soft,
+            quota_hard,
             rows_per_second: self.rows_per_second,
             burst_rows: self.burst_rows,
             retention: self.retention,
@@ -139,13 +147,13 @@ impl FileTenant {
         for hash in self.token_sha256.iter().chain(self.tokens_sha256.iter()) {
             tokens.push(TokenHash::from_hex("tenants.token_sha256", hash)?);
         }
-        let quota = self.quota.unwrap_or_default();
+        let (quota_soft, quota_hard) = FileQuota::limits(self.quota);
         let settings = TenantSettings {
             display_name: self.display_name,
             region: self.region,
             encryption: self.encryption,
-            quota_soft: quota.soft.map(|b| b as u64),
-            quota_hard: quota.hard.map(|b| b as u64),
+            quota_soft,
+            quota_hard,
             rows_per_second: self.rows_per_second,
             burst_rows: self.burst_rows,
             retention: self.retention,
