@@ -13,10 +13,11 @@ use tonic::transport::{Channel, Endpoint};
 
 pub use lakeport_proto::{
     DatasetUsage, IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult,
-    MaintenanceStep, QuotaReport, QuotaReportRequest, ReadinessCheck, ReadinessRequest,
-    ReadinessResult, TableReadiness, Tenant, TenantCreateRequest, TenantEncryption,
-    TenantGetRequest, TenantList, TenantListRequest, TenantToken, TenantUpdateRequest, TenantUsage,
-    TokenIssueRequest, TokenIssueResult, TokenRevokeRequest,
+    MaintenanceStep, QualityCheck, QualityReport, QualityRunRequest, QuotaReport,
+    QuotaReportRequest, ReadinessCheck, ReadinessRequest, ReadinessResult, TableReadiness, Tenant,
+    TenantCreateRequest, TenantEncryption, TenantGetRequest, TenantList, TenantListRequest,
+    TenantToken, TenantUpdateRequest, TenantUsage, TokenIssueRequest, TokenIssueResult,
+    TokenRevokeRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +227,18 @@ impl Client {
             tenant: tenant.unwrap_or_default().into(),
         };
         self.action("quota.report", request).await
+    }
+
+    /// Evaluates the data-quality expectations now: the caller's own tables, or (admin)
+    /// `tenant`'s or every tenant's.
+    pub async fn quality_run(
+        &mut self,
+        tenant: Option<&str>,
+    ) -> Result<QualityReport, ClientError> {
+        let request = QualityRunRequest {
+            tenant: tenant.unwrap_or_default().into(),
+        };
+        self.action("quality.run", request).await
     }
 
     /// One of lakeport's DoActions: a protobuf body, a single protobuf result.

@@ -9,9 +9,9 @@ pub mod v1 {
 
 pub use v1::{
     DatasetUsage, IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult,
-    MaintenanceStep, QueryTicket, QuotaReport, QuotaReportRequest, ReadinessCheck,
-    ReadinessRequest, ReadinessResult, SignedTicket, TableReadiness, TableVersion, Tenant,
-    TenantCreateRequest, TenantEncryption, TenantGetRequest, TenantList, TenantListRequest,
-    TenantToken, TenantUpdateRequest, TenantUsage, TokenIssueRequest, TokenIssueResult,
-    TokenRevokeRequest,
+    MaintenanceStep, QualityCheck, QualityReport, QualityRunRequest, QueryTicket, QuotaReport,
+    QuotaReportRequest, ReadinessCheck, ReadinessRequest, ReadinessResult, SignedTicket,
+    TableReadiness, TableVersion, Tenant, TenantCreateRequest, TenantEncryption, TenantGetRequest,
+    TenantList, TenantListRequest, TenantToken, TenantUpdateRequest, TenantUsage,
+    TokenIssueRequest, TokenIssueResult, TokenRevokeRequest,
 };

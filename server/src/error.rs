@@ -11,6 +11,7 @@ use crate::ingest::IngestError;
 use crate::lake::LakeError;
 use crate::maintenance::MaintenanceError;
 use crate::names::NameError;
+use crate::quality::QualityError;
 use crate::query::QueryError;
 use crate::readiness::ReadinessError;
 use crate::tenants::TenantsError;
@@ -39,8 +40,12 @@ pub enum Error {
     Readiness(Box<ReadinessError>),
     #[error(transparent)]
     Tenants(Box<TenantsError>),
+    #[error(transparent)]
+    Quality(#[from] QualityError),
     #[error("refusing to start without credentials on {0}: configure [auth] admin_token or [[tenants]] tokens, or listen on a loopback address")]
     OpenNonLoopback(String),
+    #[error("{0}; set operations.metrics_listen (--metrics-listen) to a free HOST:PORT")]
+    SidePort(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     #[error("transport error: {0}")]
@@ -71,15 +76,15 @@ impl From<Error> for Status {
         let message = e.to_string();
         let client_side = matches!(e, Error::Ingest(IngestError::Client(_)));
         match code {
-            _ if client_side => info!(%message, "client stream ended with an error"),
-            Code::Internal | Code::Unknown => error!(%message, "request failed"),
+            _ if client_side => info!(error = %message, "client stream ended with an error"),
+            Code::Internal | Code::Unknown => error!(error = %message, "request failed"),
             Code::Unavailable
             | Code::Aborted
             | Code::ResourceExhausted
             | Code::DeadlineExceeded => {
-                warn!(%message, "request failed")
+                warn!(error = %message, "request failed")
             }
-            _ => info!(%message, "request refused"),
+            _ => info!(error = %message, "request refused"),
         }
         if let Error::Ingest(IngestError::Client(status)) = e {
             return status;
@@ -120,31 +125,7 @@ fn code_of(e: &Error) -> Code {
         },
         Error::Name(_) => Code::InvalidArgument,
         Error::Dataset(d) => dataset_code(d),
-        Error::Ingest(i) => match i {
-            IngestError::UnknownColumn { .. }
-            | IngestError::MissingColumn { .. }
-            | IngestError::WrongType { .. }
-            | IngestError::UnsupportedType { .. }
-            | IngestError::ReservedColumn(_)
-            | IngestError::AmbiguousColumns(..)
-            | IngestError::BadColumnName(_)
-            | IngestError::SchemaChanged(_)
-            | IngestError::BadMetadata(_)
-            | IngestError::BadIpc(_)
-            | IngestError::EmptyStream
-            | IngestError::MissingSchema
-            | IngestError::BadDescriptor(_)
-            | IngestError::ValueOutOfRange { .. }
-            | IngestError::Name(_)
-            | IngestError::Unsupported(_) => Code::InvalidArgument,
-            IngestError::MessageTooLarge(_) => Code::ResourceExhausted,
-            IngestError::TableExists(_) => Code::AlreadyExists,
-            IngestError::TableMissing(_) => Code::NotFound,
-            IngestError::Client(status) => status.code(),
-            IngestError::Arrow(_) => Code::Internal,
-            IngestError::Dataset(d) => dataset_code(d),
-            IngestError::Lake(l) => lake_code(l),
-        },
+        Error::Ingest(i) => ingest_code(i),
         Error::Lake(l) => lake_code(l),
         Error::Query(q) => query_code(q),
         Error::Maintenance(m) => match m.as_ref() {
@@ -177,9 +158,42 @@ fn code_of(e: &Error) -> Code {
             CallError::Unimplemented { .. } => Code::Unimplemented,
             CallError::Encode { .. } => Code::Internal,
         },
-        Error::OpenNonLoopback(_) => Code::FailedPrecondition,
+        Error::Quality(q) => match q {
+            QualityError::UnknownTenant(_) => Code::NotFound,
+            QualityError::Tables(t) => query_code(t),
+        },
+        Error::OpenNonLoopback(_) | Error::SidePort(_) => Code::FailedPrecondition,
         Error::Io(_) => Code::Internal,
         Error::Transport(_) => Code::Unavailable,
+    }
+}
+
+/// The status code an ingest failure is answered with (also the one its log line names).
+pub fn ingest_code(i: &IngestError) -> Code {
+    match i {
+        IngestError::UnknownColumn { .. }
+        | IngestError::MissingColumn { .. }
+        | IngestError::WrongType { .. }
+        | IngestError::UnsupportedType { .. }
+        | IngestError::ReservedColumn(_)
+        | IngestError::AmbiguousColumns(..)
+        | IngestError::BadColumnName(_)
+        | IngestError::SchemaChanged(_)
+        | IngestError::BadMetadata(_)
+        | IngestError::BadIpc(_)
+        | IngestError::EmptyStream
+        | IngestError::MissingSchema
+        | IngestError::BadDescriptor(_)
+        | IngestError::ValueOutOfRange { .. }
+        | IngestError::Name(_)
+        | IngestError::Unsupported(_) => Code::InvalidArgument,
+        IngestError::MessageTooLarge(_) => Code::ResourceExhausted,
+        IngestError::TableExists(_) => Code::AlreadyExists,
+        IngestError::TableMissing(_) => Code::NotFound,
+        IngestError::Client(status) => status.code(),
+        IngestError::Arrow(_) => Code::Internal,
+        IngestError::Dataset(d) => dataset_code(d),
+        IngestError::Lake(l) => lake_code(l),
     }
 }
 

@@ -11,6 +11,8 @@ pub mod ingest;
 pub mod lake;
 pub mod maintenance;
 pub mod names;
+pub mod ops;
+pub mod quality;
 pub mod query;
 pub mod readiness;
 pub mod server;
@@ -19,6 +21,15 @@ pub mod tenants;
 pub use config::Config;
 pub use error::Error;
 pub use server::Server;
+
+/// Describes every metric family once (HELP and unit lines on `/metrics`).
+pub(crate) fn describe_metrics() {
+    ingest::metrics::describe();
+    lake::metrics::describe();
+    query::metrics::describe();
+    tenants::metrics::describe();
+    maintenance::metrics::describe();
+}
 
 /// Binds the configured address, serves until SIGINT/SIGTERM, then drains in-flight calls.
 pub async fn run(config: Config) -> Result<(), Error> {

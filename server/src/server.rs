@@ -22,6 +22,8 @@ use crate::ingest::intake::IntakeGate;
 use crate::ingest::Ingestor;
 use crate::lake::Lake;
 use crate::maintenance::Maintenance;
+use crate::ops::{side_port, Health};
+use crate::quality::Quality;
 use crate::query::tables::LakeTables;
 use crate::query::QueryEngine;
 use crate::readiness::Readiness;
@@ -61,6 +63,7 @@ impl Server {
         let datasets = Arc::new(Datasets::new(&self.config.datasets)?);
         let lake = Lake::open(self.config.lake_settings()?).await?;
         let memory = MemoryBudget::new(self.config.ingest.memory_limit);
+        let memory_gauge = memory.clone();
         let gate = IntakeGate::new(memory.clone(), self.config.ingest.max_message_size);
         let ingestor = Arc::new(Ingestor::new(
             lake.clone(),
@@ -77,6 +80,15 @@ impl Server {
         )
         .await?;
         tenants.spawn(shutdown.clone());
+        let (grpc_health, health_service) = tonic_health::server::health_reporter();
+        let health = Health::new(grpc_health);
+        spawn_registry_watch(&tenants, &health);
+        health.spawn_store_probe(
+            lake.clone(),
+            self.config.operations.store_probe_interval,
+            shutdown.clone(),
+        );
+        crate::ops::recorder::spawn_upkeep(shutdown.clone());
         let maintenance_settings = self.config.maintenance_settings();
         let tables = Arc::new(
             LakeTables::new(lake.clone(), datasets, tenants.clone()).with_health_settings(
@@ -90,12 +102,22 @@ impl Server {
             self.clock.clone(),
         ));
         maintenance.spawn_schedule(shutdown.clone());
+        let publish = metric_gauges(&tenants, &memory_gauge);
+        let readiness = Readiness::new(tables.clone());
+        let engine = Arc::new(QueryEngine::new(tables.clone(), self.config.query.clone()));
+        let quality = Arc::new(Quality::new(
+            engine.clone(),
+            tables,
+            self.config.quality_expectations(),
+            self.clock.clone(),
+        ));
+        quality.spawn_schedule(self.config.operations.quality_interval, shutdown.clone());
         let actions = Arc::new(Actions {
             maintenance,
-            readiness: Readiness::new(tables.clone()),
+            readiness,
             tenants,
+            quality,
         });
-        let engine = Arc::new(QueryEngine::new(tables, self.config.query.clone()));
         let sql = Arc::new(SqlService::new(ingestor, engine, actions, auth.clone()));
         let endpoint = FlightEndpoint::new(sql, auth.clone());
         // tonic answers an oversize message with OUT_OF_RANGE; the endpoint and the ingest
@@ -105,25 +127,86 @@ impl Server {
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX);
 
+        let side_stop = CancellationToken::new();
+        let side_port = match self.config.operations.metrics_address() {
+            Some(address) => {
+                let side = TcpListener::bind(&address).await.map_err(|e| {
+                    Error::SidePort(format!("cannot bind metrics_listen {address}: {e}"))
+                })?;
+                info!(addr = %side.local_addr()?, "metrics, /healthz and /readyz serving");
+                Some(tokio::spawn(side_port::serve(
+                    side,
+                    health.clone(),
+                    publish,
+                    side_stop.clone(),
+                )))
+            }
+            None => None,
+        };
+        let stop = drain_after(shutdown, health, self.config.operations.shutdown_delay);
+
         if let Some(path) = &self.config.addr_file {
             write_addr_file(path, addr)?;
         }
         info!(%addr, lake = %lake.default_store().root, open = auth.is_open(), "lakeport serving");
         let served = tonic::transport::Server::builder()
             .layer(MapRequestLayer::new(move |request| gate.admit(request)))
+            .add_service(health_service)
             .add_service(service)
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY small responses (a FlightInfo, the last batch) wait
                 // for the peer's delayed ACK: ~40 ms per call.
                 TcpIncoming::from(listener).with_nodelay(Some(true)),
-                shutdown.cancelled_owned(),
+                stop.cancelled_owned(),
             )
             .await;
         lake.close();
+        side_stop.cancel();
+        if let Some(side_port) = side_port {
+            let _ = side_port.await;
+        }
         served?;
         info!("lakeport stopped");
         Ok(())
     }
+}
+
+/// Marks the server ready for the registry once it was read in full.
+fn spawn_registry_watch(tenants: &Arc<Tenants>, health: &Arc<Health>) {
+    let mut loaded = tenants.loaded();
+    let health = health.clone();
+    tokio::spawn(async move {
+        if loaded.wait_for(|loaded| *loaded).await.is_ok() {
+            health.registry_loaded().await;
+        }
+    });
+}
+
+/// The token the Flight server stops on: `shutdown`, after the server turned not ready
+/// and waited `delay` (load balancers stop sending first).
+fn drain_after(
+    shutdown: CancellationToken,
+    health: Arc<Health>,
+    delay: std::time::Duration,
+) -> CancellationToken {
+    let stop = CancellationToken::new();
+    let stopping = stop.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        health.draining().await;
+        tokio::time::sleep(delay).await;
+        stopping.cancel();
+    });
+    stop
+}
+
+/// Gauges read at scrape time rather than counted as things happen.
+fn metric_gauges(tenants: &Arc<Tenants>, memory: &MemoryBudget) -> side_port::Publish {
+    let (tenants, memory) = (tenants.clone(), memory.clone());
+    Arc::new(move || {
+        tenants.publish_metrics();
+        crate::ingest::metrics::buffer_memory(memory.in_use());
+    })
 }
 
 /// Writes atomically so a watcher never reads a half-written address.

@@ -46,6 +46,7 @@ pub fn test_config(lake: &std::path::Path) -> Config {
                 app_column: Some("app".into()),
             }),
             target_file_size: None,
+            quality: Default::default(),
         },
     );
     let mut defaults = Config::default();

@@ -1,10 +1,11 @@
 //! Command-line parsing and dispatch: `sql`, `put`, `tables`, `usage`, `quota`,
-//! `maintenance`, `readiness`, `tenant`, `token`.
+//! `maintenance`, `readiness`, `quality`, `tenant`, `token`.
 
 mod input;
 mod maintenance;
 mod output;
 mod put;
+mod quality;
 mod quota;
 mod readiness;
 mod tenant;
@@ -79,6 +80,9 @@ enum Command {
     /// Whether Snowflake can read each table, what to fix, and (with --ddl) the SQL to read
     /// it. Exits non-zero when a table fails a check.
     Readiness(readiness::ReadinessArgs),
+    /// Evaluate the data-quality expectations now (like `dbt test`): one row per
+    /// expectation and table. Exits non-zero when any is in error.
+    Quality(quality::QualityArgs),
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -122,6 +126,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Usage(args) => quota::run_usage(&mut client, args).await,
         Command::Quota(args) => quota::run_quota(&mut client, cli.tenant.as_deref(), args).await,
+        Command::Quality(args) => quality::run(&mut client, cli.tenant.as_deref(), args).await,
         Command::Tenant(command) => tenant::run_tenant(&mut client, command).await,
         Command::Token(command) => tenant::run_token(&mut client, command).await,
     }

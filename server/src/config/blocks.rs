@@ -210,3 +210,65 @@ pub struct AuthSettings {
     )]
     pub admin_token_sha256: Option<String>,
 }
+
+/// `[operations]`: metrics, health probes, logs, shutdown and data-quality checks.
+#[derive(Debug, Clone, clap::Args, Deserialize)]
+#[group(skip)]
+#[serde(default, deny_unknown_fields)]
+pub struct OperationsConfig {
+    /// Side HTTP port serving `/metrics`, `/healthz` and `/readyz`, e.g. `127.0.0.1:9090`
+    /// (off unless set; a bare port such as `9090` binds loopback).
+    #[arg(
+        id = "operations.metrics_listen",
+        long = "metrics-listen",
+        env = "LAKEPORT_METRICS_LISTEN"
+    )]
+    pub metrics_listen: Option<String>,
+    /// Log lines as `text` (colour only on a terminal) or `json` (one object per line).
+    #[arg(
+        id = "operations.log_format",
+        long = "log-format",
+        env = "LAKEPORT_LOG_FORMAT",
+        value_enum
+    )]
+    pub log_format: crate::ops::LogFormat,
+    /// How often each store is probed for `/readyz` and the gRPC health service, e.g. `10s`.
+    #[arg(id = "operations.store_probe_interval", long = "store-probe-interval", env = "LAKEPORT_STORE_PROBE_INTERVAL", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub store_probe_interval: Duration,
+    /// After SIGTERM, how long to keep serving while not ready (so load balancers stop
+    /// sending first) before in-flight calls drain, e.g. `5s`.
+    #[arg(id = "operations.shutdown_delay", long = "shutdown-delay", env = "LAKEPORT_SHUTDOWN_DELAY", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub shutdown_delay: Duration,
+    /// How often the data-quality expectations of every table are evaluated, e.g. `1h`;
+    /// `0s` turns the schedule off (`lakeport quality` still evaluates on demand).
+    #[arg(id = "operations.quality_interval", long = "quality-interval", env = "LAKEPORT_QUALITY_INTERVAL", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub quality_interval: Duration,
+}
+
+impl Default for OperationsConfig {
+    fn default() -> Self {
+        Self {
+            metrics_listen: None,
+            log_format: crate::ops::LogFormat::Text,
+            store_probe_interval: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
+            quality_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl OperationsConfig {
+    /// `metrics_listen` as an address: a bare port binds loopback.
+    pub fn metrics_address(&self) -> Option<String> {
+        self.metrics_listen.as_ref().map(|listen| {
+            if listen.parse::<u16>().is_ok() {
+                format!("127.0.0.1:{listen}")
+            } else {
+                listen.clone()
+            }
+        })
+    }
+}

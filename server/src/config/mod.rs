@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::{ArgMatches, CommandFactory, Parser};
 use serde::Deserialize;
 
-pub use blocks::{AuthSettings, IngestConfig, MaintenanceConfig, QueryConfig};
+pub use blocks::{AuthSettings, IngestConfig, MaintenanceConfig, OperationsConfig, QueryConfig};
 pub use tenants::{AuthConfig, CustomDatasetConfig, DatasetConfig, TenantConfig, TokenHash};
 pub use values::Compression;
 
@@ -108,6 +108,8 @@ struct Settings {
     query: QueryConfig,
     #[command(flatten)]
     maintenance: MaintenanceConfig,
+    #[command(flatten)]
+    operations: OperationsConfig,
     #[arg(skip)]
     stores: BTreeMap<String, StoreSpec>,
     #[arg(skip)]
@@ -154,6 +156,7 @@ impl Default for Settings {
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
             maintenance: MaintenanceConfig::default(),
+            operations: OperationsConfig::default(),
             stores: BTreeMap::new(),
             routes: Vec::new(),
             tenants: Vec::new(),
@@ -186,6 +189,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub query: QueryConfig,
     pub maintenance: MaintenanceConfig,
+    pub operations: OperationsConfig,
 }
 
 /// The tenant registry's settings.
@@ -225,6 +229,7 @@ impl Default for Config {
             ingest: settings.ingest,
             query: settings.query,
             maintenance: settings.maintenance,
+            operations: settings.operations,
         }
     }
 }
@@ -356,6 +361,7 @@ impl Config {
                 DatasetConfig {
                     custom,
                     target_file_size: d.target_file_size,
+                    quality: d.quality,
                 },
             );
         }
@@ -406,7 +412,16 @@ impl Config {
             ingest: settings.ingest,
             query: settings.query,
             maintenance: settings.maintenance,
+            operations: settings.operations,
         })
+    }
+
+    /// Each dataset's data-quality expectations (`[datasets.NAME.quality]`).
+    pub fn quality_expectations(&self) -> BTreeMap<String, crate::quality::Expectations> {
+        self.datasets
+            .iter()
+            .map(|(name, d)| (name.clone(), d.quality.clone()))
+            .collect()
     }
 
     /// The default store's URL (what `--lake` sets).

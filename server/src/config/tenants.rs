@@ -1,6 +1,7 @@
 //! Credentials and per-tenant settings: `[[tenants]]` in the file, `--tenant ID=TOKEN` as
 //! flags; custom datasets likewise.
 
+use crate::quality::Expectations;
 use serde::Deserialize;
 
 use super::{invalid, ConfigError};
@@ -177,6 +178,8 @@ pub struct DatasetConfig {
     pub custom: Option<CustomDatasetConfig>,
     /// Compaction's target for this dataset, instead of `maintenance.target_file_size`.
     pub target_file_size: Option<usize>,
+    /// `[datasets.NAME.quality]`: the data-quality expectations of every tenant's table.
+    pub quality: Expectations,
 }
 
 /// `[datasets.NAME]` as written in the file.
@@ -189,4 +192,6 @@ pub(super) struct FileDataset {
     pub(super) store: Option<String>,
     #[serde(default, deserialize_with = "super::values::optional_size")]
     pub(super) target_file_size: Option<usize>,
+    #[serde(default)]
+    pub(super) quality: Expectations,
 }

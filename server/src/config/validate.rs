@@ -48,6 +48,11 @@ impl Config {
                 return Err(invalid(&setting, "must be at least 1MiB"));
             }
         }
+        for (name, d) in &self.datasets {
+            if let Some(problem) = d.quality.problem() {
+                return Err(invalid(&format!("datasets.{name}.quality"), problem));
+            }
+        }
         let q = &self.query;
         if q.max_concurrent == 0 {
             return Err(invalid("query.max_concurrent", "must be at least 1"));

@@ -15,11 +15,13 @@ use prost::Message;
 use tonic::{Request, Status};
 
 use super::ingest::principal;
+use super::quality_action::{quality_run, QUALITY_RUN};
 use super::tenant_actions::{self, TENANT_ACTIONS};
 use super::CallError;
 use crate::auth::{AuthError, Principal};
 use crate::error::Error;
 use crate::maintenance::{Maintenance, RunScope, StepRecord};
+use crate::quality::Quality;
 use crate::readiness::Readiness;
 use crate::tenants::Tenants;
 
@@ -32,6 +34,7 @@ pub struct Actions {
     pub maintenance: Arc<Maintenance>,
     pub readiness: Readiness,
     pub tenants: Arc<Tenants>,
+    pub quality: Arc<Quality>,
 }
 
 pub(super) type ActionStream =
@@ -47,6 +50,10 @@ pub(super) fn action_types() -> Vec<ActionType> {
         ActionType {
             r#type: SNOWFLAKE_READINESS.into(),
             description: "Check that Snowflake can read each table and give the SQL to do so (body: lakeport.v1.ReadinessRequest, result: ReadinessResult)".into(),
+        },
+        ActionType {
+            r#type: QUALITY_RUN.into(),
+            description: "Evaluate the data-quality expectations now (body: lakeport.v1.QualityRunRequest, result: QualityReport)".into(),
         },
     ]
     .into_iter()
@@ -76,6 +83,9 @@ pub(super) async fn do_action(
     }
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
     match action.r#type.as_str() {
+        QUALITY_RUN => quality_run(&actions.quality, &principal, action.body)
+            .await
+            .map(single),
         MAINTENANCE_RUN => {
             admin_only(&principal, MAINTENANCE_RUN)?;
             let body: MaintenanceRunRequest = decode(MAINTENANCE_RUN, action.body)?;
@@ -132,7 +142,7 @@ pub(super) async fn do_action(
         other => Err(Error::from(CallError::Unimplemented {
             command: format!("DoAction {other:?}"),
             why: format!(
-                "lakeport's actions are {MAINTENANCE_RUN}, {SNOWFLAKE_READINESS}, tenant.create|update|get|list, token.issue|revoke, quota.report and the Flight SQL ones (ListActions lists them)"
+                "lakeport's actions are {MAINTENANCE_RUN}, {SNOWFLAKE_READINESS}, {QUALITY_RUN}, tenant.create|update|get|list, token.issue|revoke, quota.report and the Flight SQL ones (ListActions lists them)"
             ),
         })
         .into()),

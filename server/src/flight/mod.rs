@@ -6,6 +6,7 @@ mod endpoint;
 mod handshake;
 mod ingest;
 mod metadata;
+mod quality_action;
 mod query;
 mod sql_service;
 mod tenant_actions;

@@ -21,6 +21,7 @@ use tonic::{Request, Status};
 use super::ingest::principal;
 use super::CallError;
 use crate::error::{flight_status, Error};
+use crate::query::metrics::{QueryOutcome, QueryRecord};
 use crate::query::scope::TENANT_HEADER;
 use crate::query::{QueryEngine, QueryError, Scope};
 
@@ -50,7 +51,16 @@ pub(super) async fn flight_info(
     sql: &str,
     descriptor: FlightDescriptor,
 ) -> Result<FlightInfo, Status> {
-    let planned = engine.plan(scope, sql, &[]).await.map_err(Error::from)?;
+    let mut record = QueryRecord::start(&scope.default_schema, "plan");
+    let planned = match engine.plan(scope, sql, &[]).await {
+        Ok(planned) => planned,
+        Err(e) => {
+            let status = Status::from(Error::from(e));
+            record.end(QueryOutcome::Error, &format!("{:?}", status.code()));
+            return Err(status);
+        }
+    };
+    record.handed_to_do_get();
     let handle = engine.ticket(scope, sql, planned.versions.clone(), false);
     let schema = planned.schema.clone();
     engine.keep_plan(handle.clone(), planned);
@@ -77,18 +87,27 @@ pub(super) async fn do_get(
     ticket: TicketStatementQuery,
     caller: Scope,
 ) -> Result<DoGetStream, Status> {
+    let mut record = QueryRecord::start(&caller.default_schema, "statement");
+    let failed = |record: &mut QueryRecord, e: Error| {
+        let status = Status::from(e);
+        record.end(QueryOutcome::Error, &format!("{:?}", status.code()));
+        status
+    };
     let (scope, redeemed) = engine
         .redeem(&ticket.statement_handle, caller, false)
-        .map_err(Error::from)?;
+        .map_err(|e| failed(&mut record, e.into()))?;
     let planned = match engine.kept_plan(&ticket.statement_handle) {
         Some(planned) => planned,
         None => engine
             .plan(&scope, &redeemed.sql, &redeemed.versions)
             .await
-            .map_err(Error::from)?,
+            .map_err(|e| failed(&mut record, e.into()))?,
     };
     let schema = planned.schema.clone();
-    let stream = engine.execute(&scope, planned).await.map_err(Error::from)?;
+    let stream = engine
+        .execute(&scope, planned)
+        .await
+        .map_err(|e| failed(&mut record, e.into()))?;
     let errors = engine.clone();
     let batches = stream
         .map_err(move |e| FlightError::Tonic(Box::new(Status::from(Error::from(errors.error(e))))));
@@ -96,7 +115,42 @@ pub(super) async fn do_get(
         .with_schema(schema)
         .build(batches)
         .map_err(flight_status);
-    Ok(Box::pin(encoded))
+    Ok(Box::pin(recorded(encoded, record)))
+}
+
+/// Counts what the result stream sends and records the query when it ends: ok after the
+/// last message, error at a failed one, cancelled when the client goes away first.
+fn recorded(
+    encoded: impl Stream<Item = Result<FlightData, Status>> + Send + 'static,
+    record: QueryRecord,
+) -> impl Stream<Item = Result<FlightData, Status>> + Send + 'static {
+    futures::stream::unfold(
+        (Box::pin(encoded), Some(record)),
+        |(mut encoded, mut record)| async move {
+            let item = encoded.next().await;
+            if let Some(r) = record.as_mut() {
+                match &item {
+                    Some(Ok(data)) => r.sent(rows_of(data), data.data_body.len() as u64),
+                    Some(Err(status)) => {
+                        r.end(QueryOutcome::Error, &format!("{:?}", status.code()))
+                    }
+                    None => r.end(QueryOutcome::Ok, "Ok"),
+                }
+            }
+            if matches!(item, None | Some(Err(_))) {
+                record = None;
+            }
+            item.map(|item| (item, (encoded, record)))
+        },
+    )
+}
+
+/// Rows of a record batch message (0 for schema and dictionary messages).
+fn rows_of(data: &FlightData) -> u64 {
+    arrow::ipc::root_as_message(&data.data_header)
+        .ok()
+        .and_then(|message| message.header_as_record_batch())
+        .map_or(0, |batch| batch.length().max(0) as u64)
 }
 
 /// CreatePreparedStatement: plans once to check the SQL and report its schema; the handle

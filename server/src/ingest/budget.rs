@@ -61,6 +61,11 @@ impl MemoryBudget {
         Self::units(bytes, self.capacity - self.buffer_capacity)
     }
 
+    /// Bytes reserved right now (rows and receive buffers), in whole budget units.
+    pub fn in_use(&self) -> usize {
+        (self.capacity - self.semaphore.available_permits()) * UNIT
+    }
+
     /// Reserves rows' memory without waiting; `None` when the budget has not enough left.
     pub fn try_reserve(&self, bytes: usize) -> Option<Reservation> {
         try_acquire(&self.semaphore, self.row_units(bytes)).map(Reservation::rows)

@@ -7,10 +7,11 @@ use futures::Stream;
 use lakeport_proto::IngestAck;
 use parquet::file::properties::WriterProperties;
 use tokio::sync::mpsc;
-use tracing::{info_span, Instrument};
+use tracing::{info, info_span, Instrument};
 
 use super::budget::MemoryBudget;
 use super::intake::Intake;
+use super::metrics::StreamGauge;
 use super::stream::StreamState;
 use super::IngestError;
 use crate::clock::Clock;
@@ -53,6 +54,8 @@ pub struct IngestSummary {
     pub duplicates_skipped: u64,
     pub rows_rejected: u64,
     pub table_version: i64,
+    /// Arrow bytes of the record batches received (committed or not).
+    pub bytes_received: u64,
 }
 
 impl Ingestor {
@@ -104,21 +107,48 @@ impl Ingestor {
     where
         S: Stream<Item = Result<FlightData, tonic::Status>> + Send + Unpin + 'static,
     {
-        let span = info_span!("ingest", tenant = %target.tenant, dataset = %target.dataset.name);
+        let (tenant, dataset) = (target.tenant.clone(), target.dataset.name.clone());
+        let span = info_span!("ingest", tenant = %tenant, dataset = %dataset);
+        let mut gauge = StreamGauge::open(&tenant, &dataset);
+        let started = std::time::Instant::now();
         let mut stream = StreamState::new(self.clone(), target, intake, acks);
         async move {
-            match stream.run(input).await {
-                Ok(()) => stream.drain().await?,
+            let result = match stream.run(input).await {
+                Ok(()) => stream.drain().await,
                 Err(e) => {
                     // The buffered unit is dropped (its rows were never acknowledged); units
                     // already handed over finish, so their acks stay true.
                     let _ = stream.collect_all().await;
-                    return Err(e);
+                    Err(e)
                 }
-            }
-            Ok(stream.summary())
+            };
+            gauge.finished(result.is_ok());
+            log_stream(&stream.summary(), &result, started.elapsed());
+            result.map(|()| stream.summary())
         }
         .instrument(span)
         .await
     }
+}
+
+/// The stream's one log line (inside its span, which names tenant and dataset).
+fn log_stream(
+    summary: &IngestSummary,
+    result: &Result<(), IngestError>,
+    took: std::time::Duration,
+) {
+    let status = match result {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("{:?}", crate::error::ingest_code(e)),
+    };
+    info!(
+        rows = summary.rows_committed,
+        rejected = summary.rows_rejected,
+        duplicates = summary.duplicates_skipped,
+        bytes = summary.bytes_received,
+        version = summary.table_version,
+        status = %status,
+        duration_ms = took.as_millis() as u64,
+        "ingest stream finished"
+    );
 }

@@ -10,6 +10,7 @@ pub mod dedupe;
 mod ingestor;
 pub mod intake;
 pub mod metadata;
+pub mod metrics;
 pub mod normalize;
 pub mod partition;
 pub mod rejected;

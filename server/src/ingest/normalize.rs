@@ -332,6 +332,7 @@ mod tests {
                     app_column: None,
                 }),
                 target_file_size: None,
+                quality: Default::default(),
             },
         );
         Datasets::new(&config).unwrap()

@@ -257,6 +257,7 @@ impl StreamState {
             .rejected
             .add(&self.target.rejected, split.rejected);
         self.unit.bytes += bytes;
+        self.summary.bytes_received += bytes as u64;
         if self.unit.bytes >= self.ingestor.config.flush_size {
             self.flush().await?;
         }

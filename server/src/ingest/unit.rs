@@ -159,6 +159,7 @@ impl UnitJob {
             version = ack.table_version,
             "unit committed"
         );
+        super::metrics::unit_acknowledged(&ack, unit.bytes);
         let _ = self.acks.send(ack.clone()).await;
         Ok(ack)
     }

@@ -47,7 +47,7 @@ fn checkpointed_table(dir: &std::path::Path, checkpoint_every: u64) -> TableHand
         location,
         None,
         policy,
-        super::usage::TableMeter::new("acme", "snowplow", Default::default()),
+        super::usage::TableMeter::new("acme", "snowplow", "default", Default::default()),
     )
     .unwrap()
 }

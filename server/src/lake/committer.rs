@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 
 use super::delta::{create_schema, delta_fields, ensure_local_dir, refresh, table_data_schema};
 use super::group_commit::{CommitSchedule, Decision, Incoming};
+use super::metrics;
 use super::sequences::{RangeCheck, SequenceRange};
 use super::usage::TableMeter;
 use super::LakeError;
@@ -102,7 +103,9 @@ async fn run(
         }
         schedule.committed_at(Instant::now());
         let mut table = table.lock().await;
-        if let Some((version, rows)) = commit_group(&mut table, &dataset, &store, group).await {
+        if let Some((version, rows)) =
+            commit_group(&mut table, &dataset, &store, &meter, group).await
+        {
             meter.committed(rows, chrono::Utc::now());
             checkpoint_if_due(&table, version, policy.checkpoint_every);
         }
@@ -145,8 +148,10 @@ async fn commit_group(
     table: &mut DeltaTable,
     dataset: &Dataset,
     store: &str,
+    meter: &TableMeter,
     group: Vec<CommitRequest>,
 ) -> Option<(i64, i64)> {
+    let started = Instant::now();
     let mut pending: Vec<Pending> = group
         .into_iter()
         .map(|request| Pending {
@@ -163,6 +168,7 @@ async fn commit_group(
             }
             Err(e) if e.is_retryable() => {
                 debug!(table = %table.table_url(), attempt, error = %e, "commit lost a race, rebuilding");
+                metrics::commit_retried(&meter.tenant, &meter.dataset);
                 last_error = Some(LakeError::CommitContention {
                     table: table.table_url().to_string(),
                     attempts: attempt,
@@ -174,7 +180,7 @@ async fn commit_group(
             }
         }
     }
-    if let Some(e) = last_error {
+    if let Some(e) = &last_error {
         warn!(table = %table.table_url(), error = %e, "commit failed");
         for p in pending.iter_mut().filter(|p| p.outcome.is_none()) {
             p.outcome = Some(Err(e.clone()));
@@ -199,6 +205,12 @@ async fn commit_group(
         .map(|(v, _)| *v)
         .max()
         .map(|version| (version, committed.iter().map(|(_, r)| r).sum()));
+    metrics::commit_finished(
+        &meter.tenant,
+        &meter.dataset,
+        last_error.is_none(),
+        started.elapsed(),
+    );
     for p in pending {
         let outcome = p
             .outcome

@@ -14,13 +14,27 @@ use crate::datasets::{Dataset, APP_PARTITION_COLUMN, TIME_PARTITION_COLUMNS};
 pub(crate) async fn refresh(table: &mut DeltaTable) -> Result<bool, LakeError> {
     let url = table.table_url();
     let local_dir_missing = url.scheme() == "file" && url.to_file_path().is_ok_and(|p| !p.exists());
-    if table.version().is_none() && local_dir_missing {
+    if table.version().is_none() && (local_dir_missing || !has_log(table).await?) {
+        // Asking delta-kernel for a table with no log makes it log an ERROR (it is a
+        // normal first write here), so look before loading.
         return Ok(false);
     }
     match table.update_incremental(None).await {
         Ok(()) => Ok(true),
         Err(deltalake::DeltaTableError::NotATable(_)) => Ok(false),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// True when the table's `_delta_log/` holds any object.
+async fn has_log(table: &DeltaTable) -> Result<bool, LakeError> {
+    use futures::StreamExt;
+    let store = table.log_store().object_store(None);
+    let log = object_store::path::Path::from("_delta_log");
+    match store.list(Some(&log)).next().await {
+        None => Ok(false),
+        Some(Ok(_)) => Ok(true),
+        Some(Err(e)) => Err(e.into()),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod encryption;
 mod error;
 pub mod files;
 pub mod group_commit;
+pub mod metrics;
 mod partition_key;
 pub mod placement;
 mod registry;
@@ -139,6 +140,21 @@ impl Lake {
         Ok(lake)
     }
 
+    /// Lists each store's root once (as at startup), each within `timeout`, all at once.
+    pub async fn probe_stores(&self, timeout: Duration) -> Vec<(String, Result<(), LakeError>)> {
+        let probes = self.placement.stores().map(|store| async move {
+            let result = match tokio::time::timeout(timeout, store.check()).await {
+                Ok(result) => result,
+                Err(_) => Err(LakeError::StoreUnreachable {
+                    store: store.name.clone(),
+                    reason: format!("no answer within {}s", timeout.as_secs()),
+                }),
+            };
+            (store.name.clone(), result)
+        });
+        futures::future::join_all(probes).await
+    }
+
     pub fn default_store(&self) -> &Arc<Store> {
         self.placement.default_store()
     }
@@ -233,7 +249,12 @@ impl Lake {
         }
         let key = self.tenant(tenant).key;
         self.registry.get_or_open(tenant, &dataset.name, || {
-            let meter = usage::TableMeter::new(tenant, &dataset.name, self.usage.clone());
+            let meter = usage::TableMeter::new(
+                tenant,
+                &dataset.name,
+                &location.store.name,
+                self.usage.clone(),
+            );
             TableHandle::open(
                 tenant,
                 dataset.clone(),

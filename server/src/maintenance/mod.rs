@@ -7,6 +7,7 @@
 mod compact;
 pub mod history;
 mod housekeeping;
+pub mod metrics;
 pub mod plan;
 
 use std::collections::BTreeMap;
@@ -190,6 +191,7 @@ impl Maintenance {
             }
         }
         if !scope.dry_run {
+            metrics::run_finished(&records);
             self.log.push(&records);
         }
         Ok(records)

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod guard;
 pub mod lake_scan;
 pub mod limits;
+pub mod metrics;
 pub mod plan_cache;
 pub mod scope;
 pub mod system;

@@ -14,6 +14,7 @@ use crate::datasets::{Dataset, Datasets};
 use crate::lake::delta::refresh;
 use crate::lake::{Lake, LakeError, StoreKind, TableHandle};
 use crate::maintenance::{FileTargets, MaintenanceLog};
+use crate::quality::QualityLog;
 use crate::tenants::Tenants;
 
 #[derive(Debug)]
@@ -22,6 +23,7 @@ pub struct LakeTables {
     datasets: Arc<Datasets>,
     tenants: Arc<Tenants>,
     maintenance: Arc<MaintenanceLog>,
+    quality: Arc<QualityLog>,
     targets: FileTargets,
     checkpoint_interval: u64,
 }
@@ -53,6 +55,7 @@ impl LakeTables {
             datasets,
             tenants,
             maintenance: Arc::default(),
+            quality: Arc::default(),
             targets: FileTargets::default(),
             checkpoint_interval: 50,
         }
@@ -81,6 +84,11 @@ impl LakeTables {
     /// What maintenance did in this process, for `system.maintenance`.
     pub fn maintenance_log(&self) -> Arc<MaintenanceLog> {
         self.maintenance.clone()
+    }
+
+    /// The latest data-quality results, for `system.quality`.
+    pub fn quality_log(&self) -> Arc<QualityLog> {
+        self.quality.clone()
     }
 
     /// Every dataset a table can exist for, the dead-letter table included.

@@ -3,6 +3,7 @@
 //! rate. Sits beside ingest and query and calls down into the lake.
 
 mod admin;
+pub mod metrics;
 mod quota;
 pub mod rate;
 pub mod record;
@@ -104,6 +105,8 @@ pub struct Tenants {
     soft_warned: Mutex<std::collections::HashSet<String>>,
     /// True once the first usage listing finished.
     listed: watch::Sender<bool>,
+    /// True once the registry was read in full.
+    loaded: watch::Sender<bool>,
 }
 
 const MAX_WRITE_ATTEMPTS: usize = 8;
@@ -133,6 +136,7 @@ impl Tenants {
             last_query: Mutex::default(),
             soft_warned: Mutex::default(),
             listed: watch::Sender::new(false),
+            loaded: watch::Sender::new(false),
         });
         // Configured tenants work without their record (see `views`), so a default store
         // that cannot be reached now only delays the registry's own tenants.
@@ -264,7 +268,13 @@ impl Tenants {
             }
         }
         self.put_in_force();
+        self.loaded.send_replace(true);
         Ok(())
+    }
+
+    /// Turns true once the registry was read in full (readiness waits for it).
+    pub fn loaded(&self) -> watch::Receiver<bool> {
+        self.loaded.subscribe()
     }
 
     /// A revision's record; `None` when it was pruned between the listing and the read
@@ -341,6 +351,11 @@ impl Tenants {
     }
 
     /// Every registered tenant (configured ones included), in id order.
+    /// True for a registered or configured tenant.
+    pub fn is_known(&self, id: &str) -> bool {
+        self.config.configured.contains_key(id) || self.read_records().contains_key(id)
+    }
+
     pub fn views(&self) -> Vec<TenantView> {
         let records = self.read_records();
         let mut views: BTreeMap<&str, TenantView> = records

@@ -108,6 +108,7 @@ impl Tenants {
         let state = QuotaState::of(usage, &view.settings);
         self.note_soft_quota(tenant, state, usage, &view.settings);
         if state == QuotaState::HardExceeded {
+            super::metrics::write_refused(tenant);
             return Err(TenantsError::OverQuota {
                 tenant: tenant.to_string(),
                 usage: bytesize::ByteSize(usage.max(0) as u64),
@@ -180,6 +181,14 @@ impl Tenants {
     /// in a store), after the first usage listing.
     pub async fn report(&self, only: Option<&str>) -> Vec<TenantReport> {
         self.usage_listed().await;
+        let mut reports = self.report_now();
+        reports.retain(|r| only.is_none_or(|o| o == r.tenant));
+        reports
+    }
+
+    /// Every tenant's usage and limits as counted now (before the first listing, what
+    /// this server wrote since its start).
+    pub(super) fn report_now(&self) -> Vec<TenantReport> {
         let usage = self.lake.usage().all();
         let mut by_tenant: BTreeMap<String, Vec<(String, TableUsage)>> = BTreeMap::new();
         for ((tenant, dataset), u) in usage {
@@ -194,7 +203,6 @@ impl Tenants {
         ids.sort();
         ids.dedup();
         ids.into_iter()
-            .filter(|id| only.is_none_or(|o| o == id))
             .map(|id| {
                 let datasets = by_tenant.remove(&id).unwrap_or_default();
                 let view = views.get(&id);

@@ -17,22 +17,42 @@ use object_store::{
 };
 
 use super::UsageLedger;
+use crate::lake::metrics;
 
 /// Which table a metered store counts for.
 #[derive(Debug)]
 pub struct TableMeter {
     pub tenant: String,
     pub dataset: String,
+    /// The store the table lives in (labels its failed requests).
+    pub store: String,
     ledger: Arc<UsageLedger>,
 }
 
 impl TableMeter {
-    pub fn new(tenant: &str, dataset: &str, ledger: Arc<UsageLedger>) -> Arc<Self> {
+    pub fn new(tenant: &str, dataset: &str, store: &str, ledger: Arc<UsageLedger>) -> Arc<Self> {
         Arc::new(Self {
             tenant: tenant.to_string(),
             dataset: dataset.to_string(),
+            store: store.to_string(),
             ledger,
         })
+    }
+
+    /// A completed object: data files also count as files written.
+    fn wrote(&self, location: &Path, bytes: i64) {
+        let name = location.as_ref();
+        if name.ends_with(".parquet") && !name.contains("_delta_log/") {
+            metrics::data_file_written(&self.tenant, &self.dataset, bytes.max(0) as u64);
+        }
+    }
+
+    /// Passes `result` on, counting a failure against the store.
+    fn seen<T>(&self, operation: &'static str, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            metrics::store_request_failed(&self.store, operation, e);
+        }
+        result
     }
 
     fn add(&self, bytes: i64, objects: i64) {
@@ -86,9 +106,14 @@ impl ObjectStore for MeteredStore {
         let size = payload.content_length() as i64;
         let replaced = match opts.mode {
             PutMode::Create => None,
-            PutMode::Overwrite | PutMode::Update(_) => self.size_of(location).await?,
+            PutMode::Overwrite | PutMode::Update(_) => {
+                self.meter.seen("head", self.size_of(location).await)?
+            }
         };
-        let result = self.inner.put_opts(location, payload, opts).await?;
+        let result = self
+            .meter
+            .seen("put", self.inner.put_opts(location, payload, opts).await)?;
+        self.meter.wrote(location, size);
         match replaced {
             Some(old) => self.meter.add(size - old, 0),
             None => self.meter.add(size, 1),
@@ -101,20 +126,26 @@ impl ObjectStore for MeteredStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
-        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        let inner = self.meter.seen(
+            "put_multipart",
+            self.inner.put_multipart_opts(location, opts).await,
+        )?;
         Ok(Box::new(MeteredUpload {
             inner,
+            location: location.clone(),
             bytes: 0,
             meter: self.meter.clone(),
         }))
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        self.inner.get_opts(location, options).await
+        self.meter
+            .seen("get", self.inner.get_opts(location, options).await)
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        self.inner.get_ranges(location, ranges).await
+        self.meter
+            .seen("get", self.inner.get_ranges(location, ranges).await)
     }
 
     fn delete_stream(
@@ -143,6 +174,9 @@ impl ObjectStore for MeteredStore {
         self.inner
             .delete_stream(sized)
             .inspect(move |deleted| {
+                if let Err(e) = deleted {
+                    metrics::store_request_failed(&meter.store, "delete", e);
+                }
                 if let Ok(location) = deleted {
                     let size = sizes
                         .lock()
@@ -169,7 +203,8 @@ impl ObjectStore for MeteredStore {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
+        self.meter
+            .seen("list", self.inner.list_with_delimiter(prefix).await)
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
@@ -178,7 +213,8 @@ impl ObjectStore for MeteredStore {
             CopyMode::Create => None,
             CopyMode::Overwrite => self.size_of(to).await?,
         };
-        self.inner.copy_opts(from, to, options).await?;
+        self.meter
+            .seen("copy", self.inner.copy_opts(from, to, options).await)?;
         match replaced {
             Some(old) => self.meter.add(size - old, 0),
             None => self.meter.add(size, 1),
@@ -193,7 +229,8 @@ impl ObjectStore for MeteredStore {
             object_store::RenameTargetMode::Create => None,
             object_store::RenameTargetMode::Overwrite => self.size_of(to).await?,
         };
-        self.inner.rename_opts(from, to, options).await?;
+        self.meter
+            .seen("rename", self.inner.rename_opts(from, to, options).await)?;
         if let Some(old) = replaced {
             self.meter.add(-old, -1);
         }
@@ -205,6 +242,7 @@ impl ObjectStore for MeteredStore {
 #[derive(Debug)]
 struct MeteredUpload {
     inner: Box<dyn MultipartUpload>,
+    location: Path,
     bytes: i64,
     meter: Arc<TableMeter>,
 }
@@ -217,8 +255,11 @@ impl MultipartUpload for MeteredUpload {
     }
 
     async fn complete(&mut self) -> Result<PutResult> {
-        let result = self.inner.complete().await?;
+        let result = self
+            .meter
+            .seen("complete_multipart", self.inner.complete().await)?;
         self.meter.add(self.bytes, 1);
+        self.meter.wrote(&self.location, self.bytes);
         Ok(result)
     }
 
@@ -237,7 +278,7 @@ mod tests {
         let ledger = Arc::new(UsageLedger::default());
         let store = MeteredStore::new(
             Arc::new(InMemory::new()),
-            TableMeter::new("acme", "snowplow", ledger.clone()),
+            TableMeter::new("acme", "snowplow", "default", ledger.clone()),
         );
         let usage = || {
             let u = ledger.table("acme", "snowplow").unwrap_or_default();

@@ -15,6 +15,7 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
 use object_store::ObjectStoreExt;
 
 mod maintenance;
+mod quality;
 mod readiness;
 mod tenants;
 
@@ -26,10 +27,11 @@ use crate::maintenance::FileTargets;
 use crate::readiness::{Readiness, ReadinessError};
 
 /// The system tables, in the order they are listed.
-pub const SYSTEM_TABLES: [&str; 7] = [
+pub const SYSTEM_TABLES: [&str; 8] = [
     "commits",
     "maintenance",
     "partitions",
+    "quality",
     "readiness",
     "storage",
     "tables",
@@ -83,6 +85,7 @@ pub fn system_table_schema(name: &str) -> Option<SchemaRef> {
         ],
         "maintenance" => maintenance::fields(),
         "tenants" => tenants::fields(),
+        "quality" => quality::fields(),
         "readiness" => readiness::fields(),
         "commits" => vec![
             s("tenant"),
@@ -118,6 +121,11 @@ impl SystemSchema {
             let mut reports = self.tables.registry().report(None).await;
             reports.retain(|r| in_scope.contains(r.tenant.as_str()));
             return RecordBatch::try_new(schema, tenants::columns(&reports))
+                .map_err(|e| QueryError::Execution(e.to_string()));
+        }
+        if name == "quality" {
+            let results = self.tables.quality_log().of_tenants(&self.tenants);
+            return RecordBatch::try_new(schema, quality::columns(&results))
                 .map_err(|e| QueryError::Execution(e.to_string()));
         }
         if name == "readiness" {

@@ -1,0 +1,143 @@
+//! Liveness and readiness. Ready means: the tenant registry is loaded, every configured
+//! store answered its last probe, and the server is not draining. The same state drives
+//! the gRPC health service on the Flight port, so probes agree whichever they ask.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use tokio_util::sync::CancellationToken;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+
+use crate::flight::FlightEndpoint;
+use crate::lake::Lake;
+
+/// How long one store may take to answer its probe before it counts as unreachable.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub struct Health {
+    registry_loaded: AtomicBool,
+    draining: AtomicBool,
+    /// Store name → why its last probe failed (`None`: it answered).
+    stores: Mutex<BTreeMap<String, Option<String>>>,
+    grpc: HealthReporter,
+}
+
+/// What `/readyz` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyState {
+    pub ready: bool,
+    /// Why not, one line each.
+    pub problems: Vec<String>,
+}
+
+impl Health {
+    pub fn new(grpc: HealthReporter) -> Arc<Self> {
+        Arc::new(Self {
+            registry_loaded: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            stores: Mutex::default(),
+            grpc,
+        })
+    }
+
+    pub async fn registry_loaded(&self) {
+        self.registry_loaded.store(true, Ordering::SeqCst);
+        self.publish().await;
+    }
+
+    /// From here on the server finishes in-flight calls and takes no new ones.
+    pub async fn draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.publish().await;
+    }
+
+    pub fn readiness(&self) -> ReadyState {
+        let mut problems = Vec::new();
+        if self.draining.load(Ordering::SeqCst) {
+            problems.push("draining: the server is shutting down".to_string());
+        }
+        if !self.registry_loaded.load(Ordering::SeqCst) {
+            problems.push("the tenant registry is not loaded yet".to_string());
+        }
+        let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        for (store, failure) in stores.iter() {
+            if let Some(why) = failure {
+                problems.push(format!("store {store} unreachable: {why}"));
+            }
+        }
+        ReadyState {
+            ready: problems.is_empty(),
+            problems,
+        }
+    }
+
+    /// Probes every store now, then every `every`, until `shutdown`.
+    pub fn spawn_store_probe(
+        self: &Arc<Self>,
+        lake: Arc<Lake>,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let health = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => health.probe(&lake).await,
+                }
+            }
+        });
+    }
+
+    async fn probe(&self, lake: &Lake) {
+        let results = lake.probe_stores(PROBE_TIMEOUT).await;
+        let changed = {
+            let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+            let mut changed = false;
+            for (store, result) in results {
+                let failure = result.err().map(|e| e.to_string());
+                if failure.is_some() {
+                    crate::lake::metrics::store_probe_failed(&store);
+                }
+                match (&failure, stores.get(&store)) {
+                    (Some(why), Some(None) | None) => {
+                        tracing::warn!(store = %store, error = %why, "store unreachable; not ready")
+                    }
+                    (None, Some(Some(_))) => {
+                        tracing::info!(store = %store, "store reachable again")
+                    }
+                    _ => {}
+                }
+                changed |= stores.get(&store) != Some(&failure);
+                stores.insert(store, failure);
+            }
+            changed
+        };
+        if changed {
+            self.publish().await;
+        }
+    }
+
+    /// Tells the gRPC health service (the server as a whole, `""`, and the Flight service).
+    async fn publish(&self) {
+        let status = if self.readiness().ready {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        self.grpc.set_service_status("", status).await;
+        self.grpc
+            .set_service_status(
+                <FlightServiceServer<FlightEndpoint> as tonic::server::NamedService>::NAME,
+                status,
+            )
+            .await;
+    }
+}

@@ -1,0 +1,114 @@
+//! Query metrics: queries by outcome, their latency, and what they returned, per tenant
+//! (the scope's schema: the tenant, or `system` for an admin that named none).
+
+use std::time::Instant;
+
+use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
+use tracing::info;
+
+pub const QUERIES: &str = "lakeport_queries_total";
+pub const QUERY_DURATION: &str = "lakeport_query_duration_seconds";
+pub const ROWS_RETURNED: &str = "lakeport_query_rows_returned_total";
+pub const BYTES_RETURNED: &str = "lakeport_query_bytes_returned_total";
+
+pub fn describe() {
+    describe_counter!(
+        QUERIES,
+        "SQL queries by outcome: ok, error (refused or failed), cancelled (the client left)."
+    );
+    describe_histogram!(
+        QUERY_DURATION,
+        Unit::Seconds,
+        "From planning (or ticket redemption) to the last batch sent."
+    );
+    describe_counter!(ROWS_RETURNED, "Rows sent to clients.");
+    describe_counter!(
+        BYTES_RETURNED,
+        Unit::Bytes,
+        "Arrow IPC bytes of the result batches sent."
+    );
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryOutcome {
+    Ok,
+    Error,
+    Cancelled,
+}
+
+impl QueryOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One query from its start: counts what it returns and records it once, when it ends
+/// (or, dropped unfinished, as cancelled).
+#[derive(Debug)]
+pub struct QueryRecord {
+    tenant: String,
+    kind: &'static str,
+    started: Instant,
+    rows: u64,
+    bytes: u64,
+    ended: bool,
+}
+
+impl QueryRecord {
+    pub fn start(tenant: &str, kind: &'static str) -> Self {
+        Self {
+            tenant: tenant.to_string(),
+            kind,
+            started: Instant::now(),
+            rows: 0,
+            bytes: 0,
+            ended: false,
+        }
+    }
+
+    pub fn sent(&mut self, rows: u64, bytes: u64) {
+        self.rows += rows;
+        self.bytes += bytes;
+    }
+
+    /// A planned statement is recorded by the DoGet that redeems its ticket, not here.
+    pub fn handed_to_do_get(mut self) {
+        self.ended = true;
+    }
+
+    /// Records the query; `status` is the gRPC code it ended with.
+    pub fn end(&mut self, outcome: QueryOutcome, status: &str) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        let took = self.started.elapsed();
+        let tenant = ("tenant", self.tenant.clone());
+        histogram!(QUERY_DURATION, &[tenant.clone()]).record(took.as_secs_f64());
+        counter!(
+            QUERIES,
+            &[tenant.clone(), ("outcome", outcome.as_str().to_string())]
+        )
+        .increment(1);
+        counter!(ROWS_RETURNED, &[tenant.clone()]).increment(self.rows);
+        counter!(BYTES_RETURNED, &[tenant]).increment(self.bytes);
+        info!(
+            tenant = %self.tenant,
+            kind = self.kind,
+            rows = self.rows,
+            bytes = self.bytes,
+            status,
+            duration_ms = took.as_millis() as u64,
+            "query finished"
+        );
+    }
+}
+
+impl Drop for QueryRecord {
+    fn drop(&mut self) {
+        self.end(QueryOutcome::Cancelled, "Cancelled");
+    }
+}
