@@ -10,6 +10,8 @@ mod idempotency;
 mod ingest;
 mod layout;
 mod maintenance;
+mod operations;
+mod quality;
 mod query_queue;
 mod read_paths;
 mod schema;

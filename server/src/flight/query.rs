@@ -21,6 +21,7 @@ use tonic::{Request, Status};
 use super::ingest::principal;
 use super::CallError;
 use crate::error::{flight_status, Error};
+use crate::query::engine::Planned;
 use crate::query::metrics::{QueryOutcome, QueryRecord};
 use crate::query::scope::TENANT_HEADER;
 use crate::query::{QueryEngine, QueryError, Scope};
@@ -51,16 +52,7 @@ pub(super) async fn flight_info(
     sql: &str,
     descriptor: FlightDescriptor,
 ) -> Result<FlightInfo, Status> {
-    let mut record = QueryRecord::start(&scope.default_schema, "plan");
-    let planned = match engine.plan(scope, sql, &[]).await {
-        Ok(planned) => planned,
-        Err(e) => {
-            let status = Status::from(Error::from(e));
-            record.end(QueryOutcome::Error, &format!("{:?}", status.code()));
-            return Err(status);
-        }
-    };
-    record.handed_to_do_get();
+    let planned = plan(engine, scope, sql, "plan").await?;
     let handle = engine.ticket(scope, sql, planned.versions.clone(), false);
     let schema = planned.schema.clone();
     engine.keep_plan(handle.clone(), planned);
@@ -79,6 +71,28 @@ pub(super) async fn flight_info(
         .with_endpoint(endpoint)
         .with_descriptor(descriptor)
         .with_ordered(true))
+}
+
+/// Plans `sql`; a refused plan is recorded as a failed query here, a planned one by the
+/// DoGet that runs it.
+async fn plan(
+    engine: &QueryEngine,
+    scope: &Scope,
+    sql: &str,
+    kind: &'static str,
+) -> Result<Planned, Status> {
+    let mut record = QueryRecord::start(&scope.default_schema, kind);
+    match engine.plan(scope, sql, &[]).await {
+        Ok(planned) => {
+            record.handed_to_do_get();
+            Ok(planned)
+        }
+        Err(e) => {
+            let status = Status::from(Error::from(e));
+            record.end(QueryOutcome::Error, &format!("{:?}", status.code()));
+            Err(status)
+        }
+    }
 }
 
 /// Redeems a ticket and streams the query's result at the versions it pins.
@@ -160,7 +174,7 @@ pub(super) async fn create_prepared(
     scope: &Scope,
     sql: &str,
 ) -> Result<ActionCreatePreparedStatementResult, Status> {
-    let planned = engine.plan(scope, sql, &[]).await.map_err(Error::from)?;
+    let planned = plan(engine, scope, sql, "prepare").await?;
     let IpcMessage(schema) = SchemaAsIpc::new(&planned.schema, &IpcWriteOptions::default())
         .try_into()
         .map_err(|e: arrow::error::ArrowError| {

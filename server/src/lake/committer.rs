@@ -67,6 +67,7 @@ pub(super) fn spawn(
     meter: Arc<TableMeter>,
 ) -> mpsc::Sender<CommitRequest> {
     let (tx, rx) = mpsc::channel(1024);
+    metrics::committer_started(&meter.tenant, &meter.dataset);
     tokio::spawn(run(table, dataset, store, policy, incoming, meter, rx));
     tx
 }

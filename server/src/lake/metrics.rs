@@ -54,15 +54,21 @@ pub fn commit_retried(tenant: &str, dataset: &str) {
     counter!(COMMIT_RETRIES, &labels(tenant, dataset)).increment(1);
 }
 
+/// A table's committer started: its retry series exists (at 0) before any race.
+pub fn committer_started(tenant: &str, dataset: &str) {
+    counter!(COMMIT_RETRIES, &labels(tenant, dataset)).increment(0);
+}
+
 pub fn data_file_written(tenant: &str, dataset: &str, bytes: u64) {
     let labels = labels(tenant, dataset);
     counter!(FILES_WRITTEN, &labels).increment(1);
     histogram!(FILE_SIZE, &labels).record(bytes as f64);
 }
 
-/// A readiness probe of `store` that failed or timed out.
-pub fn store_probe_failed(store: &str) {
-    counter!(STORE_ERRORS, "store" => store.to_string(), "operation" => "probe").increment(1);
+/// A readiness probe of `store`; a store that answers still shows its series at 0.
+pub fn store_probed(store: &str, answered: bool) {
+    counter!(STORE_ERRORS, "store" => store.to_string(), "operation" => "probe")
+        .increment(u64::from(!answered));
 }
 
 /// A failed request to `store`; expected refusals (absent object, a conditional create

@@ -103,9 +103,7 @@ impl Health {
             let mut changed = false;
             for (store, result) in results {
                 let failure = result.err().map(|e| e.to_string());
-                if failure.is_some() {
-                    crate::lake::metrics::store_probe_failed(&store);
-                }
+                crate::lake::metrics::store_probed(&store, failure.is_none());
                 match (&failure, stores.get(&store)) {
                     (Some(why), Some(None) | None) => {
                         tracing::warn!(store = %store, error = %why, "store unreachable; not ready")
