@@ -192,3 +192,73 @@ async fn expectations_naming_a_missing_column_are_errors_that_say_so() {
     assert_eq!(find(&checks, "freshness").state, "pass");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_tenant_update_replaces_the_configs_expectations_for_that_tenant() {
+    let server = start().await;
+    let mut admin = server.client(ADMIN).await;
+    let rows = clicks(&[("2024-05-01T10:00:00Z", "a", None, "buy")]);
+    for token in [ACME, BETA] {
+        let mut client = server.client(token).await;
+        client
+            .put(None, "clicks", vec![rows.clone()])
+            .await
+            .unwrap();
+    }
+    // acme only requires `kind` to be present: its null user and "buy" are fine for it.
+    let own = lakeport_client::Tenant {
+        id: "acme".into(),
+        quality: Some(r#"{"clicks": {"not_null": ["kind"]}}"#.into()),
+        ..Default::default()
+    };
+    let updated = admin
+        .tenant_update(own, vec!["quality".into()])
+        .await
+        .unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_str(updated.quality.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        stored,
+        serde_json::json!({"clicks": {"not_null": ["kind"]}})
+    );
+
+    let checks = admin.quality_run(None).await.unwrap().checks;
+    let acme: Vec<_> = checks.iter().filter(|c| c.tenant == "acme").collect();
+    assert_eq!(acme.len(), 1, "{acme:?}");
+    assert_eq!(
+        (
+            acme[0].expectation.as_str(),
+            acme[0].column.as_str(),
+            acme[0].state.as_str()
+        ),
+        ("not_null", "kind", "pass")
+    );
+    // beta still follows the config.
+    let beta_errors = checks
+        .iter()
+        .filter(|c| c.tenant == "beta" && c.state == "error")
+        .count();
+    assert_eq!(beta_errors, 2, "{checks:?}");
+
+    let bad = lakeport_client::Tenant {
+        id: "acme".into(),
+        quality: Some(r#"{"clicks": {"not_nul": ["kind"]}}"#.into()),
+        ..Default::default()
+    };
+    let err = admin
+        .tenant_update(bad, vec!["quality".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), tonic::Code::InvalidArgument, "{err}");
+    let bad = lakeport_client::Tenant {
+        id: "acme".into(),
+        quality: Some(r#"{"clicks": {"accepted_values": {"kind": []}}}"#.into()),
+        ..Default::default()
+    };
+    let err = admin
+        .tenant_update(bad, vec!["quality".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), tonic::Code::InvalidArgument, "{err}");
+    server.shutdown().await;
+}

@@ -38,7 +38,7 @@ pub(crate) enum TenantCommand {
         settings: SettingsArgs,
         /// Unset a field so it follows [tenant_defaults] again (repeatable): display_name,
         /// region, encryption, quota_soft, quota_hard, rows_per_second, burst_rows,
-        /// retention, state.
+        /// retention, state, quality.
         #[arg(long)]
         clear: Vec<String>,
         #[command(flatten)]
@@ -91,6 +91,10 @@ pub(crate) struct SettingsArgs {
     /// active or suspended (suspended: writes are refused).
     #[arg(long)]
     state: Option<String>,
+    /// Data-quality expectations per dataset as JSON, replacing the config's for this
+    /// tenant, e.g. '{"snowplow": {"not_null": ["event_id"], "freshness": {"warn_after": "2h"}}}'.
+    #[arg(long)]
+    quality: Option<String>,
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -118,6 +122,7 @@ impl SettingsArgs {
         given(self.burst_rows.is_some(), "burst_rows");
         given(self.retention.is_some(), "retention");
         given(self.state.is_some(), "state");
+        given(self.quality.is_some(), "quality");
         let tenant = Tenant {
             id,
             display_name: self.display_name,
@@ -129,6 +134,7 @@ impl SettingsArgs {
             burst_rows: self.burst_rows,
             retention: self.retention,
             state: self.state,
+            quality: self.quality,
             ..Default::default()
         };
         Ok((tenant, fields))

@@ -1,11 +1,13 @@
 //! Credentials and per-tenant settings: `[[tenants]]` in the file, `--tenant ID=TOKEN` as
 //! flags; custom datasets likewise.
 
-use crate::quality::Expectations;
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use super::{invalid, ConfigError};
 use crate::lake::KeySpec;
+use crate::quality::Expectations;
 use crate::tenants::{TenantSettings, TenantState};
 
 /// A credential as configured: the token itself is never kept, only its SHA-256.
@@ -91,6 +93,8 @@ pub(super) struct FileTenant {
     burst_rows: Option<u64>,
     retention: Option<String>,
     state: Option<TenantState>,
+    /// Per dataset: expectations replacing `[datasets.NAME.quality]` for this tenant.
+    quality: Option<BTreeMap<String, Expectations>>,
 }
 
 /// `quota = { soft = "50GiB", hard = "60GiB" }`.
@@ -159,6 +163,7 @@ impl FileTenant {
             burst_rows: self.burst_rows,
             retention: self.retention,
             state: self.state,
+            quality: self.quality,
         };
         let tenant = auth.add_tenant(&self.id, tokens)?;
         tenant.settings = settings.over(&tenant.settings);

@@ -195,6 +195,14 @@ fn settings_of(t: &Tenant) -> Result<TenantSettings, Status> {
         burst_rows: t.burst_rows,
         retention: t.retention.clone().filter(|s| !s.is_empty()),
         state,
+        quality: match t.quality.as_deref() {
+            None | Some("") => None,
+            Some(json) => Some(serde_json::from_str(json).map_err(|e| {
+                bad(format!(
+                    "quality is not a JSON object of dataset → expectations (not_null, unique, unique_window, accepted_values, freshness): {e}"
+                ))
+            })?),
+        },
     })
 }
 
@@ -285,6 +293,10 @@ fn tenant_message(tenants: &Tenants, view: &TenantView) -> Tenant {
         config_fields: view.config_fields.iter().map(|f| f.to_string()).collect(),
         last_write_ms: millis(report.0),
         last_query_ms: millis(report.1),
+        quality: s
+            .quality
+            .as_ref()
+            .and_then(|q| serde_json::to_string(q).ok()),
     }
 }
 

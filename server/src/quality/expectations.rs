@@ -5,30 +5,46 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `[datasets.NAME.quality]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Expectations {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub freshness: Option<Freshness>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_null: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unique: Vec<String>,
     /// Duplicates are looked for among the rows of this window back from now (e.g. `7d`);
     /// unset: within each day partition.
-    #[serde(deserialize_with = "optional_duration")]
+    #[serde(
+        deserialize_with = "optional_duration",
+        serialize_with = "duration_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub unique_window: Option<Duration>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub accepted_values: BTreeMap<String, Vec<String>>,
 }
 
 /// `freshness = { warn_after = "2h", error_after = "6h" }`: the newest event time may be
 /// at most this old.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Freshness {
-    #[serde(deserialize_with = "optional_duration")]
+    #[serde(
+        deserialize_with = "optional_duration",
+        serialize_with = "duration_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub warn_after: Option<Duration>,
-    #[serde(deserialize_with = "optional_duration")]
+    #[serde(
+        deserialize_with = "optional_duration",
+        serialize_with = "duration_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_after: Option<Duration>,
 }
 
@@ -126,6 +142,14 @@ impl Expectations {
     }
 }
 
+/// Durations are written as read: `2h`, `7days`.
+fn duration_text<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+        None => s.serialize_none(),
+    }
+}
+
 fn optional_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text: Option<String> = Option::deserialize(d)?;
     text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
@@ -176,5 +200,23 @@ mod tests {
         assert!(e.problem().unwrap().contains("platform"));
         assert!(toml::from_str::<Expectations>(r#"not_nul = ["x"]"#).is_err());
         assert!(toml::from_str::<Expectations>(r#"freshness = { warn_after = "soon" }"#).is_err());
+    }
+
+    #[test]
+    fn expectations_survive_a_json_round_trip() {
+        let e: Expectations = toml::from_str(
+            r#"
+            freshness = { error_after = "6h" }
+            unique = ["id"]
+            unique_window = "7d"
+            "#,
+        )
+        .unwrap();
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"freshness":{"error_after":"6h"},"unique":["id"],"unique_window":"7days"}"#
+        );
+        assert_eq!(serde_json::from_str::<Expectations>(&json).unwrap(), e);
     }
 }

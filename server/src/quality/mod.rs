@@ -126,8 +126,8 @@ impl Quality {
         let _turn = self.running.lock().await;
         let mut all = Vec::new();
         for tenant in &tenants {
-            for (name, expectations) in &self.expectations {
-                let Some(dataset) = self.tables.dataset(name) else {
+            for (name, expectations) in self.expectations_of(tenant) {
+                let Some(dataset) = self.tables.dataset(&name) else {
                     continue;
                 };
                 if self.tables.load(tenant, &dataset, None).await?.is_none() {
@@ -136,7 +136,7 @@ impl Quality {
                 let now = self.clock.now();
                 let mut results = Vec::new();
                 for check in expectations.checks() {
-                    let key = sample_key(expectations, &check, &dataset.time_column);
+                    let key = sample_key(&expectations, &check, &dataset.time_column);
                     results.push(
                         self.evaluator
                             .evaluate(tenant, &dataset, &check, key, now)
@@ -161,9 +161,26 @@ impl Quality {
         Ok(all)
     }
 
-    /// Evaluates everything at once and then every `every`, until `shutdown`.
+    /// The config's expectations per dataset, each replaced by the tenant's own where its
+    /// settings name that dataset.
+    fn expectations_of(&self, tenant: &str) -> BTreeMap<String, Expectations> {
+        let mut all = self.expectations.clone();
+        let own = self
+            .tables
+            .registry()
+            .view(tenant)
+            .and_then(|view| view.settings.quality);
+        for (dataset, expectations) in own.into_iter().flatten() {
+            all.insert(dataset, expectations);
+        }
+        all.retain(|_, e| !e.is_empty());
+        all
+    }
+
+    /// Evaluates everything at once and then every `every`, until `shutdown` (tenants may
+    /// add expectations later, so the schedule runs even when the config declares none).
     pub fn spawn_schedule(self: &Arc<Self>, every: Duration, shutdown: CancellationToken) {
-        if every.is_zero() || self.expectations.is_empty() {
+        if every.is_zero() {
             return;
         }
         let quality = self.clone();

@@ -11,7 +11,7 @@ use crate::lake::TenantPlacement;
 use crate::names::check_name;
 
 /// Fields `tenant.update` can change, as its mask names them.
-pub(super) const UPDATABLE: [&str; 9] = [
+pub(super) const UPDATABLE: [&str; 10] = [
     "display_name",
     "region",
     "encryption",
@@ -21,6 +21,7 @@ pub(super) const UPDATABLE: [&str; 9] = [
     "burst_rows",
     "retention",
     "state",
+    "quality",
 ];
 
 impl Tenants {
@@ -216,6 +217,7 @@ fn apply_mask(settings: &mut TenantSettings, changes: &TenantSettings, mask: &[S
             "burst_rows" => settings.burst_rows = changes.burst_rows,
             "retention" => settings.retention = changes.retention.clone(),
             "state" => settings.state = changes.state,
+            "quality" => settings.quality = changes.quality.clone(),
             _ => {}
         }
     }

@@ -1,10 +1,13 @@
 //! What the registry holds per tenant, and how a tenant's effective settings are found:
 //! the config's fields over the registry's over `[tenant_defaults]`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::lake::KeySpec;
+use crate::quality::Expectations;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,6 +54,10 @@ pub struct TenantSettings {
     /// How long the tenant's data is kept, as written (`400d`).
     pub retention: Option<String>,
     pub state: Option<TenantState>,
+    /// Data-quality expectations per dataset; a dataset named here replaces the config's
+    /// `[datasets.NAME.quality]` for this tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<BTreeMap<String, Expectations>>,
 }
 
 impl TenantSettings {
@@ -66,6 +73,7 @@ impl TenantSettings {
             burst_rows: self.burst_rows.or(below.burst_rows),
             retention: self.retention.clone().or(below.retention.clone()),
             state: self.state.or(below.state),
+            quality: self.quality.clone().or(below.quality.clone()),
         }
     }
 
@@ -86,6 +94,7 @@ impl TenantSettings {
         add(self.burst_rows.is_some(), "burst_rows");
         add(self.retention.is_some(), "retention");
         add(self.state.is_some(), "state");
+        add(self.quality.is_some(), "quality");
         fields
     }
 
@@ -106,6 +115,11 @@ impl TenantSettings {
         }
         if self.burst_rows == Some(0) {
             return Err("burst_rows must be at least 1".into());
+        }
+        for (dataset, expectations) in self.quality.iter().flatten() {
+            if let Some(problem) = expectations.problem() {
+                return Err(format!("quality of {dataset}: {problem}"));
+            }
         }
         if let Some(retention) = &self.retention {
             humantime::parse_duration(retention).map_err(|e| {
