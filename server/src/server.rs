@@ -55,6 +55,8 @@ impl Server {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), Error> {
+        // Installed before anything records: a metric recorded earlier would be lost.
+        crate::ops::recorder::spawn_upkeep(shutdown.clone());
         let addr = listener.local_addr()?;
         let auth = Arc::new(Authenticator::new(&self.config.auth).with_clock(self.clock.clone()));
         if auth.is_open() && !addr.ip().is_loopback() {
@@ -88,7 +90,6 @@ impl Server {
             self.config.operations.store_probe_interval,
             shutdown.clone(),
         );
-        crate::ops::recorder::spawn_upkeep(shutdown.clone());
         let maintenance_settings = self.config.maintenance_settings();
         let tables = Arc::new(
             LakeTables::new(lake.clone(), datasets, tenants.clone()).with_health_settings(

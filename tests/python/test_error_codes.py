@@ -18,8 +18,9 @@ def clicks(n, extra_name, extra_type, values):
 
 
 def test_concurrent_conflicting_schema_changes_are_aborted(tmp_path, lake):
-    # A long commit interval makes both units wait for the same group commit.
-    server = Server(tmp_path, lake, ["--commit-interval", "3s"]).start()
+    # A long commit interval makes both units wait for the same group commit (3 s was not
+    # always enough for both producers to arrive on a loaded 2-core machine).
+    server = Server(tmp_path, lake, ["--commit-interval", "10s"]).start()
     try:
         put_table(server, clicks(1, "first", pa.int64(), [1]), dataset="clicks")  # creates the table
         outcomes = {}

@@ -69,7 +69,7 @@ def test_get_objects_lists_the_tenants_tables(acme_data):
     assert [c["catalog_name"] for c in objects] == ["lakeport"]
     schemas = {s["db_schema_name"]: sorted(t["table_name"] for t in s["db_schema_tables"])
                for s in objects[0]["catalog_db_schemas"]}
-    assert schemas == {"acme": ["snowplow"], "system": ["commits", "maintenance", "partitions", "readiness", "storage", "tables", "tenants"]}
+    assert schemas == {"acme": ["snowplow"], "system": ["commits", "maintenance", "partitions", "quality", "readiness", "storage", "tables", "tenants"]}
 
 
 def test_get_table_schema(acme_data):

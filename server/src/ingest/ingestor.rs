@@ -138,7 +138,7 @@ fn log_stream(
     took: std::time::Duration,
 ) {
     let status = match result {
-        Ok(()) => "ok".to_string(),
+        Ok(()) => "Ok".to_string(),
         Err(e) => format!("{:?}", crate::error::ingest_code(e)),
     };
     info!(

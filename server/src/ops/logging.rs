@@ -15,8 +15,11 @@ pub enum LogFormat {
 }
 
 /// delta-kernel logs every snapshot it loads at INFO and delta-rs every commit; neither
-/// tells an operator anything. `LAKEPORT_LOG` replaces these defaults entirely.
-const DEFAULT_FILTER: &str = "info,deltalake_core=warn,buoyant_kernel=warn";
+/// tells an operator anything. delta-rs also WARNs on every commit that lost a race to
+/// another writer, which lakeport expects, rebuilds and counts
+/// (`lakeport_commit_conflicts_retried_total`). `LAKEPORT_LOG` replaces these defaults.
+const DEFAULT_FILTER: &str =
+    "info,deltalake_core=warn,deltalake_core::kernel::transaction=error,buoyant_kernel=warn";
 
 /// Installs the subscriber for the process; a second call (tests) keeps the first.
 pub fn init(format: LogFormat) {
