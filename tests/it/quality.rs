@@ -31,9 +31,11 @@ async fn start() -> TestServer {
     .await
 }
 
-/// `(ts, id, user, kind)` rows of the clicks dataset.
-fn clicks(rows: &[(&str, &str, Option<&str>, &str)]) -> RecordBatch {
-    let column = |f: &dyn Fn(&(&str, &str, Option<&str>, &str)) -> Option<String>| -> ArrayRef {
+/// `(ts, id, user, kind)`: one row of the clicks dataset.
+type Click<'a> = (&'a str, &'a str, Option<&'a str>, &'a str);
+
+fn clicks(rows: &[Click]) -> RecordBatch {
+    let column = |f: &dyn Fn(&Click) -> Option<String>| -> ArrayRef {
         Arc::new(rows.iter().map(f).collect::<StringArray>())
     };
     RecordBatch::try_from_iter([

@@ -86,15 +86,11 @@ impl QueryRecord {
             return;
         }
         let took = self.started.elapsed();
-        let tenant = ("tenant", self.tenant.clone());
-        histogram!(QUERY_DURATION, &[tenant.clone()]).record(took.as_secs_f64());
-        counter!(
-            QUERIES,
-            &[tenant.clone(), ("outcome", outcome.as_str().to_string())]
-        )
-        .increment(1);
-        counter!(ROWS_RETURNED, &[tenant.clone()]).increment(self.rows);
-        counter!(BYTES_RETURNED, &[tenant]).increment(self.bytes);
+        let tenant = self.tenant.clone();
+        histogram!(QUERY_DURATION, "tenant" => tenant.clone()).record(took.as_secs_f64());
+        counter!(QUERIES, "tenant" => tenant.clone(), "outcome" => outcome.as_str()).increment(1);
+        counter!(ROWS_RETURNED, "tenant" => tenant.clone()).increment(self.rows);
+        counter!(BYTES_RETURNED, "tenant" => tenant).increment(self.bytes);
         info!(
             tenant = %self.tenant,
             kind = self.kind,
