@@ -264,3 +264,71 @@ async fn a_tenant_update_replaces_the_configs_expectations_for_that_tenant() {
     assert_eq!(status_of(&err), tonic::Code::InvalidArgument, "{err}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn unique_over_a_window_counts_repeats_across_days_but_not_older_rows() {
+    let server = TestServer::start_with(|config| {
+        let clicks = config.datasets.get_mut("clicks").expect("clicks");
+        clicks.quality = toml::from_str(
+            r#"unique = ["id"]
+unique_window = "3d""#,
+        )
+        .expect("expectations");
+    })
+    .await;
+    let mut client = server.client(ACME).await;
+    // fixed_now() is 2024-05-01T10:20:30Z; "b" repeats on two days inside the window, "a"
+    // once inside and once 10 days before it.
+    let rows = clicks(&[
+        ("2024-05-01T09:00:00Z", "b", Some("u"), "view"),
+        ("2024-04-30T09:00:00Z", "b", Some("u"), "view"),
+        ("2024-05-01T08:00:00Z", "a", Some("u"), "view"),
+        ("2024-04-21T08:00:00Z", "a", Some("u"), "view"),
+    ]);
+    client.put(None, "clicks", vec![rows]).await.unwrap();
+    let checks = client.quality_run(None).await.unwrap().checks;
+    let unique = find(&checks, "unique");
+    assert_eq!(
+        (unique.state.as_str(), unique.failing),
+        ("error", 1),
+        "{unique:?}"
+    );
+    assert_eq!(unique.samples, vec!["b"]);
+    assert!(
+        unique.detail.contains("within the last 3days"),
+        "{unique:?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_schedule_fills_system_quality_without_being_asked() {
+    let server = TestServer::start_with(|config| {
+        config.datasets.get_mut("clicks").expect("clicks").quality = expectations();
+        config.operations.quality_interval = Duration::from_millis(100);
+    })
+    .await;
+    let mut client = server.client(ACME).await;
+    let rows = clicks(&[("2024-05-01T10:00:00Z", "a", None, "view")]);
+    client.put(None, "clicks", vec![rows]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, stream) = client
+            .query("SELECT state FROM system.quality WHERE expectation = 'not_null'")
+            .await
+            .unwrap();
+        let rows: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&rows)
+            .unwrap()
+            .to_string();
+        if text.contains("error") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no scheduled result: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.shutdown().await;
+}

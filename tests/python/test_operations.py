@@ -251,5 +251,7 @@ commit_interval = "10ms"
     assert all(l["status"] == "Ok" for l in ingests)
     queries = [l for l in lines if l.get("message") == "query finished"]
     assert any(q["tenant"] == "acme" and q["status"] == "Ok" and q["rows"] == 1 for q in queries)
-    # Normal operation (a refused token included) logs no warning and no error.
+    actions = {(l["action"], l["caller"], l["status"]) for l in lines if l.get("message") == "action finished"}
+    assert {("quality.run", "acme", "Ok"), ("maintenance.run", "admin", "Ok")} <= actions, actions
+        # Normal operation (a refused token included) logs no warning and no error.
     assert [l for l in lines if l["level"] in ("WARN", "ERROR")] == []

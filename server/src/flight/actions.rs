@@ -64,16 +64,43 @@ pub(super) fn action_types() -> Vec<ActionType> {
     .collect()
 }
 
-/// Runs one of lakeport's actions; an unknown type is UNIMPLEMENTED.
+/// Runs one of lakeport's actions (an unknown type is UNIMPLEMENTED) and logs it: one line
+/// per action with its caller, status and duration.
 pub(super) async fn do_action(
     actions: &Actions,
     request: Request<Action>,
 ) -> Result<ActionStream, Status> {
     let principal = principal(&request)?;
     let action = request.into_inner();
+    let kind = action.r#type.clone();
+    let started = std::time::Instant::now();
+    let result = run_action(actions, &principal, action).await;
+    let status = match &result {
+        Ok(_) => tonic::Code::Ok,
+        Err(status) => status.code(),
+    };
+    let caller = match &principal {
+        Principal::Admin => "admin",
+        Principal::Tenant(tenant) => tenant.as_str(),
+    };
+    tracing::info!(
+        action = %kind,
+        caller,
+        status = ?status,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "action finished"
+    );
+    result
+}
+
+async fn run_action(
+    actions: &Actions,
+    principal: &Principal,
+    action: Action,
+) -> Result<ActionStream, Status> {
     if let Some(result) = tenant_actions::run(
         &actions.tenants,
-        &principal,
+        principal,
         &action.r#type,
         action.body.clone(),
     )
@@ -83,11 +110,11 @@ pub(super) async fn do_action(
     }
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
     match action.r#type.as_str() {
-        QUALITY_RUN => quality_run(&actions.quality, &principal, action.body)
+        QUALITY_RUN => quality_run(&actions.quality, principal, action.body)
             .await
             .map(single),
         MAINTENANCE_RUN => {
-            admin_only(&principal, MAINTENANCE_RUN)?;
+            admin_only(principal, MAINTENANCE_RUN)?;
             let body: MaintenanceRunRequest = decode(MAINTENANCE_RUN, action.body)?;
             let scope = RunScope {
                 tenant: non_empty(body.tenant),
@@ -103,7 +130,7 @@ pub(super) async fn do_action(
         }
         SNOWFLAKE_READINESS => {
             let body: ReadinessRequest = decode(SNOWFLAKE_READINESS, action.body)?;
-            let tenants = match (&principal, non_empty(body.tenant)) {
+            let tenants = match (principal, non_empty(body.tenant)) {
                 (Principal::Admin, None) => actions.readiness.tenants().await.map_err(Error::from)?,
                 (principal, tenant) => vec![principal
                     .resolve_tenant(tenant.as_deref())
