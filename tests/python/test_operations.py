@@ -161,6 +161,34 @@ store = "s3"
             moto.stop()
 
 
+def test_readyz_names_a_store_unreachable_since_startup(tmp_path, lake):
+    dead = {"aws_endpoint": f"http://127.0.0.1:{free_port()}", "aws_allow_http": "true",
+            "aws_access_key_id": "k", "aws_secret_access_key": "s", "aws_region": "us-east-1"}
+    config = CONFIG + f"""
+[stores.dead]
+url = "s3://nowhere/lake"
+options = {toml_table(dead)}
+max_retries = 0
+retry_timeout = "1s"
+
+[[routes]]
+datasets = ["snowplow"]
+store = "dead"
+"""
+    port = free_port()
+    server = Server(tmp_path, lake, config=config,
+                    extra_args=["--metrics-listen", str(port), "--allow-unreachable-stores"]).start()
+    try:
+        eventually("probed", lambda: "store dead unreachable" in http_get(port, "/readyz")[1])
+        status, body = http_get(port, "/readyz")
+        assert status == 503 and "restart to serve its tables" in body, body
+        # The other store's tables still take writes.
+        acks = put_clicks(server, clicks(["2024-05-01T10:00:00Z"], ["c1"]), "p", 0)
+        assert sum(a["rows_committed"] for a in acks) == 1
+    finally:
+        server.stop()
+
+
 def test_sigterm_turns_readyz_not_ready_while_draining(tmp_path, lake):
     port = free_port()
     server = Server(tmp_path, lake, extra_args=["--metrics-listen", str(port), "--shutdown-delay", "3s"]).start()

@@ -140,9 +140,17 @@ impl Lake {
         Ok(lake)
     }
 
-    /// Lists each store's root once (as at startup), each within `timeout`, all at once.
+    /// Lists each store's root once (as at startup), each within `timeout`, all at once. A
+    /// store unreachable at startup stays failed: its tables are off until a restart.
     pub async fn probe_stores(&self, timeout: Duration) -> Vec<(String, Result<(), LakeError>)> {
         let probes = self.placement.stores().map(|store| async move {
+            if let Some(reason) = self.unreachable.get(&store.name) {
+                let failed = LakeError::StoreUnreachable {
+                    store: store.name.clone(),
+                    reason: format!("{reason} (at startup; restart to serve its tables)"),
+                };
+                return (store.name.clone(), Err(failed));
+            }
             let result = match tokio::time::timeout(timeout, store.check()).await {
                 Ok(result) => result,
                 Err(_) => Err(LakeError::StoreUnreachable {
