@@ -62,6 +62,17 @@ impl Server {
         if auth.is_open() && !addr.ip().is_loopback() {
             return Err(Error::OpenNonLoopback(addr.to_string()));
         }
+        // Bound before the lake opens, so a taken port fails the start at once.
+        let side_listener = match self.config.operations.metrics_address() {
+            Some(address) => {
+                let side = TcpListener::bind(&address).await.map_err(|e| {
+                    Error::SidePort(format!("cannot bind metrics_listen {address}: {e}"))
+                })?;
+                info!(addr = %side.local_addr()?, "metrics, /healthz and /readyz serving");
+                Some(side)
+            }
+            None => None,
+        };
         let datasets = Arc::new(Datasets::new(&self.config.datasets)?);
         let lake = Lake::open(self.config.lake_settings()?).await?;
         let memory = MemoryBudget::new(self.config.ingest.memory_limit);
@@ -129,21 +140,14 @@ impl Server {
             .max_encoding_message_size(usize::MAX);
 
         let side_stop = CancellationToken::new();
-        let side_port = match self.config.operations.metrics_address() {
-            Some(address) => {
-                let side = TcpListener::bind(&address).await.map_err(|e| {
-                    Error::SidePort(format!("cannot bind metrics_listen {address}: {e}"))
-                })?;
-                info!(addr = %side.local_addr()?, "metrics, /healthz and /readyz serving");
-                Some(tokio::spawn(side_port::serve(
-                    side,
-                    health.clone(),
-                    publish,
-                    side_stop.clone(),
-                )))
-            }
-            None => None,
-        };
+        let side_port = side_listener.map(|side| {
+            tokio::spawn(side_port::serve(
+                side,
+                health.clone(),
+                publish,
+                side_stop.clone(),
+            ))
+        });
         let stop = drain_after(shutdown, health, self.config.operations.shutdown_delay);
 
         if let Some(path) = &self.config.addr_file {

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from conftest import ACME, ADMIN, BETA, CONFIG, Server, bearer, metadata, decode_ack, put_table, snowplow_table, sql, toml_table
+from conftest import ACME, ADMIN, BETA, CONFIG, Server, ServerExited, bearer, metadata, decode_ack, put_table, snowplow_table, sql, toml_table
 from peers import Moto, free_port
 from test_cli import lakeport
 
@@ -283,3 +283,16 @@ commit_interval = "10ms"
     assert {("quality.run", "acme", "Ok"), ("maintenance.run", "admin", "Ok")} <= actions, actions
         # Normal operation (a refused token included) logs no warning and no error.
     assert [l for l in lines if l["level"] in ("WARN", "ERROR")] == []
+
+
+def test_a_taken_metrics_port_fails_the_start_with_what_to_do(tmp_path, lake):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ServerExited) as refused:
+            Server(tmp_path, lake, extra_args=["--metrics-listen", f"127.0.0.1:{port}"]).start()
+    assert refused.value.code != 0
+    assert f"cannot bind metrics_listen 127.0.0.1:{port}" in refused.value.output
+    assert "--metrics-listen" in refused.value.output
