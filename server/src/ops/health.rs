@@ -139,3 +139,39 @@ impl Health {
             .await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ready_needs_the_registry_every_store_and_no_drain() {
+        let health = Health::new(HealthReporter::new());
+        assert_eq!(
+            health.readiness().problems,
+            vec!["the tenant registry is not loaded yet"]
+        );
+        health.registry_loaded().await;
+        assert!(health.readiness().ready);
+
+        health
+            .stores
+            .lock()
+            .unwrap()
+            .insert("s3".into(), Some("connection refused".into()));
+        let readiness = health.readiness();
+        assert!(!readiness.ready);
+        assert_eq!(
+            readiness.problems,
+            vec!["store s3 unreachable: connection refused"]
+        );
+        health.stores.lock().unwrap().insert("s3".into(), None);
+        assert!(health.readiness().ready);
+
+        health.draining().await;
+        assert_eq!(
+            health.readiness().problems,
+            vec!["draining: the server is shutting down"]
+        );
+    }
+}
