@@ -1,13 +1,14 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build: compile both binaries in the Rust image (a cold release build of the
-# stack takes about 40 minutes on 2 cores; the cache mounts keep the registry and target
-# directory between builds), then copy them into a slim Debian runtime as a non-root user.
+# Multi-stage build: compile the server and the CLI in the Rust image (cold, about 17 minutes
+# of libraries and two thin-LTO links on 2 cores; the cache mounts keep the registry and the
+# target directory between builds), then copy them into a slim Debian runtime as a non-root
+# user.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --workspace --bins \
+    cargo build --release --locked -p lakeport-server -p lakeport-client --bins \
  && mkdir -p /out \
  && cp target/release/lakeport-server target/release/lakeport /out/
 
