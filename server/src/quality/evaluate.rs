@@ -81,19 +81,14 @@ impl Evaluator {
             }
             Check::NotNull(column) => {
                 let filter = format!("{} IS NULL", ident(column));
-                let failing = self
-                    .count(
+                let key = ident(sample_key);
+                let (failing, samples) = self
+                    .failing(
                         tenant,
                         &format!("SELECT count(*) FROM {table} WHERE {filter}"),
+                        &format!("SELECT CAST({key} AS VARCHAR) FROM {table} WHERE {filter} LIMIT {MAX_SAMPLES}"),
                     )
                     .await?;
-                let samples = if failing > 0 {
-                    let key = ident(sample_key);
-                    let sql = format!("SELECT CAST({key} AS VARCHAR) FROM {table} WHERE {filter} LIMIT {MAX_SAMPLES}");
-                    self.strings(tenant, &sql).await?
-                } else {
-                    Vec::new()
-                };
                 Ok(failed_rows(failing, samples, "rows are null"))
             }
             Check::Unique { column, window } => {
@@ -114,16 +109,13 @@ impl Evaluator {
                     ),
                 };
                 let groups = format!("SELECT CAST({c} AS VARCHAR) AS k, count(*) AS n FROM {table} WHERE {filter} GROUP BY {group} HAVING count(*) > 1");
-                let failing = self
-                    .count(tenant, &format!("SELECT count(*) FROM ({groups})"))
+                let (failing, samples) = self
+                    .failing(
+                        tenant,
+                        &format!("SELECT count(*) FROM ({groups})"),
+                        &format!("SELECT k FROM ({groups}) ORDER BY n DESC, k LIMIT {MAX_SAMPLES}"),
+                    )
                     .await?;
-                let samples = if failing > 0 {
-                    let sql =
-                        format!("SELECT k FROM ({groups}) ORDER BY n DESC, k LIMIT {MAX_SAMPLES}");
-                    self.strings(tenant, &sql).await?
-                } else {
-                    Vec::new()
-                };
                 Ok(failed_rows(
                     failing,
                     samples,
@@ -138,18 +130,13 @@ impl Evaluator {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let filter = format!("{c} IS NOT NULL AND CAST({c} AS VARCHAR) NOT IN ({list})");
-                let failing = self
-                    .count(
+                let (failing, samples) = self
+                    .failing(
                         tenant,
                         &format!("SELECT count(*) FROM {table} WHERE {filter}"),
+                        &format!("SELECT v FROM (SELECT CAST({c} AS VARCHAR) AS v, count(*) AS n FROM {table} WHERE {filter} GROUP BY 1) ORDER BY n DESC, v LIMIT {MAX_SAMPLES}"),
                     )
                     .await?;
-                let samples = if failing > 0 {
-                    let sql = format!("SELECT v FROM (SELECT CAST({c} AS VARCHAR) AS v, count(*) AS n FROM {table} WHERE {filter} GROUP BY 1) ORDER BY n DESC, v LIMIT {MAX_SAMPLES}");
-                    self.strings(tenant, &sql).await?
-                } else {
-                    Vec::new()
-                };
                 Ok(failed_rows(
                     failing,
                     samples,
@@ -157,6 +144,22 @@ impl Evaluator {
                 ))
             }
         }
+    }
+
+    /// How many fail (`count_sql`) and, when any do, the sample keys (`samples_sql`).
+    async fn failing(
+        &self,
+        tenant: &str,
+        count_sql: &str,
+        samples_sql: &str,
+    ) -> Result<(u64, Vec<String>), QueryError> {
+        let failing = self.count(tenant, count_sql).await?;
+        let samples = if failing > 0 {
+            self.strings(tenant, samples_sql).await?
+        } else {
+            Vec::new()
+        };
+        Ok((failing, samples))
     }
 
     async fn query(&self, tenant: &str, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
