@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build: compile the server and the CLI in the Rust image (cold, about 20 minutes
+# Multi-stage build: compile the server and the CLI in the Rust image (cold, about 17 minutes
 # on 2 cores; the cache mounts keep the registry and the target directory between builds),
 # then copy them into a slim Debian runtime as a non-root user.
 FROM rust:1-bookworm AS build
