@@ -42,7 +42,7 @@ pub enum Error {
     Tenants(Box<TenantsError>),
     #[error(transparent)]
     Quality(#[from] QualityError),
-    #[error("refusing to start without credentials on {0}: configure [auth] admin_token or [[tenants]] tokens, or listen on a loopback address")]
+    #[error("refusing to start without credentials on {0}: configure [auth] admin_token (or LAKEPORT_ADMIN_TOKEN) or [[tenants]] tokens, or listen on a loopback address")]
     OpenNonLoopback(String),
     #[error("{0}; set operations.metrics_listen (--metrics-listen) to a free HOST:PORT")]
     SidePort(String),

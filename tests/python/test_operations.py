@@ -5,8 +5,10 @@ pipeline can parse, and no secret in any output."""
 import base64
 import json
 import os
+import pathlib
 import re
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +17,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from conftest import ACME, ADMIN, BETA, CONFIG, Server, ServerExited, bearer, metadata, decode_ack, put_table, snowplow_table, sql, toml_table
+from conftest import ACME, ADMIN, BETA, CONFIG, Server, ServerExited, bearer, metadata, decode_ack, put_table, server_binary, snowplow_table, sql, toml_table
 from peers import Moto, free_port
 from test_cli import lakeport
 
@@ -296,3 +298,57 @@ def test_a_taken_metrics_port_fails_the_start_with_what_to_do(tmp_path, lake):
     assert refused.value.code != 0
     assert f"cannot bind metrics_listen 127.0.0.1:{port}" in refused.value.output
     assert "--metrics-listen" in refused.value.output
+
+
+def dockerfile_runtime():
+    """The runtime stage of the Dockerfile: its ENV values, EXPOSEd ports and HEALTHCHECK
+    command, read from the file itself so this test follows what the image really does (no
+    Docker engine runs on the test machines)."""
+    text = (pathlib.Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    runtime = text[text.rindex("\nFROM "):].replace("\\\n", " ")
+    env, exposed, healthcheck = {}, [], None
+    for line in runtime.splitlines():
+        words = line.split()
+        if words[:1] == ["ENV"]:
+            env.update(w.split("=", 1) for w in words[1:])
+        elif words[:1] == ["EXPOSE"]:
+            exposed += words[1:]
+        elif words[:1] == ["HEALTHCHECK"]:
+            healthcheck = line[line.index(" CMD ") + 5:].strip()
+    return env, exposed, healthcheck
+
+
+def test_the_dockerfile_runtime_starts_healthy_and_refuses_to_run_open(tmp_path):
+    env, exposed, healthcheck = dockerfile_runtime()
+    assert set(exposed) == {"50051", "9090"} and healthcheck
+    # The image's ports, moved to free ones so the test runs beside anything else.
+    ports = {p: str(free_port()) for p in exposed}
+    def on_free_ports(value):
+        for fixed, free in ports.items():
+            value = re.sub(rf"(?<=:){fixed}\b", free, value)
+        return value
+    env = {k: on_free_ports(v) for k, v in env.items()}
+    env["LAKEPORT_LAKE"] = str(tmp_path / "lake")
+    healthcheck = on_free_ports(healthcheck)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LAKEPORT_")}
+
+    # As documented: without credentials the image's 0.0.0.0 listener refuses to start.
+    refused = subprocess.run([server_binary()], env=dict(base, **env), capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "LAKEPORT_ADMIN_TOKEN" in refused.stdout + refused.stderr
+
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen([server_binary()], env=dict(base, **env, LAKEPORT_ADMIN_TOKEN=ADMIN), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(healthcheck, shell=True, capture_output=True).returncode != 0:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline, "the HEALTHCHECK command never passed"
+            time.sleep(0.1)
+        client = flight.FlightClient(f"grpc://127.0.0.1:{ports['50051']}")
+        assert [a.type for a in client.list_actions(options=bearer(ADMIN))]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    lines = (tmp_path / "server.log").read_text().splitlines()
+    assert lines and all(json.loads(line)["level"] for line in lines)
