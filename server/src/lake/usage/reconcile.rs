@@ -23,8 +23,10 @@ pub struct ListedTable {
     pub last_write: Option<DateTime<Utc>>,
 }
 
-/// How many tables' rows are recounted at once.
-const ROW_COUNTS_AT_ONCE: usize = 8;
+/// How many tables' rows are recounted at once. Each count loads the table's snapshot (all
+/// its files with their statistics), so at a start over many tables this bounds the memory
+/// the recount takes beside ingest: a snapshot load is short, two keep the store busy.
+const ROW_COUNTS_AT_ONCE: usize = 2;
 
 impl Lake {
     /// Lists every reachable store and lays the listing over the counts; logs each table
