@@ -337,8 +337,8 @@ def test_the_dockerfile_runtime_starts_healthy_and_refuses_to_run_open(tmp_path)
     assert refused.returncode != 0
     assert "LAKEPORT_ADMIN_TOKEN" in refused.stdout + refused.stderr
 
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([server_binary()], env=dict(base, **env, LAKEPORT_ADMIN_TOKEN=ADMIN), stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "server.log", "w") as log:
+        proc = subprocess.Popen([server_binary()], env=dict(base, **env, LAKEPORT_ADMIN_TOKEN=ADMIN), stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while subprocess.run(healthcheck, shell=True, capture_output=True).returncode != 0:
