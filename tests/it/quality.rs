@@ -24,9 +24,13 @@ fn expectations() -> Expectations {
 }
 
 async fn start() -> TestServer {
-    TestServer::start_with(|config| {
-        let clicks = config.datasets.get_mut("clicks").expect("clicks");
-        clicks.quality = expectations();
+    start_with_clicks_quality(expectations()).await
+}
+
+/// A server whose `clicks` dataset declares `quality`.
+async fn start_with_clicks_quality(quality: Expectations) -> TestServer {
+    TestServer::start_with(move |config| {
+        config.datasets.get_mut("clicks").expect("clicks").quality = quality;
     })
     .await
 }
@@ -172,16 +176,13 @@ async fn each_failing_expectation_reports_its_count_and_sample_keys() {
 
 #[tokio::test]
 async fn expectations_naming_a_missing_column_are_errors_that_say_so() {
-    let server = TestServer::start_with(|config| {
-        let clicks = config.datasets.get_mut("clicks").expect("clicks");
-        clicks.quality = Expectations {
-            not_null: vec!["nope".into()],
-            freshness: Some(Freshness {
-                warn_after: None,
-                error_after: Some(Duration::from_secs(3600)),
-            }),
-            ..Default::default()
-        };
+    let server = start_with_clicks_quality(Expectations {
+        not_null: vec!["nope".into()],
+        freshness: Some(Freshness {
+            warn_after: None,
+            error_after: Some(Duration::from_secs(3600)),
+        }),
+        ..Default::default()
     })
     .await;
     let mut client = server.client(ACME).await;
@@ -262,14 +263,13 @@ async fn a_tenant_update_replaces_the_configs_expectations_for_that_tenant() {
 
 #[tokio::test]
 async fn unique_over_a_window_counts_repeats_across_days_but_not_older_rows() {
-    let server = TestServer::start_with(|config| {
-        let clicks = config.datasets.get_mut("clicks").expect("clicks");
-        clicks.quality = toml::from_str(
+    let server = start_with_clicks_quality(
+        toml::from_str(
             r#"unique = ["id"]
 unique_window = "3d""#,
         )
-        .expect("expectations");
-    })
+        .expect("expectations"),
+    )
     .await;
     let mut client = server.client(ACME).await;
     // fixed_now() is 2024-05-01T10:20:30Z; "b" repeats on two days inside the window, "a"

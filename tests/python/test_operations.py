@@ -127,21 +127,26 @@ def test_every_metric_family_after_a_scripted_workload(tmp_path, lake):
         server.stop()
 
 
-def test_readyz_turns_not_ready_when_a_store_goes_away(tmp_path, lake):
-    moto = Moto(tmp_path)
-    try:
-        bucket = moto.bucket("ops")
-        config = CONFIG + f"""
-[stores.s3]
-url = "s3://{bucket}/lake"
-options = {toml_table(moto.store_options())}
+def snowplow_routed_to(store, url, options):
+    """CONFIG with a store that gives up at once (no retries) and the snowplow dataset on it."""
+    return CONFIG + f"""
+[stores.{store}]
+url = "{url}"
+options = {toml_table(options)}
 max_retries = 0
 retry_timeout = "1s"
 
 [[routes]]
 datasets = ["snowplow"]
-store = "s3"
+store = "{store}"
 """
+
+
+def test_readyz_turns_not_ready_when_a_store_goes_away(tmp_path, lake):
+    moto = Moto(tmp_path)
+    try:
+        bucket = moto.bucket("ops")
+        config = snowplow_routed_to("s3", f"s3://{bucket}/lake", moto.store_options())
         port = free_port()
         server = Server(tmp_path, lake, config=config,
                         extra_args=["--metrics-listen", f"127.0.0.1:{port}", "--store-probe-interval", "200ms"]).start()
@@ -166,17 +171,7 @@ store = "s3"
 def test_readyz_names_a_store_unreachable_since_startup(tmp_path, lake):
     dead = {"aws_endpoint": f"http://127.0.0.1:{free_port()}", "aws_allow_http": "true",
             "aws_access_key_id": "k", "aws_secret_access_key": "s", "aws_region": "us-east-1"}
-    config = CONFIG + f"""
-[stores.dead]
-url = "s3://nowhere/lake"
-options = {toml_table(dead)}
-max_retries = 0
-retry_timeout = "1s"
-
-[[routes]]
-datasets = ["snowplow"]
-store = "dead"
-"""
+    config = snowplow_routed_to("dead", "s3://nowhere/lake", dead)
     port = free_port()
     server = Server(tmp_path, lake, config=config,
                     extra_args=["--metrics-listen", str(port), "--allow-unreachable-stores"]).start()
