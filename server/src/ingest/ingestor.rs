@@ -138,8 +138,8 @@ fn log_stream(
     took: std::time::Duration,
 ) {
     let status = match result {
-        Ok(()) => "Ok".to_string(),
-        Err(e) => format!("{:?}", crate::error::ingest_code(e)),
+        Ok(()) => tonic::Code::Ok,
+        Err(e) => crate::error::ingest_code(e),
     };
     info!(
         rows = summary.rows_committed,
@@ -147,7 +147,7 @@ fn log_stream(
         duplicates = summary.duplicates_skipped,
         bytes = summary.bytes_received,
         version = summary.table_version,
-        status = %status,
+        status = ?status,
         duration_ms = took.as_millis() as u64,
         "ingest stream finished"
     );
