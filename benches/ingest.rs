@@ -38,7 +38,7 @@ const MANY_MEMORY_LIMIT_MIB: u64 = 256;
 fn baseline(batches: &[RecordBatch], config: &Config) -> anyhow::Result<f64> {
     let start = Instant::now();
     let props = dictionary::adapt(
-        config.ingest.writer_properties(),
+        config.ingest_settings().writer_properties(),
         &batches[0].schema(),
         batches,
     );

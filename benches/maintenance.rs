@@ -60,7 +60,7 @@ fn in_process_compaction(table_dir: &std::path::Path, files: &[String]) -> anyho
         let dir = file.rsplit_once('/').map_or("", |(d, _)| d);
         partitions.entry(dir).or_default().push(file);
     }
-    let props = Config::default().ingest.writer_properties();
+    let props = Config::default().ingest_settings().writer_properties();
     let start = Instant::now();
     for files in partitions.values() {
         let mut batches: Vec<RecordBatch> = Vec::new();

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use tonic::metadata::MetadataMap;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{AuthConfig, TokenHash};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -57,6 +56,41 @@ impl Principal {
     }
 }
 
+/// A credential as configured: the token itself is never kept, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    pub fn of_token(token: &str) -> Self {
+        use sha2::Digest;
+        Self(sha2::Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// A SHA-256 written as 64 hex characters; the error says what is wrong with it.
+    pub fn from_hex(text: &str) -> Result<Self, String> {
+        let bytes = hex::decode(text.trim()).map_err(|e| format!("not hex SHA-256: {e}"))?;
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| "a SHA-256 is 64 hex characters".to_string())?;
+        Ok(Self(array))
+    }
+}
+
+/// The credentials callers are checked against beside the registry's tokens.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub admin_tokens: Vec<TokenHash>,
+    /// Tenant id and its tokens.
+    pub tenant_tokens: Vec<(String, Vec<TokenHash>)>,
+}
+
+impl Credentials {
+    /// True when no credential at all is configured (open mode, loopback only).
+    pub fn is_open(&self) -> bool {
+        self.admin_tokens.is_empty() && self.tenant_tokens.iter().all(|(_, t)| t.is_empty())
+    }
+}
+
 /// A token the tenant registry issued: live until it expires or is revoked (a revoked one
 /// is simply not in the map).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,21 +109,21 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(config: &AuthConfig) -> Self {
+    pub fn new(credentials: &Credentials) -> Self {
         let mut by_hash = HashMap::new();
-        for tenant in &config.tenants {
-            for TokenHash(hash) in &tenant.tokens {
-                by_hash.insert(*hash, Principal::Tenant(tenant.id.clone()));
+        for (tenant, tokens) in &credentials.tenant_tokens {
+            for TokenHash(hash) in tokens {
+                by_hash.insert(*hash, Principal::Tenant(tenant.clone()));
             }
         }
-        for TokenHash(hash) in &config.admin_tokens {
+        for TokenHash(hash) in &credentials.admin_tokens {
             by_hash.insert(*hash, Principal::Admin);
         }
         Self {
             by_hash,
             issued: Arc::default(),
             clock: Arc::new(SystemClock),
-            open: config.is_open(),
+            open: credentials.is_open(),
         }
     }
 
@@ -219,16 +253,14 @@ fn parse_authorization(value: &str) -> Result<Credential<'_>, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TenantConfig;
 
     fn auth() -> Authenticator {
-        Authenticator::new(&AuthConfig {
+        Authenticator::new(&Credentials {
             admin_tokens: vec![TokenHash::of_token("root")],
-            tenants: vec![TenantConfig {
-                id: "acme".into(),
-                tokens: vec![TokenHash::of_token("a1"), TokenHash::of_token("a2")],
-                ..Default::default()
-            }],
+            tenant_tokens: vec![(
+                "acme".into(),
+                vec![TokenHash::of_token("a1"), TokenHash::of_token("a2")],
+            )],
         })
     }
 

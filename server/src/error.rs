@@ -1,10 +1,10 @@
-//! The server's error type and its one mapping to gRPC status codes.
+//! The error a call can end with and its one mapping to gRPC status codes. (What stops
+//! the server from starting is `server::StartError`: no client ever sees it.)
 
 use tonic::{Code, Status};
 use tracing::{error, info, warn};
 
 use crate::auth::AuthError;
-use crate::config::ConfigError;
 use crate::datasets::DatasetError;
 use crate::flight::CallError;
 use crate::ingest::IngestError;
@@ -18,8 +18,6 @@ use crate::tenants::TenantsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]
@@ -42,14 +40,6 @@ pub enum Error {
     Tenants(Box<TenantsError>),
     #[error(transparent)]
     Quality(#[from] QualityError),
-    #[error("refusing to start without credentials on {0}: configure [auth] admin_token (or LAKEPORT_ADMIN_TOKEN) or [[tenants]] tokens, or listen on a loopback address")]
-    OpenNonLoopback(String),
-    #[error("{0}; set operations.metrics_listen (--metrics-listen) to a free HOST:PORT")]
-    SidePort(String),
-    #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("transport error: {0}")]
-    Transport(#[from] tonic::transport::Error),
 }
 
 impl From<MaintenanceError> for Error {
@@ -113,7 +103,6 @@ fn bounded(mut message: String) -> String {
 
 fn code_of(e: &Error) -> Code {
     match e {
-        Error::Config(_) => Code::InvalidArgument,
         Error::Auth(a) => match a {
             AuthError::Missing
             | AuthError::InvalidToken
@@ -130,13 +119,11 @@ fn code_of(e: &Error) -> Code {
         Error::Query(q) => query_code(q),
         Error::Maintenance(m) => match m.as_ref() {
             MaintenanceError::Lake(l) => lake_code(l),
-            MaintenanceError::Tables(q) => query_code(q),
             MaintenanceError::UnknownDataset(_) => Code::NotFound,
             MaintenanceError::Engine(_) | MaintenanceError::Schema(_) => Code::Internal,
         },
         Error::Readiness(r) => match r.as_ref() {
             ReadinessError::Lake(l) => lake_code(l),
-            ReadinessError::Tables(q) => query_code(q),
             ReadinessError::UnknownDataset(_) => Code::NotFound,
             ReadinessError::Footer { .. } => Code::Internal,
         },
@@ -160,11 +147,8 @@ fn code_of(e: &Error) -> Code {
         },
         Error::Quality(q) => match q {
             QualityError::UnknownTenant(_) => Code::NotFound,
-            QualityError::Tables(t) => query_code(t),
+            QualityError::Lake(l) => lake_code(l),
         },
-        Error::OpenNonLoopback(_) | Error::SidePort(_) => Code::FailedPrecondition,
-        Error::Io(_) => Code::Internal,
-        Error::Transport(_) => Code::Unavailable,
     }
 }
 
@@ -212,7 +196,7 @@ fn query_code(q: &QueryError) -> Code {
             Code::ResourceExhausted
         }
         QueryError::Timeout(_) => Code::DeadlineExceeded,
-        QueryError::TicketExpired | QueryError::VersionGone { .. } => Code::FailedPrecondition,
+        QueryError::TicketExpired => Code::FailedPrecondition,
         QueryError::Lake(l) => lake_code(l),
         QueryError::Execution(_) => Code::Internal,
     }
@@ -228,12 +212,15 @@ fn dataset_code(e: &DatasetError) -> Code {
 fn lake_code(e: &LakeError) -> Code {
     match e {
         LakeError::Store { source, .. } => store_code(source),
-        LakeError::StoreUnreachable { .. } | LakeError::ShuttingDown => Code::Unavailable,
+        LakeError::StoreUnreachable { .. }
+        | LakeError::TenantUnlisted { .. }
+        | LakeError::ShuttingDown => Code::Unavailable,
         LakeError::StoreConfig { .. }
         | LakeError::BadLocation(_)
         | LakeError::NoPlacement { .. }
         | LakeError::WrongRegion { .. }
-        | LakeError::SequenceOverlap { .. } => Code::FailedPrecondition,
+        | LakeError::SequenceOverlap { .. }
+        | LakeError::VersionGone { .. } => Code::FailedPrecondition,
         LakeError::CommitContention { .. }
         | LakeError::CreateRace(_)
         | LakeError::SchemaConflict { .. }
@@ -243,10 +230,14 @@ fn lake_code(e: &LakeError) -> Code {
 }
 
 /// What a client can do about a store failure: retry later (UNAVAILABLE), retry the
-/// commit (ABORTED), or have the operator fix credentials or settings (FAILED_PRECONDITION).
+/// commit (ABORTED), have the operator fix credentials or settings (FAILED_PRECONDITION),
+/// or nothing, since lakeport itself went wrong (INTERNAL).
 fn store_code(e: &object_store::Error) -> Code {
     use object_store::Error as S;
     match e {
+        // object_store's fallback for what no variant names: network failures, timeouts,
+        // 5xx after its own retries.
+        S::Generic { .. } => Code::Unavailable,
         S::AlreadyExists { .. } | S::Precondition { .. } => Code::Aborted,
         S::Unauthenticated { .. }
         | S::PermissionDenied { .. }
@@ -255,7 +246,10 @@ fn store_code(e: &object_store::Error) -> Code {
         | S::UnknownConfigurationKey { .. }
         // A missing bucket or a file deleted under a reader: the lake's state, not the call.
         | S::NotFound { .. } => Code::FailedPrecondition,
-        // Network failures, timeouts, 5xx after retries.
+        // A path lakeport built that the store refuses, a panicked task, or an answer to a
+        // conditional read lakeport never sends: retrying repeats it.
+        S::InvalidPath { .. } | S::JoinError { .. } | S::NotModified { .. } => Code::Internal,
+        // Variants added upstream after object_store 0.13.
         _ => Code::Unavailable,
     }
 }
@@ -318,6 +312,21 @@ mod tests {
         assert_eq!(code_of(&credentials), Code::FailedPrecondition);
         let message = Status::from(credentials).message().to_string();
         assert!(message.contains("store events"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn store_failures_that_a_retry_repeats_are_internal() {
+        let bad_path = object_store::path::Path::parse("a//b").expect_err("empty segment");
+        assert_eq!(code_of(&store(bad_path.into())), Code::Internal);
+        let panicked = tokio::spawn(async { panic!("a task of the store client") })
+            .await
+            .expect_err("the task panicked");
+        assert_eq!(code_of(&store(panicked.into())), Code::Internal);
+        let not_modified = store(object_store::Error::NotModified {
+            path: "_delta_log/_last_checkpoint".into(),
+            source: "304".into(),
+        });
+        assert_eq!(code_of(&not_modified), Code::Internal);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod tenants;
 
 pub use config::Config;
 pub use error::Error;
-pub use server::Server;
+pub use server::{Server, StartError};
 
 /// Describes every metric family once (HELP and unit lines on `/metrics`).
 pub(crate) fn describe_metrics() {
@@ -32,7 +32,7 @@ pub(crate) fn describe_metrics() {
 }
 
 /// Binds the configured address, serves until SIGINT/SIGTERM, then drains in-flight calls.
-pub async fn run(config: Config) -> Result<(), Error> {
+pub async fn run(config: Config) -> Result<(), StartError> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let signal_token = shutdown.clone();

@@ -13,21 +13,47 @@ use tracing::info;
 
 use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
-use crate::datasets::Datasets;
-use crate::error::Error;
+use crate::config::{Config, ConfigError};
+use crate::datasets::{DatasetError, Datasets};
+use crate::flight::intake_gate::IntakeGate;
 use crate::flight::{Actions, FlightEndpoint, SqlService};
 use crate::ingest::budget::MemoryBudget;
-use crate::ingest::intake::IntakeGate;
 use crate::ingest::Ingestor;
-use crate::lake::Lake;
-use crate::maintenance::Maintenance;
+use crate::lake::{Lake, LakeError, LakeTables, SystemTable};
+use crate::maintenance::{Maintenance, MaintenanceTable};
 use crate::ops::{side_port, Health};
-use crate::quality::Quality;
-use crate::query::tables::LakeTables;
+use crate::quality::{Quality, QualityLog, QualityTable};
 use crate::query::QueryEngine;
-use crate::readiness::Readiness;
-use crate::tenants::Tenants;
+use crate::readiness::{Readiness, ReadinessTable};
+use crate::tenants::{StorageTable, Tenants, TenantsError, TenantsTable};
+
+/// What keeps the server from starting, or ends it: printed by `main`, never sent to a
+/// client (a call's errors are `error::Error`).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Tenants(Box<TenantsError>),
+    #[error("refusing to start without credentials on {0}: configure [auth] admin_token (or LAKEPORT_ADMIN_TOKEN) or [[tenants]] tokens, or listen on a loopback address")]
+    OpenNonLoopback(String),
+    #[error("{0}; set operations.metrics_listen (--metrics-listen) to a free HOST:PORT")]
+    SidePort(String),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("transport error: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+impl From<TenantsError> for StartError {
+    fn from(e: TenantsError) -> Self {
+        StartError::Tenants(Box::new(e))
+    }
+}
 
 /// Everything a running server needs besides its socket.
 pub struct Server {
@@ -54,26 +80,28 @@ impl Server {
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
-    ) -> Result<(), Error> {
+    ) -> Result<(), StartError> {
         // Installed before anything records: a metric recorded earlier would be lost.
         crate::ops::recorder::spawn_upkeep(shutdown.clone());
         let addr = listener.local_addr()?;
-        let auth = Arc::new(Authenticator::new(&self.config.auth).with_clock(self.clock.clone()));
+        let auth = Arc::new(
+            Authenticator::new(&self.config.auth.credentials()).with_clock(self.clock.clone()),
+        );
         if auth.is_open() && !addr.ip().is_loopback() {
-            return Err(Error::OpenNonLoopback(addr.to_string()));
+            return Err(StartError::OpenNonLoopback(addr.to_string()));
         }
         // Bound before the lake opens, so a taken port fails the start at once.
         let side_listener = match self.config.operations.metrics_address() {
             Some(address) => {
                 let side = TcpListener::bind(&address).await.map_err(|e| {
-                    Error::SidePort(format!("cannot bind metrics_listen {address}: {e}"))
+                    StartError::SidePort(format!("cannot bind metrics_listen {address}: {e}"))
                 })?;
                 info!(addr = %side.local_addr()?, "metrics, /healthz and /readyz serving");
                 Some(side)
             }
             None => None,
         };
-        let datasets = Arc::new(Datasets::new(&self.config.datasets)?);
+        let datasets = Arc::new(Datasets::new(&self.config.dataset_specs())?);
         let lake = Lake::open(self.config.lake_settings()?).await?;
         let memory = MemoryBudget::new(self.config.ingest.memory_limit);
         let memory_gauge = memory.clone();
@@ -81,9 +109,10 @@ impl Server {
         let ingestor = Arc::new(Ingestor::new(
             lake.clone(),
             datasets.clone(),
-            self.config.ingest.clone(),
+            self.config.ingest_settings(),
             memory,
             self.clock.clone(),
+            crate::error::ingest_code,
         ));
         let tenants = Tenants::open(
             lake.clone(),
@@ -116,11 +145,25 @@ impl Server {
         maintenance.spawn_schedule(shutdown.clone());
         let publish = metric_gauges(&tenants, &memory_gauge);
         let readiness = Readiness::new(tables.clone());
-        let engine = Arc::new(QueryEngine::new(tables.clone(), self.config.query.clone()));
+        let quality_log = Arc::new(QualityLog::default());
+        let system: Vec<Arc<dyn SystemTable>> = vec![
+            Arc::new(MaintenanceTable::new(maintenance.log())),
+            Arc::new(QualityTable::new(quality_log.clone())),
+            Arc::new(ReadinessTable::new(readiness.clone())),
+            Arc::new(StorageTable::new(tenants.clone(), tables.clone())),
+            Arc::new(TenantsTable::new(tenants.clone())),
+        ];
+        let engine = Arc::new(QueryEngine::new(
+            tables.clone(),
+            self.config.query_settings(),
+            system,
+        ));
         let quality = Arc::new(Quality::new(
             engine.clone(),
             tables,
+            tenants.clone(),
             self.config.quality_expectations(),
+            quality_log,
             self.clock.clone(),
         ));
         quality.spawn_schedule(self.config.operations.quality_interval, shutdown.clone());
@@ -215,7 +258,7 @@ fn metric_gauges(tenants: &Arc<Tenants>, memory: &MemoryBudget) -> side_port::Pu
 }
 
 /// Writes atomically so a watcher never reads a half-written address.
-fn write_addr_file(path: &std::path::Path, addr: SocketAddr) -> Result<(), Error> {
+fn write_addr_file(path: &std::path::Path, addr: SocketAddr) -> Result<(), StartError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, addr.to_string())?;
     std::fs::rename(&tmp, path)?;

@@ -10,10 +10,9 @@ use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 use lakeport_client::Client;
 use lakeport_server::clock::ManualClock;
-use lakeport_server::config::{
-    AuthConfig, CustomDatasetConfig, DatasetConfig, TenantConfig, TokenHash,
-};
-use lakeport_server::{Config, Error, Server};
+use lakeport_server::config::{AuthConfig, DatasetConfig, TenantConfig, TokenHash};
+use lakeport_server::datasets::CustomColumns;
+use lakeport_server::{Config, Server, StartError};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -28,7 +27,7 @@ pub struct TestServer {
     pub lake: TempDir,
     pub clock: ManualClock,
     shutdown: CancellationToken,
-    handle: JoinHandle<Result<(), Error>>,
+    handle: JoinHandle<Result<(), StartError>>,
 }
 
 /// 2024-05-01T10:20:30Z, the fixture clock's time.
@@ -41,7 +40,7 @@ pub fn test_config(lake: &std::path::Path) -> Config {
     datasets.insert(
         "clicks".to_string(),
         DatasetConfig {
-            custom: Some(CustomDatasetConfig {
+            custom: Some(CustomColumns {
                 time_column: "ts".into(),
                 app_column: Some("app".into()),
             }),
@@ -214,6 +213,21 @@ pub fn snowplow_batch(app: &str, at: DateTime<Utc>, n: usize, id_prefix: &str) -
         ("event", Arc::new(StringArray::from(vec!["page_view"; n]))),
     ])
     .expect("batch")
+}
+
+/// Polls `check` until it holds, for up to 30 s, then fails naming `what`. Effects that
+/// happen in the background (a registry refresh, a probe, a schedule) are waited for with
+/// this, never with a fixed sleep.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 pub fn status_of(err: &lakeport_client::ClientError) -> tonic::Code {

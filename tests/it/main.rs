@@ -8,6 +8,7 @@ mod engine;
 mod errors;
 mod idempotency;
 mod ingest;
+mod layering;
 mod layout;
 mod maintenance;
 mod operations;

@@ -7,7 +7,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
-use crate::fixture::TestServer;
+use crate::fixture::{eventually, TestServer};
 
 const FLIGHT_SERVICE: &str = "arrow.flight.protocol.FlightService";
 
@@ -22,24 +22,17 @@ async fn status(
     answer.into_inner().status()
 }
 
-/// Polls until `service` reports `want` (the probes run in the background).
+/// Waits until `service` reports `want` (the probes run in the background).
 async fn until(
-    client: &mut HealthClient<tonic::transport::Channel>,
+    client: &HealthClient<tonic::transport::Channel>,
     service: &str,
     want: ServingStatus,
 ) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let now = status(client, service).await;
-        if now == want {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{service:?} stayed {now:?}, want {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(&format!("{service:?} reports {want:?}"), || {
+        let mut client = client.clone();
+        async move { status(&mut client, service).await == want }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -55,7 +48,7 @@ async fn the_health_service_serves_when_ready_and_stops_when_draining() {
         .await
         .expect("connect");
     let mut client = HealthClient::new(channel);
-    until(&mut client, "", ServingStatus::Serving).await;
+    until(&client, "", ServingStatus::Serving).await;
     assert_eq!(
         status(&mut client, FLIGHT_SERVICE).await,
         ServingStatus::Serving
@@ -70,7 +63,7 @@ async fn the_health_service_serves_when_ready_and_stops_when_draining() {
     assert_eq!(unknown.code(), tonic::Code::NotFound);
 
     server.begin_shutdown();
-    until(&mut client, "", ServingStatus::NotServing).await;
+    until(&client, "", ServingStatus::NotServing).await;
     assert_eq!(
         status(&mut client, FLIGHT_SERVICE).await,
         ServingStatus::NotServing

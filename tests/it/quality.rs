@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use lakeport_client::QualityCheck;
 use lakeport_server::quality::{Expectations, Freshness};
 
-use crate::fixture::{fixed_now, status_of, TestServer, ACME, ADMIN, BETA};
+use crate::fixture::{eventually, fixed_now, status_of, TestServer, ACME, ADMIN, BETA};
 
 fn expectations() -> Expectations {
     toml::from_str(
@@ -306,24 +306,22 @@ async fn the_schedule_fills_system_quality_without_being_asked() {
     let mut client = server.client(ACME).await;
     let rows = clicks(&[("2024-05-01T10:00:00Z", "a", None, "view")]);
     client.put(None, "clicks", vec![rows]).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, stream) = client
-            .query("SELECT state FROM system.quality WHERE expectation = 'not_null'")
-            .await
-            .unwrap();
-        let rows: Vec<RecordBatch> = stream.try_collect().await.unwrap();
-        let text = arrow::util::pretty::pretty_format_batches(&rows)
-            .unwrap()
-            .to_string();
-        if text.contains("error") {
-            break;
+    eventually("the schedule records a failing not_null", || {
+        let server = &server;
+        async move {
+            let (_, stream) = server
+                .client(ACME)
+                .await
+                .query("SELECT state FROM system.quality WHERE expectation = 'not_null'")
+                .await
+                .unwrap();
+            let rows: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+            arrow::util::pretty::pretty_format_batches(&rows)
+                .unwrap()
+                .to_string()
+                .contains("error")
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no scheduled result: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     server.shutdown().await;
 }

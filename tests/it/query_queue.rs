@@ -51,8 +51,21 @@ async fn queries_beyond_the_limit_wait_their_turn_then_give_up() {
         let batches: Vec<_> = stream.collect().await;
         Ok::<_, lakeport_client::ClientError>(batches.len())
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("the second query is in acme's queue", || async {
+        queued_queries("tenant:acme") >= 1.0
+    })
+    .await;
     assert!(!queued.is_finished(), "the queued query waits for the slot");
     drop(running);
     assert_eq!(queued.await.expect("task").expect("queued query ran"), 1);
+}
+
+/// The `lakeport_queries_queued` gauge of `caller`, from the process's one recorder.
+fn queued_queries(caller: &str) -> f64 {
+    let text = lakeport_server::ops::recorder::prometheus().render();
+    let series = format!("lakeport_queries_queued{{caller=\"{caller}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
 }

@@ -8,23 +8,12 @@ use arrow_flight::Action;
 use lakeport_client::{Client, ClientError, Tenant, TokenIssueRequest};
 use tonic::Code;
 
-use crate::fixture::{fixed_now, snowplow_batch, status_of, TestServer, ACME, ADMIN, BETA};
+use crate::fixture::{
+    eventually, fixed_now, snowplow_batch, status_of, TestServer, ACME, ADMIN, BETA,
+};
 
 fn quick_registry(c: &mut lakeport_server::Config) {
     c.tenancy.registry_refresh = Duration::from_millis(50);
-}
-
-/// Polls `check` until it holds, for up to 20 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 async fn put(

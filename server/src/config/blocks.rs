@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::Deserialize;
 
 use super::values::{self, Compression};
@@ -65,22 +64,16 @@ impl Default for IngestConfig {
 }
 
 impl IngestConfig {
-    /// Parquet settings shared by every data file ingest writes.
-    pub fn writer_properties(&self) -> WriterProperties {
-        let compression = match self.compression {
+    /// Parquet compression as the writer takes it.
+    pub fn parquet_compression(&self) -> ParquetCompression {
+        match self.compression {
             Compression::None => ParquetCompression::UNCOMPRESSED,
             Compression::Snappy => ParquetCompression::SNAPPY,
             Compression::Lz4 => ParquetCompression::LZ4_RAW,
             Compression::Zstd(level) => {
                 ParquetCompression::ZSTD(ZstdLevel::try_new(level).unwrap_or_default())
             }
-        };
-        WriterProperties::builder()
-            .set_compression(compression)
-            .set_max_row_group_row_count(Some(self.row_group_rows))
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            .set_created_by(format!("lakeport {}", env!("CARGO_PKG_VERSION")))
-            .build()
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod blocks;
 mod layer;
+mod settings;
 mod tenants;
 mod validate;
 mod values;
@@ -15,15 +16,14 @@ use std::time::Duration;
 use clap::{ArgMatches, CommandFactory, Parser};
 use serde::Deserialize;
 
+pub use crate::auth::TokenHash;
 pub use blocks::{AuthSettings, IngestConfig, MaintenanceConfig, OperationsConfig, QueryConfig};
-pub use tenants::{AuthConfig, CustomDatasetConfig, DatasetConfig, TenantConfig, TokenHash};
+pub use tenants::{AuthConfig, DatasetConfig, TenantConfig};
 pub use values::Compression;
 
-use crate::lake::{
-    CommitPolicy, LakeSettings, RouteSpec, StoreSpec, TenantPlacement, DEFAULT_STORE,
-};
-use crate::maintenance::{CompactionWriter, FileTargets, MaintenanceSettings};
-use crate::tenants::{TenantSettings, TenantsConfig};
+use crate::datasets::CustomColumns;
+use crate::lake::{RouteSpec, StoreSpec, DEFAULT_STORE};
+use crate::tenants::TenantSettings;
 use tenants::{FileDataset, FileTenant, FileTenantDefaults};
 
 /// Errors found while reading or checking the configuration.
@@ -310,8 +310,9 @@ impl Config {
             auth.admin_tokens.push(TokenHash::of_token(token));
         }
         if let Some(hash) = &settings.auth.admin_token_sha256 {
-            auth.admin_tokens
-                .push(TokenHash::from_hex("auth.admin_token_sha256", hash)?);
+            auth.admin_tokens.push(
+                TokenHash::from_hex(hash).map_err(|e| invalid("auth.admin_token_sha256", e))?,
+            );
         }
         for tenant in settings.tenants {
             tenant.add_to(&mut auth)?;
@@ -344,7 +345,7 @@ impl Config {
                 });
             }
             let custom = match d.time_column {
-                Some(time_column) => Some(CustomDatasetConfig {
+                Some(time_column) => Some(CustomColumns {
                     time_column,
                     app_column: d.app_column,
                 }),
@@ -375,7 +376,7 @@ impl Config {
             };
             let app = parts.next().map(str::to_string);
             let entry: &mut DatasetConfig = datasets.entry(name.to_string()).or_default();
-            entry.custom = Some(CustomDatasetConfig {
+            entry.custom = Some(CustomColumns {
                 time_column: time.to_string(),
                 app_column: app,
             });
@@ -416,14 +417,6 @@ impl Config {
         })
     }
 
-    /// Each dataset's data-quality expectations (`[datasets.NAME.quality]`).
-    pub fn quality_expectations(&self) -> BTreeMap<String, crate::quality::Expectations> {
-        self.datasets
-            .iter()
-            .map(|(name, d)| (name.clone(), d.quality.clone()))
-            .collect()
-    }
-
     /// The default store's URL (what `--lake` sets).
     pub fn lake(&self) -> &str {
         self.stores
@@ -438,78 +431,6 @@ impl Config {
             .entry(DEFAULT_STORE.to_string())
             .or_default()
             .url = url.into();
-    }
-
-    /// What the lake is built from; reads SSE-C keys from their references.
-    pub fn lake_settings(&self) -> Result<LakeSettings, ConfigError> {
-        let mut tenants = BTreeMap::new();
-        for t in &self.auth.tenants {
-            let key = match &t.settings.encryption {
-                Some(spec) => Some(spec.resolve().map_err(|e| {
-                    invalid(&format!("tenants.{}.encryption", t.id), e.to_string())
-                })?),
-                None => None,
-            };
-            tenants.insert(
-                t.id.clone(),
-                TenantPlacement {
-                    region: t.settings.region.clone(),
-                    key,
-                },
-            );
-        }
-        Ok(LakeSettings {
-            stores: self.stores.clone(),
-            routes: self.routes.clone(),
-            tenants,
-            commit: CommitPolicy {
-                interval: self.ingest.commit_interval,
-                checkpoint_every: self.maintenance.checkpoint_interval as u64,
-            },
-            table_idle_timeout: self.table_idle_timeout,
-            allow_unreachable_stores: self.allow_unreachable_stores,
-        })
-    }
-
-    /// What maintenance runs with: the schedule, compaction's rules and its writer, which
-    /// shares ingest's Parquet settings.
-    pub fn maintenance_settings(&self) -> MaintenanceSettings {
-        let m = &self.maintenance;
-        MaintenanceSettings {
-            interval: m.interval,
-            grace_period: m.grace_period,
-            targets: FileTargets {
-                default: m.target_file_size as u64,
-                per_dataset: self
-                    .datasets
-                    .iter()
-                    .filter_map(|(name, d)| d.target_file_size.map(|t| (name.clone(), t as u64)))
-                    .collect(),
-            },
-            writer: CompactionWriter {
-                props: self.ingest.writer_properties(),
-                memory_limit: m.memory_limit,
-            },
-        }
-    }
-
-    /// What the tenant registry runs with.
-    pub fn tenants_config(&self) -> TenantsConfig {
-        TenantsConfig {
-            configured: self
-                .auth
-                .tenants
-                .iter()
-                .map(|t| (t.id.clone(), t.settings.clone()))
-                .collect(),
-            defaults: self.tenancy.defaults.clone(),
-            auto_provision: self
-                .tenancy
-                .auto_provision
-                .unwrap_or_else(|| self.auth.is_open()),
-            registry_refresh: self.tenancy.registry_refresh,
-            usage_reconcile_interval: self.tenancy.usage_reconcile_interval,
-        }
     }
 }
 

@@ -6,29 +6,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{invalid, ConfigError};
+use crate::auth::{Credentials, TokenHash};
+use crate::datasets::{CustomColumns, Expectations};
 use crate::lake::KeySpec;
-use crate::quality::Expectations;
 use crate::tenants::{TenantSettings, TenantState};
-
-/// A credential as configured: the token itself is never kept, only its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenHash(pub [u8; 32]);
-
-impl TokenHash {
-    pub fn of_token(token: &str) -> Self {
-        use sha2::Digest;
-        Self(sha2::Sha256::digest(token.as_bytes()).into())
-    }
-
-    pub fn from_hex(setting: &str, text: &str) -> Result<Self, ConfigError> {
-        let bytes = hex::decode(text.trim())
-            .map_err(|e| invalid(setting, format!("not hex SHA-256: {e}")))?;
-        let array: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| invalid(setting, "a SHA-256 is 64 hex characters"))?;
-        Ok(Self(array))
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct TenantConfig {
@@ -46,9 +27,16 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
-    /// True when no credential at all is configured (open mode, loopback only).
-    pub fn is_open(&self) -> bool {
-        self.admin_tokens.is_empty() && self.tenants.iter().all(|t| t.tokens.is_empty())
+    /// The credentials the authenticator checks callers against.
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
+            admin_tokens: self.admin_tokens.clone(),
+            tenant_tokens: self
+                .tenants
+                .iter()
+                .map(|t| (t.id.clone(), t.tokens.clone()))
+                .collect(),
+        }
     }
 
     /// Adds a tenant (and its credentials), or more credentials to a tenant already known.
@@ -150,7 +138,7 @@ impl FileTenant {
             .map(|t| TokenHash::of_token(t))
             .collect();
         for hash in self.token_sha256.iter().chain(self.tokens_sha256.iter()) {
-            tokens.push(TokenHash::from_hex("tenants.token_sha256", hash)?);
+            tokens.push(TokenHash::from_hex(hash).map_err(|e| invalid("tenants.token_sha256", e))?);
         }
         let (quota_soft, quota_hard) = FileQuota::limits(self.quota);
         let settings = TenantSettings {
@@ -171,16 +159,10 @@ impl FileTenant {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomDatasetConfig {
-    pub time_column: String,
-    pub app_column: Option<String>,
-}
-
 /// Per-dataset settings: custom datasets carry their columns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatasetConfig {
-    pub custom: Option<CustomDatasetConfig>,
+    pub custom: Option<CustomColumns>,
     /// Compaction's target for this dataset, instead of `maintenance.target_file_size`.
     pub target_file_size: Option<usize>,
     /// `[datasets.NAME.quality]`: the data-quality expectations of every tenant's table.

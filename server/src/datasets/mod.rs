@@ -2,14 +2,15 @@
 //! config whose schema evolves with what producers send.
 
 mod builtin;
+pub mod expectations;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
-use crate::config::DatasetConfig;
 use crate::names::check_name;
+pub use expectations::{Check, Expectations, Freshness};
 
 /// Name of each tenant's dead-letter table.
 pub const REJECTED_DATASET: &str = "_rejected";
@@ -24,6 +25,20 @@ pub enum DatasetError {
     Unknown(String),
     #[error("dataset {name:?}: {message}")]
     BadConfig { name: String, message: String },
+}
+
+/// `[datasets.NAME]` as the datasets see it: the columns of a custom dataset, or none for
+/// a built-in that the config only routes or tunes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatasetSpec {
+    pub custom: Option<CustomColumns>,
+}
+
+/// The columns a custom dataset partitions by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomColumns {
+    pub time_column: String,
+    pub app_column: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,7 +98,7 @@ fn builtin(
 }
 
 impl Datasets {
-    pub fn new(config: &BTreeMap<String, DatasetConfig>) -> Result<Self, DatasetError> {
+    pub fn new(config: &BTreeMap<String, DatasetSpec>) -> Result<Self, DatasetError> {
         use builtin::*;
         let mut by_name: BTreeMap<String, Dataset> = [
             builtin(

@@ -14,11 +14,12 @@ use lakeport_proto::{
 use prost::Message;
 use tonic::{Request, Status};
 
+use super::action_body::{admin_only, decode};
 use super::ingest::principal;
 use super::quality_action::{quality_run, QUALITY_RUN};
 use super::tenant_actions::{self, TENANT_ACTIONS};
 use super::CallError;
-use crate::auth::{AuthError, Principal};
+use crate::auth::Principal;
 use crate::error::Error;
 use crate::maintenance::{Maintenance, RunScope, StepRecord};
 use crate::quality::Quality;
@@ -171,30 +172,6 @@ async fn run_action(
             why: format!(
                 "lakeport's actions are {MAINTENANCE_RUN}, {SNOWFLAKE_READINESS}, {QUALITY_RUN}, tenant.create|update|get|list, token.issue|revoke, quota.report and the Flight SQL ones (ListActions lists them)"
             ),
-        })
-        .into()),
-    }
-}
-
-pub(super) fn decode<M: Message + Default>(action: &str, body: bytes::Bytes) -> Result<M, Status> {
-    M::decode(body).map_err(|e| {
-        let expected = std::any::type_name::<M>()
-            .rsplit("::")
-            .next()
-            .unwrap_or("message");
-        Error::from(CallError::BadParameters(format!(
-            "{action} body is not a lakeport.v1.{expected}: {e}"
-        )))
-        .into()
-    })
-}
-
-pub(super) fn admin_only(principal: &Principal, action: &'static str) -> Result<(), Status> {
-    match principal {
-        Principal::Admin => Ok(()),
-        Principal::Tenant(tenant) => Err(Error::from(AuthError::AdminOnly {
-            action,
-            caller: tenant.clone(),
         })
         .into()),
     }

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status};
 
+use super::put_decode::decode;
 use super::throttle::throttled;
 use super::CallError;
 use crate::auth::Principal;
@@ -84,7 +85,7 @@ pub(super) async fn put_path(
     let (out_tx, out_rx) = mpsc::channel::<Result<PutResult, Status>>(16);
     let ingestor = ingestor.clone();
     let intake = intake(&request)?;
-    let input = throttled(request.into_inner(), admission.limiter);
+    let input = decode(throttled(request.into_inner(), admission.limiter));
     tokio::spawn(async move {
         let forward_tx = out_tx.clone();
         let forward = async move {
@@ -133,7 +134,7 @@ pub(super) async fn put_statement_ingest(
     let (ack_tx, mut ack_rx) = mpsc::channel::<IngestAck>(16);
     let drain = tokio::spawn(async move { while ack_rx.recv().await.is_some() {} });
     let intake = intake(&request)?;
-    let input = throttled(request.into_inner(), admission.limiter);
+    let input = decode(throttled(request.into_inner(), admission.limiter));
     let summary = ingestor.ingest(target, input, intake, ack_tx).await?;
     let _ = drain.await;
     Ok(summary.rows_committed as i64)

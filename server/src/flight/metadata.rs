@@ -21,7 +21,6 @@ use tonic::Status;
 use super::query::DoGetStream;
 use super::CallError;
 use crate::error::{flight_status, Error};
-use crate::query::system::system_table_schema;
 use crate::query::{QueryEngine, QueryError, Scope, CATALOG, SYSTEM_SCHEMA};
 
 pub(super) const TABLE: &str = "TABLE";
@@ -85,7 +84,7 @@ pub(super) async fn tables(
     let empty = arrow::datatypes::Schema::empty();
     for (schema, table) in catalog.all_tables() {
         let (kind, arrow_schema) = if schema == SYSTEM_SCHEMA {
-            (SYSTEM_TABLE, system_table_schema(&table))
+            (SYSTEM_TABLE, catalog.system_table_schema(&table))
         } else if include_schema {
             let table_schema = engine
                 .table_schema(&schema, &table)

@@ -1,11 +1,15 @@
 //! The Arrow Flight / Flight SQL surface. `FlightEndpoint` authenticates every call except
 //! the handshake and hands it to `SqlService`, arrow-flight's `FlightSqlService`.
 
+mod action_body;
 mod actions;
 mod endpoint;
 mod handshake;
 mod ingest;
+pub mod intake_gate;
 mod metadata;
+mod put_decode;
+mod put_metadata;
 mod quality_action;
 mod query;
 mod sql_service;

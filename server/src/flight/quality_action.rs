@@ -5,7 +5,7 @@ use lakeport_proto::{QualityCheck, QualityReport, QualityRunRequest};
 use prost::Message;
 use tonic::Status;
 
-use super::actions::decode;
+use super::action_body::decode;
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::quality::{Quality, QualityResult};

@@ -13,7 +13,7 @@ use lakeport_proto::{
 use prost::Message;
 use tonic::Status;
 
-use super::actions::{admin_only, decode};
+use super::action_body::{admin_only, decode};
 use super::CallError;
 use crate::auth::Principal;
 use crate::error::Error;

@@ -1,78 +1,85 @@
 //! The ingest entry point: resolves the tables a DoPut writes to and runs its stream.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use arrow_flight::FlightData;
 use futures::Stream;
 use lakeport_proto::IngestAck;
-use parquet::file::properties::WriterProperties;
+use parquet::basic::Compression;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use tokio::sync::mpsc;
 use tracing::{info, info_span, Instrument};
 
 use super::budget::MemoryBudget;
+use super::input::Incoming;
 use super::intake::Intake;
 use super::metrics::StreamGauge;
-use super::stream::StreamState;
+use super::stream::{StreamContext, StreamState};
+use super::target::{IngestSummary, Target};
 use super::IngestError;
 use crate::clock::Clock;
-use crate::config::IngestConfig;
-use crate::datasets::{Dataset, Datasets};
-use crate::lake::{Lake, TableHandle};
+use crate::datasets::Datasets;
+use crate::lake::Lake;
 use crate::names::check_name;
+
+/// How streams buffer and write (from `[ingest]`).
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// Arrow data a stream buffers before it writes files and commits.
+    pub flush_size: usize,
+    /// Longest rows wait in a stream's buffer.
+    pub flush_interval: Duration,
+    pub compression: Compression,
+    pub row_group_rows: usize,
+}
+
+impl IngestSettings {
+    /// Parquet settings shared by every data file ingest writes.
+    pub fn writer_properties(&self) -> WriterProperties {
+        WriterProperties::builder()
+            .set_compression(self.compression)
+            .set_max_row_group_row_count(Some(self.row_group_rows))
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_created_by(format!("lakeport {}", env!("CARGO_PKG_VERSION")))
+            .build()
+    }
+}
+
+/// The status code a door answers an ingest failure with, named in the stream's log line
+/// (the wiring hands in the surface's one status map).
+pub type StatusOf = fn(&IngestError) -> tonic::Code;
 
 /// Shared ingest machinery of the server.
 #[derive(Debug)]
 pub struct Ingestor {
-    pub(super) lake: Arc<Lake>,
-    pub(super) datasets: Arc<Datasets>,
-    pub(super) config: IngestConfig,
-    pub(super) props: WriterProperties,
-    pub(super) clock: Arc<dyn Clock>,
-    pub(super) memory: MemoryBudget,
-}
-
-/// The tables one DoPut writes to.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub tenant: String,
-    pub dataset: Arc<Dataset>,
-    pub(super) main: Arc<TableHandle>,
-    pub(super) rejected: Arc<TableHandle>,
-}
-
-impl Target {
-    /// True when the dataset table has been created (has a Delta log).
-    pub async fn exists(&self) -> Result<bool, IngestError> {
-        Ok(self.main.refresh(None).await?.1.is_some())
-    }
-}
-
-/// What a whole stream did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct IngestSummary {
-    pub rows_committed: u64,
-    pub duplicates_skipped: u64,
-    pub rows_rejected: u64,
-    pub table_version: i64,
-    /// Arrow bytes of the record batches received (committed or not).
-    pub bytes_received: u64,
+    lake: Arc<Lake>,
+    datasets: Arc<Datasets>,
+    context: Arc<StreamContext>,
+    status_of: StatusOf,
 }
 
 impl Ingestor {
     pub fn new(
         lake: Arc<Lake>,
         datasets: Arc<Datasets>,
-        config: IngestConfig,
+        settings: IngestSettings,
         memory: MemoryBudget,
         clock: Arc<dyn Clock>,
+        status_of: StatusOf,
     ) -> Self {
+        let context = StreamContext {
+            flush_size: settings.flush_size,
+            flush_interval: settings.flush_interval,
+            props: settings.writer_properties(),
+            clock,
+            memory,
+            rejected: datasets.rejected(),
+        };
         Self {
             lake,
             datasets,
-            props: config.writer_properties(),
-            memory,
-            config,
-            clock,
+            context: Arc::new(context),
+            status_of,
         }
     }
 
@@ -94,24 +101,24 @@ impl Ingestor {
         })
     }
 
-    /// Runs one DoPut stream to its end. `intake` holds the memory the gate reserved for
-    /// the stream's messages. Each durable unit is reported on `acks`; an error is returned
+    /// Runs one stream of a door to its end. `intake` holds the memory the door reserved
+    /// for the stream's messages. Each durable unit is reported on `acks`; an error is returned
     /// (and nothing after it is committed) when a step fails.
     pub async fn ingest<S>(
-        self: &Arc<Self>,
+        &self,
         target: Target,
         input: S,
         intake: Intake,
         acks: mpsc::Sender<IngestAck>,
     ) -> Result<IngestSummary, IngestError>
     where
-        S: Stream<Item = Result<FlightData, tonic::Status>> + Send + Unpin + 'static,
+        S: Stream<Item = Result<Incoming, IngestError>> + Send + Unpin + 'static,
     {
         let (tenant, dataset) = (target.tenant.clone(), target.dataset.name.clone());
         let span = info_span!("ingest", tenant = %tenant, dataset = %dataset);
         let mut gauge = StreamGauge::open(&tenant, &dataset);
         let started = std::time::Instant::now();
-        let mut stream = StreamState::new(self.clone(), target, intake, acks);
+        let mut stream = StreamState::new(self.context.clone(), target, intake, acks);
         async move {
             let result = match stream.run(input).await {
                 Ok(()) => stream.drain().await,
@@ -123,7 +130,11 @@ impl Ingestor {
                 }
             };
             gauge.finished(result.is_ok());
-            log_stream(&stream.summary(), &result, started.elapsed());
+            let status = match &result {
+                Ok(()) => tonic::Code::Ok,
+                Err(e) => (self.status_of)(e),
+            };
+            log_stream(&stream.summary(), status, started.elapsed());
             result.map(|()| stream.summary())
         }
         .instrument(span)
@@ -132,15 +143,7 @@ impl Ingestor {
 }
 
 /// The stream's one log line (inside its span, which names tenant and dataset).
-fn log_stream(
-    summary: &IngestSummary,
-    result: &Result<(), IngestError>,
-    took: std::time::Duration,
-) {
-    let status = match result {
-        Ok(()) => tonic::Code::Ok,
-        Err(e) => crate::error::ingest_code(e),
-    };
+fn log_stream(summary: &IngestSummary, status: tonic::Code, took: Duration) {
     info!(
         rows = summary.rows_committed,
         rejected = summary.rows_rejected,

@@ -8,17 +8,20 @@
 pub mod budget;
 pub mod dedupe;
 mod ingestor;
+mod input;
 pub mod intake;
-pub mod metadata;
 pub mod metrics;
 pub mod normalize;
 pub mod partition;
 pub mod rejected;
 mod stream;
+mod target;
 pub mod types;
 mod unit;
 
-pub use ingestor::{IngestSummary, Ingestor, Target};
+pub use ingestor::{IngestSettings, Ingestor, StatusOf};
+pub use input::Incoming;
+pub use target::{IngestSummary, Target};
 
 use crate::datasets::DatasetError;
 use crate::lake::LakeError;
@@ -26,7 +29,7 @@ use crate::names::NameError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("dataset {dataset:?} has no column {column:?}; send only its columns (see README: Datasets)")]
+    #[error("dataset {dataset:?} has no column {column:?}; send only its columns (see docs/datasets.md)")]
     UnknownColumn { dataset: String, column: String },
     #[error("dataset {dataset:?} needs column {column:?} in every batch")]
     MissingColumn { dataset: String, column: String },

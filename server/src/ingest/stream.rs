@@ -8,31 +8,45 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
-use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
-use arrow_flight::error::FlightError;
-use arrow_flight::FlightData;
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt};
 use lakeport_proto::IngestAck;
+use parquet::file::properties::WriterProperties;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::budget::MemoryBudget;
 use super::dedupe::{rejected_app_id, BatchFate, ProducerState, Producers};
-use super::ingestor::{IngestSummary, Ingestor, Target};
+use super::input::Incoming;
 use super::intake::Intake;
 use super::normalize::Normalizer;
 use super::partition::Partitioner;
 use super::rejected::rejected_rows;
+use super::target::{IngestSummary, Target};
 use super::unit::{Unit, UnitJob};
 use super::IngestError;
+use crate::clock::Clock;
+use crate::datasets::Dataset;
 use crate::lake::{LakeError, PartitionKey, SequenceRange};
 
 /// Units of one stream that may be writing or waiting for their commit at once.
 const MAX_UNITS_IN_FLIGHT: usize = 8;
 
+/// What a stream needs of the server's ingest machinery.
+#[derive(Debug)]
+pub(super) struct StreamContext {
+    pub(super) flush_size: usize,
+    pub(super) flush_interval: std::time::Duration,
+    pub(super) props: WriterProperties,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) memory: MemoryBudget,
+    /// The dead-letter dataset.
+    pub(super) rejected: Arc<Dataset>,
+}
+
 pub(super) struct StreamState {
-    ingestor: Arc<Ingestor>,
+    context: Arc<StreamContext>,
     target: Target,
     acks: mpsc::Sender<IngestAck>,
     input_schema: Option<SchemaRef>,
@@ -61,12 +75,12 @@ struct Split {
 
 impl StreamState {
     pub(super) fn new(
-        ingestor: Arc<Ingestor>,
+        context: Arc<StreamContext>,
         target: Target,
         intake: Intake,
         acks: mpsc::Sender<IngestAck>,
     ) -> Self {
-        let rejected_dataset = ingestor.datasets.rejected();
+        let rejected_dataset = context.rejected.clone();
         let rejected_schema = rejected_dataset
             .schema
             .clone()
@@ -74,7 +88,7 @@ impl StreamState {
         let rejected_partitioner = Partitioner::new(&rejected_dataset, &rejected_schema)
             .expect("the _rejected schema has its time column");
         Self {
-            ingestor,
+            context,
             target,
             acks,
             input_schema: None,
@@ -99,18 +113,16 @@ impl StreamState {
         self.summary.clone()
     }
 
-    pub(super) async fn run<S>(&mut self, input: S) -> Result<(), IngestError>
+    pub(super) async fn run<S>(&mut self, mut input: S) -> Result<(), IngestError>
     where
-        S: Stream<Item = Result<FlightData, tonic::Status>> + Send + Unpin + 'static,
+        S: Stream<Item = Result<Incoming, IngestError>> + Send + Unpin + 'static,
     {
-        let mut decoder =
-            FlightDataDecoder::new(input.map_err(|status| FlightError::Tonic(Box::new(status))));
-        let flush_interval = self.ingestor.config.flush_interval;
+        let flush_interval = self.context.flush_interval;
         let intake = self.intake.clone();
         loop {
             let deadline = self.unit.started.map(|t| t + flush_interval);
             let next = tokio::select! {
-                next = decoder.next() => next,
+                next = input.next() => next,
                 _ = sleep_until(deadline) => {
                     self.flush().await?;
                     continue;
@@ -123,14 +135,9 @@ impl StreamState {
                 }
             };
             let Some(message) = next else { break };
-            let decoded = message.map_err(flight_error)?;
-            match decoded.payload {
-                DecodedPayload::None => {}
-                DecodedPayload::Schema(schema) => self.on_schema(schema).await?,
-                DecodedPayload::RecordBatch(batch) => {
-                    let meta = super::metadata::parse(&decoded.inner.app_metadata)?;
-                    self.on_batch(batch, meta).await?;
-                }
+            match message? {
+                Incoming::Schema(schema) => self.on_schema(schema).await?,
+                Incoming::Batch { batch, sequence } => self.on_batch(batch, sequence).await?,
             }
             self.collect_finished().await?;
         }
@@ -237,7 +244,7 @@ impl StreamState {
         self.unit.memory.merge(intake);
         if let Some(more) = bytes
             .checked_sub(reserved)
-            .and_then(|more| self.ingestor.memory.try_reserve(more))
+            .and_then(|more| self.context.memory.try_reserve(more))
         {
             self.unit.memory.merge(more);
         }
@@ -258,7 +265,7 @@ impl StreamState {
             .add(&self.target.rejected, split.rejected);
         self.unit.bytes += bytes;
         self.summary.bytes_received += bytes as u64;
-        if self.unit.bytes >= self.ingestor.config.flush_size {
+        if self.unit.bytes >= self.context.flush_size {
             self.flush().await?;
         }
         Ok(())
@@ -308,7 +315,7 @@ impl StreamState {
                 batch,
                 &normalized.rejected,
                 meta,
-                self.ingestor.clock.now(),
+                self.context.clock.now(),
             )?;
             self.rejected_partitioner.split(&rows)?
         };
@@ -334,8 +341,8 @@ impl StreamState {
             file_schema: partitioner.file_schema().clone(),
             data_schema: normalizer.target_schema().clone(),
             rejected_schema: self.rejected_partitioner.file_schema().clone(),
-            props: self.ingestor.props.clone(),
-            clock: self.ingestor.clock.clone(),
+            props: self.context.props.clone(),
+            clock: self.context.clock.clone(),
             acks: self.acks.clone(),
             failed: self.failed.clone(),
         };
@@ -397,20 +404,4 @@ fn first_difference(a: &Schema, b: &Schema) -> String {
         .get(b.fields().len())
         .map(|f| f.name().clone())
         .unwrap_or_else(|| "<metadata>".into())
-}
-
-/// Maps decoder failures: transport errors keep their status, bad bytes are the client's.
-fn flight_error(e: FlightError) -> IngestError {
-    match e {
-        FlightError::Tonic(status) => {
-            // tonic's decoder answers OUT_OF_RANGE for one thing only: a message over the
-            // configured maximum.
-            if status.code() == tonic::Code::OutOfRange {
-                IngestError::MessageTooLarge(status.message().to_string())
-            } else {
-                IngestError::Client(*status)
-            }
-        }
-        other => IngestError::BadIpc(other.to_string()),
-    }
 }

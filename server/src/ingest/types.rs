@@ -1,5 +1,5 @@
 //! Which Arrow types lakeport stores, and which incoming types convert to them without
-//! losing information. Documented in the README ("Types and casts").
+//! losing information. Documented in docs/datasets.md ("Types and casts").
 
 use std::sync::Arc;
 

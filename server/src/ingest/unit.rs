@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::budget::Reservation;
-use super::ingestor::Target;
+use super::target::Target;
 use super::IngestError;
 use crate::clock::Clock;
 use crate::lake::files::write_data_file;

@@ -21,6 +21,7 @@ use super::delta::{create_schema, delta_fields, ensure_local_dir, refresh, table
 use super::group_commit::{CommitSchedule, Decision, Incoming};
 use super::metrics;
 use super::sequences::{RangeCheck, SequenceRange};
+use super::stats::rows_of;
 use super::usage::TableMeter;
 use super::LakeError;
 use crate::datasets::Dataset;
@@ -219,15 +220,6 @@ async fn commit_group(
         let _ = p.request.respond.send(outcome);
     }
     committed
-}
-
-/// Rows the `add`s carry in their statistics.
-fn rows_of(adds: &[Add]) -> i64 {
-    adds.iter()
-        .filter_map(|add| add.stats.as_deref())
-        .filter_map(|stats| serde_json::from_str::<serde_json::Value>(stats).ok())
-        .filter_map(|stats| stats.get("numRecords").and_then(|n| n.as_i64()))
-        .sum()
 }
 
 /// One attempt: drop units already committed, commit the rest.

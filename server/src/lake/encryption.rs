@@ -9,7 +9,7 @@ use object_store::client::ClientOptions;
 use serde::Deserialize;
 use sha2::Digest;
 
-use super::stores::StoreKind;
+use super::store_kind::StoreKind;
 
 /// A tenant's key as configured: `encryption = { kind = "...", ... }`. SSE-C keys are only
 /// ever given by reference, never inline.

@@ -17,6 +17,8 @@ pub enum LakeError {
     StoreUnreachable { store: String, reason: String },
     #[error("store {store}: {message}")]
     StoreConfig { store: String, message: String },
+    #[error("the tables of tenant {tenant:?} could not be listed at startup ({reason}), so which store holds them is unknown; they are unavailable until a restart lists them")]
+    TenantUnlisted { tenant: String, reason: String },
     #[error("delta table error: {0}")]
     Delta(Arc<deltalake::DeltaTableError>),
     #[error("parquet encoding failed: {0}")]
@@ -60,6 +62,12 @@ pub enum LakeError {
     ShuttingDown,
     #[error("an earlier unit of this stream failed to commit, so later ones are not committed; resend from the last acknowledged sequence")]
     EarlierUnitFailed,
+    #[error("table {table} version {version} can no longer be read ({detail}); call GetFlightInfo again")]
+    VersionGone {
+        table: String,
+        version: u64,
+        detail: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }

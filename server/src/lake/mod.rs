@@ -1,6 +1,7 @@
 //! The lake: the stores tables live in, where each (tenant, dataset) table goes, the
 //! registry of open tables, and the machinery that writes and commits their files.
 
+mod commit_log;
 #[cfg(test)]
 mod commit_tests;
 pub mod committer;
@@ -10,6 +11,7 @@ pub mod encryption;
 mod error;
 pub mod files;
 pub mod group_commit;
+mod layout;
 pub mod metrics;
 mod partition_key;
 pub mod placement;
@@ -17,8 +19,11 @@ mod registry;
 mod sequences;
 mod startup;
 pub mod stats;
+mod store_kind;
 pub mod stores;
+pub mod system_table;
 pub mod table;
+mod tables;
 pub mod usage;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,17 +34,23 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::datasets::Dataset;
+pub use commit_log::{commit_files, last_checkpoint, read_commit, CommitSummary};
 pub use committer::{CommitOutcome, CommitPolicy};
 pub use encryption::{KeySpec, TenantKey};
 pub use error::LakeError;
 pub use group_commit::IncomingUnit;
+pub use layout::{
+    live_files, partition_name, partition_usage, FileTargets, LiveFile, PartitionUsage,
+};
 pub use partition_key::{escape_path_value, PartitionKey, MICROS_PER_HOUR, NULL_PARTITION};
 pub use placement::{Placement, RouteSpec, DEFAULT_STORE};
 use registry::TableRegistry;
 pub use sequences::{RangeCheck, SequenceRange};
 use startup::{check_tenant_key, find_moved_tables, reachable};
 pub use stores::{Store, StoreKind, StoreSpec};
+pub use system_table::SystemTable;
 pub use table::{PendingCommit, TableHandle};
+pub use tables::{LakeTables, LoadedTable, NoDirectory, TenantDirectory};
 pub use usage::{TableUsage, UsageLedger};
 
 /// A tenant's placement settings.
@@ -80,6 +91,9 @@ pub struct Lake {
     usage: Arc<UsageLedger>,
     /// Tables found at startup in a store other than the one the routes name now.
     moved: HashMap<(String, String), Arc<Store>>,
+    /// Tenants whose tables could not be listed at startup, with the failure: their
+    /// tables could live in any store, so none is placed.
+    unlisted: HashMap<String, LakeError>,
     /// Stores that could not be reached at startup, with the reason.
     unreachable: HashMap<String, String>,
     registry: TableRegistry,
@@ -124,12 +138,20 @@ impl Lake {
                 }
             }
         }
-        let moved = find_moved_tables(&placement, &settings.tenants, &unreachable).await;
+        let scan = find_moved_tables(
+            &placement,
+            &settings.tenants,
+            &unreachable,
+            settings.allow_unreachable_stores,
+        )
+        .await?;
+        unreachable.extend(scan.unreachable);
         let lake = Arc::new(Self {
             placement,
             tenants: RwLock::new(settings.tenants),
             usage: Arc::default(),
-            moved,
+            moved: scan.moved,
+            unlisted: scan.unlisted,
             unreachable,
             registry: TableRegistry::default(),
             commit_policy: settings.commit,
@@ -221,6 +243,12 @@ impl Lake {
 
     /// Where a table is (or would be created), and where the routes would put it now.
     pub fn locate(&self, tenant: &str, dataset: &str) -> Result<TableLocation, LakeError> {
+        if let Some(failed) = self.unlisted.get(tenant) {
+            return Err(LakeError::TenantUnlisted {
+                tenant: tenant.to_string(),
+                reason: failed.to_string(),
+            });
+        }
         let settings = self.tenant(tenant);
         let configured = self
             .placement

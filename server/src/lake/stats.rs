@@ -189,6 +189,15 @@ fn string_bounds(array: &StringArray) -> Option<(&str, &str)> {
     }))
 }
 
+/// Rows the `add`s carry in their statistics.
+pub fn rows_of(adds: &[deltalake::kernel::Add]) -> i64 {
+    adds.iter()
+        .filter_map(|add| add.stats.as_deref())
+        .filter_map(|stats| serde_json::from_str::<serde_json::Value>(stats).ok())
+        .filter_map(|stats| stats.get("numRecords").and_then(|n| n.as_i64()))
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,11 +37,12 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
-use super::plan::{Bin, LiveFile};
+use super::plan::Bin;
 use super::MaintenanceError;
 use crate::lake::delta::refresh;
 use crate::lake::files::{write_streamed_file, FileTarget};
 use crate::lake::LakeError;
+use crate::lake::LiveFile;
 
 /// How often a compaction commit is rebuilt after losing a race to appends (a busy table
 /// commits every `ingest.commit_interval`; one attempt takes a log listing and a put).

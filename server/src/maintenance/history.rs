@@ -2,10 +2,14 @@
 //! something, kept in memory for `system.maintenance` and returned by `maintenance.run`.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tracing::warn;
+
+use super::MaintenanceError;
+use crate::clock::Clock;
 
 /// Records kept; older ones are dropped first.
 const KEPT: usize = 2000;
@@ -105,6 +109,82 @@ impl StepRecord {
             Outcome::Failed(message) => message,
             _ => "",
         }
+    }
+}
+
+/// When a step started: by the clock (its record) and by a timer (its duration).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Started {
+    pub(super) at: DateTime<Utc>,
+    pub(super) timer: std::time::Instant,
+}
+
+impl Started {
+    pub(super) fn now(clock: &Arc<dyn Clock>) -> Self {
+        Self {
+            at: clock.now(),
+            timer: std::time::Instant::now(),
+        }
+    }
+}
+
+/// A table-wide step under way (checkpoint, log cleanup, vacuum): which, on what table,
+/// since when, and whether it only plans.
+pub(super) struct TableStep<'a> {
+    tenant: &'a str,
+    dataset: &'a str,
+    kind: StepKind,
+    started: Started,
+    dry_run: bool,
+}
+
+impl<'a> TableStep<'a> {
+    pub(super) fn start(
+        tenant: &'a str,
+        dataset: &'a str,
+        kind: StepKind,
+        clock: &Arc<dyn Clock>,
+        dry_run: bool,
+    ) -> Self {
+        Self {
+            tenant,
+            dataset,
+            kind,
+            started: Started::now(clock),
+            dry_run,
+        }
+    }
+
+    /// Its record: `None` when `describe` says it had nothing to do.
+    pub(super) fn finish<T>(
+        self,
+        result: Result<T, MaintenanceError>,
+        describe: impl FnOnce(&T, &mut StepRecord) -> bool,
+    ) -> Option<StepRecord> {
+        let Self {
+            tenant,
+            dataset,
+            kind,
+            started,
+            dry_run,
+        } = self;
+        let mut record = StepRecord::new(tenant, dataset, kind, started.at);
+        record.duration = started.timer.elapsed();
+        match result {
+            Ok(value) => {
+                if !describe(&value, &mut record) {
+                    return None;
+                }
+                if dry_run {
+                    record.outcome = Outcome::Planned;
+                }
+            }
+            Err(e) => {
+                warn!(tenant, dataset, step = kind.as_str(), error = %e, "maintenance step failed");
+                record.outcome = Outcome::Failed(e.to_string());
+            }
+        }
+        Some(record)
     }
 }
 

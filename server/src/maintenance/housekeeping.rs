@@ -5,31 +5,11 @@ use std::sync::Arc;
 
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::vacuum::{Clock as VacuumClock, VacuumMode};
-use deltalake::{DeltaTable, ObjectStore};
-use object_store::path::Path;
-use object_store::ObjectStoreExt;
+use deltalake::DeltaTable;
 
 use super::MaintenanceError;
 use crate::clock::Clock;
-use crate::lake::LakeError;
-
-/// The version `_delta_log/_last_checkpoint` names; `None` when the table has none.
-pub async fn last_checkpoint(store: &dyn ObjectStore) -> Result<Option<i64>, LakeError> {
-    let location = Path::from("_delta_log/_last_checkpoint");
-    let bytes = match store.get(&location).await {
-        Ok(found) => found.bytes().await?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    #[derive(serde::Deserialize)]
-    struct LastCheckpoint {
-        version: i64,
-    }
-    // A malformed pointer is as good as none: readers fall back to listing the log.
-    Ok(serde_json::from_slice::<LastCheckpoint>(&bytes)
-        .ok()
-        .map(|c| c.version))
-}
+use crate::lake::{last_checkpoint, LakeError};
 
 /// Writes a checkpoint at the table's loaded version unless `_last_checkpoint` already
 /// names it; true when one was written.

@@ -6,32 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::lake::LakeError;
-
-/// One live data file of a table, as its `add` action describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveFile {
-    pub path: String,
-    pub size: u64,
-    pub partition_values: HashMap<String, Option<String>>,
-    /// Milliseconds since the Unix epoch, as the `add` says.
-    pub modification_time: i64,
-}
-
-/// The data files of a table's loaded version.
-pub fn live_files(table: &deltalake::DeltaTable) -> Result<Vec<LiveFile>, LakeError> {
-    Ok(table
-        .snapshot()?
-        .log_data()
-        .iter()
-        .map(|f| LiveFile {
-            path: f.path().into_owned(),
-            size: f.size().max(0) as u64,
-            partition_values: f.partition_values_map(),
-            modification_time: f.modification_time(),
-        })
-        .collect())
-}
+use crate::lake::{partition_name, LiveFile};
 
 /// Files of one partition that become one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,21 +31,6 @@ pub struct CompactionRules {
     pub target_file_size: u64,
     /// An hour partition is compacted once this long has passed since the hour ended.
     pub grace_period: Duration,
-}
-
-/// The partition name of a file: `col=value` for each partition column, in order.
-pub fn partition_name(columns: &[String], values: &HashMap<String, Option<String>>) -> String {
-    columns
-        .iter()
-        .map(|c| {
-            let value = values.get(c).cloned().flatten();
-            format!(
-                "{c}={}",
-                value.as_deref().unwrap_or(crate::lake::NULL_PARTITION)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// The bins to compact now. Files at or above the target stay as they are; the others of

@@ -12,8 +12,10 @@ use tokio_util::sync::CancellationToken;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
-use crate::flight::FlightEndpoint;
 use crate::lake::Lake;
+
+/// The Flight service's gRPC name (the same for any implementation of it).
+const FLIGHT_SERVICE: &str = <FlightServiceServer<()> as tonic::server::NamedService>::NAME;
 
 /// How long one store may take to answer its probe before it counts as unreachable.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -131,12 +133,7 @@ impl Health {
             ServingStatus::NotServing
         };
         self.grpc.set_service_status("", status).await;
-        self.grpc
-            .set_service_status(
-                <FlightServiceServer<FlightEndpoint> as tonic::server::NamedService>::NAME,
-                status,
-            )
-            .await;
+        self.grpc.set_service_status(FLIGHT_SERVICE, status).await;
     }
 }
 

@@ -10,10 +10,10 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 
-use super::expectations::{Check, Freshness};
 use super::{QualityResult, QualityState};
 use crate::auth::Principal;
 use crate::datasets::Dataset;
+use crate::datasets::{Check, Freshness};
 use crate::query::{QueryEngine, QueryError, Scope};
 
 /// Sample keys kept as evidence per failing check.

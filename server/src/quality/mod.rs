@@ -3,7 +3,7 @@
 //! `system.quality`.
 
 mod evaluate;
-pub mod expectations;
+mod system_table;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -13,11 +13,13 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use expectations::{Check, Expectations, Freshness};
+pub use crate::datasets::{Check, Expectations, Freshness};
+pub use system_table::QualityTable;
 
 use crate::clock::Clock;
-use crate::query::tables::LakeTables;
-use crate::query::{QueryEngine, QueryError};
+use crate::lake::{LakeError, LakeTables};
+use crate::query::QueryEngine;
+use crate::tenants::Tenants;
 use evaluate::Evaluator;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +27,7 @@ pub enum QualityError {
     #[error("tenant {0:?} has no tables; nothing to check")]
     UnknownTenant(String),
     #[error(transparent)]
-    Tables(#[from] QueryError),
+    Lake(#[from] LakeError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,6 +89,8 @@ impl QualityLog {
 pub struct Quality {
     evaluator: Evaluator,
     tables: Arc<LakeTables>,
+    tenants: Arc<Tenants>,
+    log: Arc<QualityLog>,
     /// Dataset name → its expectations (datasets without any are absent).
     expectations: BTreeMap<String, Expectations>,
     clock: Arc<dyn Clock>,
@@ -98,12 +102,16 @@ impl Quality {
     pub fn new(
         engine: Arc<QueryEngine>,
         tables: Arc<LakeTables>,
+        tenants: Arc<Tenants>,
         expectations: BTreeMap<String, Expectations>,
+        log: Arc<QualityLog>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             evaluator: Evaluator { engine },
             tables,
+            tenants,
+            log,
             expectations: expectations
                 .into_iter()
                 .filter(|(_, e)| !e.is_empty())
@@ -119,7 +127,7 @@ impl Quality {
         let tenants = self.tables.tenants().await?;
         let tenants: Vec<String> = match tenant {
             Some(one) if tenants.iter().any(|t| t == one) => vec![one.to_string()],
-            Some(one) if self.tables.registry().is_known(one) => Vec::new(),
+            Some(one) if self.tenants.is_known(one) => Vec::new(),
             Some(one) => return Err(QualityError::UnknownTenant(one.to_string())),
             None => tenants,
         };
@@ -143,9 +151,7 @@ impl Quality {
                             .await,
                     );
                 }
-                self.tables
-                    .quality_log()
-                    .record(tenant, &dataset.name, results.clone());
+                self.log.record(tenant, &dataset.name, results.clone());
                 all.extend(results);
             }
         }
@@ -166,8 +172,7 @@ impl Quality {
     fn expectations_of(&self, tenant: &str) -> BTreeMap<String, Expectations> {
         let mut all = self.expectations.clone();
         let own = self
-            .tables
-            .registry()
+            .tenants
             .view(tenant)
             .and_then(|view| view.settings.quality);
         for (dataset, expectations) in own.into_iter().flatten() {

@@ -9,9 +9,11 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::Result as DfResult;
 
 use super::lake_scan::LakeScan;
-use super::system::{SystemSchema, SYSTEM_TABLES};
-use super::tables::LakeTables;
+use arrow::datatypes::SchemaRef;
+
+use super::system::{SystemSchema, SystemTables};
 use super::{QueryError, Scope, SYSTEM_SCHEMA};
+use crate::lake::LakeTables;
 
 type Key = (String, String);
 
@@ -58,6 +60,7 @@ impl Versions {
 pub struct LakeCatalog {
     tenants: BTreeMap<String, Arc<TenantSchema>>,
     system: Arc<SystemSchema>,
+    system_tables: SystemTables,
 }
 
 impl LakeCatalog {
@@ -65,6 +68,7 @@ impl LakeCatalog {
     pub async fn new(
         scope: &Scope,
         tables: Arc<LakeTables>,
+        system_tables: SystemTables,
         versions: Arc<Versions>,
     ) -> Result<Self, QueryError> {
         let visible = match scope.tenant() {
@@ -84,8 +88,12 @@ impl LakeCatalog {
                 }),
             );
         }
-        let system = Arc::new(SystemSchema::new(visible, tables));
-        Ok(Self { tenants, system })
+        let system = Arc::new(SystemSchema::new(visible, system_tables.clone()));
+        Ok(Self {
+            tenants,
+            system,
+            system_tables,
+        })
     }
 
     /// Names of the schemas a caller can see, `system` last.
@@ -102,11 +110,17 @@ impl LakeCatalog {
             all.extend(schema.names.iter().map(|n| (tenant.clone(), n.clone())));
         }
         all.extend(
-            SYSTEM_TABLES
-                .iter()
-                .map(|n| (SYSTEM_SCHEMA.to_string(), n.to_string())),
+            self.system_tables
+                .names()
+                .into_iter()
+                .map(|n| (SYSTEM_SCHEMA.to_string(), n)),
         );
         all
+    }
+
+    /// The schema of a system table.
+    pub fn system_table_schema(&self, name: &str) -> Option<SchemaRef> {
+        self.system_tables.schema_of(name)
     }
 
     pub fn has_schema(&self, name: &str) -> bool {
@@ -173,7 +187,7 @@ impl SchemaProvider for TenantSchema {
             .tables
             .load(&self.tenant, &dataset, pin)
             .await
-            .map_err(QueryError::into_datafusion)?
+            .map_err(|e| QueryError::Lake(e).into_datafusion())?
             .ok_or_else(|| self.unknown(name).into_datafusion())?;
         self.versions.record(&self.tenant, name, loaded.version());
         let provider = loaded.table.table_provider().await?;

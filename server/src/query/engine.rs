@@ -14,21 +14,38 @@ use lakeport_proto::{QueryTicket, TableVersion};
 use super::catalog::{LakeCatalog, Versions};
 use super::limits::{ConcurrencyLimit, LimitedStream};
 use super::plan_cache::PlanCache;
-use super::tables::LakeTables;
+use super::system::SystemTables;
 use super::ticket::TicketSigner;
 use super::{guard, utc, QueryError, Scope, CATALOG};
-use crate::config::QueryConfig;
+use crate::lake::{LakeTables, SystemTable};
+
+/// Limits and tickets of queries (from `[query]`).
+#[derive(Debug, Clone)]
+pub struct QuerySettings {
+    /// Memory one query may use for sorts, joins and aggregations.
+    pub memory_limit: usize,
+    /// Longest a query may run, from DoGet to its last batch.
+    pub timeout: std::time::Duration,
+    /// Queries one tenant (or the admin) may run at once.
+    pub max_concurrent: usize,
+    /// Longest a query waits in its tenant's queue for a place.
+    pub queue_timeout: std::time::Duration,
+    /// Signs tickets; `None`: random per process.
+    pub ticket_secret: Option<String>,
+    pub ticket_ttl: std::time::Duration,
+}
 
 #[derive(Debug)]
 pub struct QueryEngine {
     tables: Arc<LakeTables>,
+    system: SystemTables,
     /// Shared by every query's runtime: Parquet metadata cache, spill files, object stores.
     /// Each query only gets its own memory pool.
     base_runtime: Arc<RuntimeEnv>,
     signer: TicketSigner,
     concurrency: ConcurrencyLimit,
     plans: PlanCache,
-    config: QueryConfig,
+    config: QuerySettings,
 }
 
 /// A planned query: ready to run, its result schema as Flight clients will see it, and the
@@ -40,8 +57,15 @@ pub struct Planned {
 }
 
 impl QueryEngine {
-    pub fn new(tables: Arc<LakeTables>, config: QueryConfig) -> Self {
+    /// `system` holds the system tables other subsystems serve (maintenance, quality,
+    /// readiness, tenants, storage); the query wing adds its own.
+    pub fn new(
+        tables: Arc<LakeTables>,
+        config: QuerySettings,
+        system: Vec<Arc<dyn SystemTable>>,
+    ) -> Self {
         Self {
+            system: SystemTables::new(&tables, system),
             base_runtime: Arc::new(RuntimeEnv::default()),
             signer: TicketSigner::new(config.ticket_secret.as_deref(), config.ticket_ttl),
             concurrency: ConcurrencyLimit::new(config.max_concurrent, config.queue_timeout),
@@ -53,7 +77,8 @@ impl QueryEngine {
 
     /// The catalog `scope` sees (for the Flight SQL metadata calls).
     pub async fn catalog(&self, scope: &Scope) -> Result<LakeCatalog, QueryError> {
-        LakeCatalog::new(scope, self.tables.clone(), Arc::new(Versions::default())).await
+        let versions = Arc::new(Versions::default());
+        LakeCatalog::new(scope, self.tables.clone(), self.system.clone(), versions).await
     }
 
     /// Parses, checks and plans `sql`; tables load at the `pins` versions, or the latest.
@@ -67,8 +92,15 @@ impl QueryEngine {
             pins.iter()
                 .map(|p| (p.tenant.clone(), p.dataset.clone(), p.version)),
         ));
-        let catalog =
-            Arc::new(LakeCatalog::new(scope, self.tables.clone(), versions.clone()).await?);
+        let catalog = Arc::new(
+            LakeCatalog::new(
+                scope,
+                self.tables.clone(),
+                self.system.clone(),
+                versions.clone(),
+            )
+            .await?,
+        );
         let ctx = self.session(&scope.default_schema)?;
         ctx.register_catalog(CATALOG, catalog.clone());
         let state = ctx.state();

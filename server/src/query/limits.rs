@@ -51,6 +51,10 @@ impl ConcurrencyLimit {
             .entry(who.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(self.per_caller)))
             .clone();
+        if let Ok(permit) = semaphore.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let _queued = super::metrics::Queued::enter(who);
         match tokio::time::timeout(self.queue_timeout, semaphore.acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             // The semaphore is never closed; treat it like a full queue all the same.

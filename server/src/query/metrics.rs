@@ -3,13 +3,16 @@
 
 use std::time::Instant;
 
-use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
 use tracing::info;
 
 pub const QUERIES: &str = "lakeport_queries_total";
 pub const QUERY_DURATION: &str = "lakeport_query_duration_seconds";
 pub const ROWS_RETURNED: &str = "lakeport_query_rows_returned_total";
 pub const BYTES_RETURNED: &str = "lakeport_query_bytes_returned_total";
+pub const QUERIES_QUEUED: &str = "lakeport_queries_queued";
 
 pub fn describe() {
     describe_counter!(
@@ -22,11 +25,37 @@ pub fn describe() {
         "From planning (or ticket redemption) to the last batch sent."
     );
     describe_counter!(ROWS_RETURNED, "Rows sent to clients.");
+    describe_gauge!(
+        QUERIES_QUEUED,
+        "Queries waiting now for a place in their caller's queue (query.max_concurrent)."
+    );
     describe_counter!(
         BYTES_RETURNED,
         Unit::Bytes,
         "Arrow IPC bytes of the result batches sent."
     );
+}
+
+/// One query waiting in `caller`'s queue (`tenant:T` or `admin`), counted until dropped:
+/// when it gets its place, gives up, or its client goes away.
+#[derive(Debug)]
+pub struct Queued {
+    caller: String,
+}
+
+impl Queued {
+    pub fn enter(caller: &str) -> Self {
+        gauge!(QUERIES_QUEUED, "caller" => caller.to_string()).increment(1.0);
+        Self {
+            caller: caller.to_string(),
+        }
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        gauge!(QUERIES_QUEUED, "caller" => self.caller.clone()).decrement(1.0);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,6 @@ pub mod metrics;
 pub mod plan_cache;
 pub mod scope;
 pub mod system;
-pub mod tables;
 pub mod ticket;
 pub mod utc;
 
@@ -22,7 +21,7 @@ use datafusion::error::DataFusionError;
 
 use crate::lake::LakeError;
 
-pub use engine::{Planned, QueryEngine};
+pub use engine::{Planned, QueryEngine, QuerySettings};
 pub use scope::Scope;
 
 /// The one catalog lakeport's SQL sees.
@@ -70,12 +69,6 @@ pub enum QueryError {
     TicketNotYours,
     #[error("ticket expired; call GetFlightInfo again for a fresh one")]
     TicketExpired,
-    #[error("table {table} version {version} can no longer be read ({detail}); call GetFlightInfo again")]
-    VersionGone {
-        table: String,
-        version: u64,
-        detail: String,
-    },
     #[error("reading the lake failed: {0}")]
     Lake(#[from] LakeError),
     #[error("query failed: {0}")]

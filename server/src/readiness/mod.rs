@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod ddl;
 pub mod footers;
+mod system_table;
 
 use std::sync::Arc;
 
@@ -16,14 +17,11 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
-use crate::lake::LakeError;
-use crate::maintenance::last_checkpoint;
-use crate::maintenance::plan::{live_files, LiveFile};
-use crate::query::tables::{LakeTables, LoadedTable};
-use crate::query::QueryError;
+use crate::lake::{last_checkpoint, live_files, LakeError, LakeTables, LiveFile, LoadedTable};
 pub use checks::{Check, State, CHECKS};
 use checks::{Limits, TableFacts};
 use ddl::TableTarget;
+pub use system_table::ReadinessTable;
 
 /// Footers read per table: the newest files (what ingest and compaction write now).
 const FOOTERS_READ: usize = 32;
@@ -32,8 +30,6 @@ const FOOTERS_READ: usize = 32;
 pub enum ReadinessError {
     #[error(transparent)]
     Lake(#[from] LakeError),
-    #[error(transparent)]
-    Tables(#[from] QueryError),
     #[error("cannot read the footer of {path}: {source}")]
     Footer {
         path: String,
@@ -155,7 +151,7 @@ impl Readiness {
                     // A table no Delta reader can open (delta-kernel refuses it) is the
                     // first thing to report, not a reason to report nothing.
                     // Store failures (already told apart from Delta's own) stay errors.
-                    Err(QueryError::Lake(e @ LakeError::Delta(_))) => {
+                    Err(e @ LakeError::Delta(_)) => {
                         reports.push(unopenable(tenant, &dataset.name, &e))
                     }
                     Err(e) => return Err(e.into()),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::record::{TenantRecord, TenantSettings, TokenRecord};
 use super::{Cached, TenantView, Tenants, TenantsError, MAX_WRITE_ATTEMPTS};
-use crate::config::TokenHash;
+use crate::auth::TokenHash;
 use crate::lake::TenantPlacement;
 use crate::names::check_name;
 

@@ -3,19 +3,10 @@
 
 use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
 
-use super::quota::QuotaState;
-use super::Tenants;
-
 pub const STORAGE_BYTES: &str = "lakeport_storage_bytes";
 pub const QUOTA_STATE: &str = "lakeport_quota_state";
 pub const QUOTA_LIMIT: &str = "lakeport_quota_limit_bytes";
 pub const QUOTA_REFUSED: &str = "lakeport_quota_refused_writes_total";
-
-const STATES: [QuotaState; 3] = [
-    QuotaState::Ok,
-    QuotaState::SoftExceeded,
-    QuotaState::HardExceeded,
-];
 
 pub fn describe() {
     describe_gauge!(
@@ -42,37 +33,21 @@ pub fn write_refused(tenant: &str) {
     counter!(QUOTA_REFUSED, "tenant" => tenant.to_string()).increment(1);
 }
 
-impl Tenants {
-    /// Sets the storage and quota gauges from the running usage counts.
-    pub fn publish_metrics(&self) {
-        for report in self.report_now() {
-            for (dataset, usage) in &report.datasets {
-                gauge!(
-                    STORAGE_BYTES,
-                    "tenant" => report.tenant.clone(),
-                    "dataset" => dataset.clone()
-                )
-                .set(usage.bytes as f64);
-            }
-            for state in STATES {
-                let value = if state == report.quota_state {
-                    1.0
-                } else {
-                    0.0
-                };
-                gauge!(
-                    QUOTA_STATE,
-                    "tenant" => report.tenant.clone(),
-                    "state" => state.as_str()
-                )
-                .set(value);
-            }
-            for (kind, limit) in [("soft", report.soft), ("hard", report.hard)] {
-                if let Some(limit) = limit {
-                    gauge!(QUOTA_LIMIT, "tenant" => report.tenant.clone(), "kind" => kind)
-                        .set(limit as f64);
-                }
-            }
-        }
+/// The bytes one table holds (billed).
+pub fn storage_bytes(tenant: &str, dataset: &str, bytes: i64) {
+    gauge!(STORAGE_BYTES, "tenant" => tenant.to_string(), "dataset" => dataset.to_string())
+        .set(bytes as f64);
+}
+
+/// 1 for the tenant's `current` quota state, 0 for the other states of `all`.
+pub fn quota_state(tenant: &str, current: &'static str, all: &[&'static str]) {
+    for &state in all {
+        let value = if state == current { 1.0 } else { 0.0 };
+        gauge!(QUOTA_STATE, "tenant" => tenant.to_string(), "state" => state).set(value);
     }
+}
+
+/// A soft or hard limit of the tenant.
+pub fn quota_limit(tenant: &str, kind: &'static str, limit: u64) {
+    gauge!(QUOTA_LIMIT, "tenant" => tenant.to_string(), "kind" => kind).set(limit as f64);
 }

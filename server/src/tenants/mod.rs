@@ -8,6 +8,7 @@ mod quota;
 pub mod rate;
 pub mod record;
 mod store;
+mod system_tables;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -19,14 +20,14 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::auth::{Authenticator, IssuedToken};
+use crate::auth::{Authenticator, IssuedToken, TokenHash};
 use crate::clock::Clock;
-use crate::config::TokenHash;
-use crate::lake::{Lake, LakeError, TenantPlacement};
+use crate::lake::{Lake, LakeError, TenantDirectory, TenantPlacement};
 pub use quota::{QuotaState, TenantReport, WriteAdmission};
 use rate::RateLimiter;
 pub use record::{TenantRecord, TenantSettings, TenantState, TokenRecord};
 use store::{Head, RegistryStore};
+pub use system_tables::{StorageTable, TenantsTable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantsError {
@@ -291,7 +292,7 @@ impl Tenants {
         let mut issued = HashMap::new();
         for view in &views {
             for token in view.record.tokens.iter().filter(|t| t.is_live(now)) {
-                if let Ok(TokenHash(hash)) = TokenHash::from_hex("token", &token.sha256) {
+                if let Ok(TokenHash(hash)) = TokenHash::from_hex(&token.sha256) {
                     issued.insert(
                         hash,
                         IssuedToken {
@@ -390,5 +391,12 @@ impl Tenants {
     fn last_query(&self, tenant: &str) -> Option<DateTime<Utc>> {
         let last = self.last_query.lock().unwrap_or_else(|p| p.into_inner());
         last.get(tenant).copied()
+    }
+}
+
+/// The lake counts registered tenants among those that exist, with or without tables.
+impl TenantDirectory for Tenants {
+    fn registered(&self) -> Vec<String> {
+        self.views().into_iter().map(|v| v.record.id).collect()
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
+use super::metrics;
 use super::rate::RateLimiter;
 use super::{TenantSettings, TenantState, TenantView, Tenants, TenantsError};
 use crate::auth::Principal;
@@ -108,7 +109,7 @@ impl Tenants {
         let state = QuotaState::of(usage, &view.settings);
         self.note_soft_quota(tenant, state, usage, &view.settings);
         if state == QuotaState::HardExceeded {
-            super::metrics::write_refused(tenant);
+            metrics::write_refused(tenant);
             return Err(TenantsError::OverQuota {
                 tenant: tenant.to_string(),
                 usage: bytesize::ByteSize(usage.max(0) as u64),
@@ -242,6 +243,29 @@ impl Tenants {
             reconciled_at: datasets.iter().filter_map(|(_, u)| u.reconciled_at).min(),
             datasets,
             tenant,
+        }
+    }
+}
+
+impl Tenants {
+    /// Sets the storage and quota gauges from the running usage counts.
+    pub fn publish_metrics(&self) {
+        let states = [
+            QuotaState::Ok,
+            QuotaState::SoftExceeded,
+            QuotaState::HardExceeded,
+        ]
+        .map(QuotaState::as_str);
+        for report in self.report_now() {
+            for (dataset, usage) in &report.datasets {
+                metrics::storage_bytes(&report.tenant, dataset, usage.bytes);
+            }
+            metrics::quota_state(&report.tenant, report.quota_state.as_str(), &states);
+            for (kind, limit) in [("soft", report.soft), ("hard", report.hard)] {
+                if let Some(limit) = limit {
+                    metrics::quota_limit(&report.tenant, kind, limit);
+                }
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::encryption::TenantKey;
+pub use super::store_kind::StoreKind;
 use super::usage::{MeteredStore, TableMeter};
 use super::LakeError;
 
@@ -38,36 +39,6 @@ pub struct StoreSpec {
     pub max_retries: Option<usize>,
     /// Longest time spent retrying one request, e.g. `30s` (object_store's default: 3m).
     pub retry_timeout: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreKind {
-    Local,
-    S3,
-    Gcs,
-    Azure,
-}
-
-impl StoreKind {
-    fn of(url: &Url) -> Option<Self> {
-        match url.scheme() {
-            "file" => Some(Self::Local),
-            "s3" | "s3a" => Some(Self::S3),
-            "gs" => Some(Self::Gcs),
-            "az" | "azure" | "abfs" | "abfss" | "adl" => Some(Self::Azure),
-            _ => None,
-        }
-    }
-
-    /// Environment variables object_store reads for this kind of store.
-    fn env_prefix(self) -> Option<&'static str> {
-        match self {
-            Self::Local => None,
-            Self::S3 => Some("AWS_"),
-            Self::Gcs => Some("GOOGLE_"),
-            Self::Azure => Some("AZURE_"),
-        }
-    }
 }
 
 /// One configured store.

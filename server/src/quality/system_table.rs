@@ -6,11 +6,40 @@ use std::sync::Arc;
 use arrow::array::{
     ArrayRef, ListBuilder, StringArray, StringBuilder, TimestampMillisecondArray, UInt64Array,
 };
-use arrow::datatypes::{DataType, Field, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
 
-use crate::quality::QualityResult;
+use super::{QualityLog, QualityResult};
+use crate::lake::system_table::batch;
+use crate::lake::{LakeError, SystemTable};
 
-pub(super) fn fields() -> Vec<Field> {
+#[derive(Debug)]
+pub struct QualityTable {
+    log: Arc<QualityLog>,
+}
+
+impl QualityTable {
+    pub fn new(log: Arc<QualityLog>) -> Self {
+        Self { log }
+    }
+}
+
+#[tonic::async_trait]
+impl SystemTable for QualityTable {
+    fn name(&self) -> &'static str {
+        "quality"
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(fields()))
+    }
+
+    async fn rows(&self, tenants: &[String]) -> Result<RecordBatch, LakeError> {
+        batch(self.schema(), columns(&self.log.of_tenants(tenants)))
+    }
+}
+
+fn fields() -> Vec<Field> {
     let s = |n: &str, null| Field::new(n, DataType::Utf8, null);
     vec![
         s("tenant", false),
@@ -33,7 +62,7 @@ pub(super) fn fields() -> Vec<Field> {
     ]
 }
 
-pub(super) fn columns(results: &[QualityResult]) -> Vec<ArrayRef> {
+fn columns(results: &[QualityResult]) -> Vec<ArrayRef> {
     let text = |value: &dyn Fn(&QualityResult) -> Option<&str>| -> ArrayRef {
         Arc::new(results.iter().map(value).collect::<StringArray>())
     };

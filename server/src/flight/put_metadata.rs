@@ -4,12 +4,12 @@
 use lakeport_proto::IngestMetadata;
 use prost::Message;
 
-use super::IngestError;
+use crate::ingest::IngestError;
 
 const MAX_PRODUCER_ID: usize = 256;
 
 /// A validated (producer, sequence) pair; `None` for a batch without metadata.
-pub fn parse(app_metadata: &[u8]) -> Result<Option<(String, i64)>, IngestError> {
+pub(super) fn parse(app_metadata: &[u8]) -> Result<Option<(String, i64)>, IngestError> {
     if app_metadata.is_empty() {
         return Ok(None);
     }

@@ -1,34 +1,44 @@
-//! The lake as the query side sees it: which tenants and tables exist, and their Delta
-//! snapshots (latest, or the exact version a ticket was planned against). Tables come from
-//! the lake's registry, which ingest shares.
+//! The one way to a table: which tenants and tables exist, and their Delta snapshots
+//! (latest, or the exact version a ticket was planned against). Tables come from the
+//! lake's registry, which ingest shares; every subsystem that reads a table calls this.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use deltalake::DeltaTable;
-use futures::TryStreamExt;
-use object_store::path::Path;
 
-use super::QueryError;
+use super::delta::refresh;
+use super::layout::FileTargets;
+use super::{Lake, LakeError, StoreKind, TableHandle};
 use crate::datasets::{Dataset, Datasets};
-use crate::lake::delta::refresh;
-use crate::lake::{Lake, LakeError, StoreKind, TableHandle};
-use crate::maintenance::{FileTargets, MaintenanceLog};
-use crate::quality::QualityLog;
-use crate::tenants::Tenants;
+
+/// Tenants that exist without a file in any store yet (the registry's), handed in by the
+/// wiring so the lake needs no knowledge of the registry.
+pub trait TenantDirectory: Send + Sync + std::fmt::Debug {
+    /// Every registered or configured tenant id.
+    fn registered(&self) -> Vec<String>;
+}
+
+/// A directory that knows no tenant beyond the stores' (tests, tools).
+#[derive(Debug, Default)]
+pub struct NoDirectory;
+
+impl TenantDirectory for NoDirectory {
+    fn registered(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
 
 #[derive(Debug)]
 pub struct LakeTables {
     lake: Arc<Lake>,
     datasets: Arc<Datasets>,
-    tenants: Arc<Tenants>,
-    maintenance: Arc<MaintenanceLog>,
-    quality: Arc<QualityLog>,
+    directory: Arc<dyn TenantDirectory>,
     targets: FileTargets,
     checkpoint_interval: u64,
 }
 
-/// A table a query reads: which tenant and dataset, where it lives, and its snapshot.
+/// A loaded table: which tenant and dataset, where it lives, and its snapshot.
 #[derive(Debug, Clone)]
 pub struct LoadedTable {
     pub tenant: String,
@@ -49,13 +59,15 @@ impl LoadedTable {
 }
 
 impl LakeTables {
-    pub fn new(lake: Arc<Lake>, datasets: Arc<Datasets>, tenants: Arc<Tenants>) -> Self {
+    pub fn new(
+        lake: Arc<Lake>,
+        datasets: Arc<Datasets>,
+        directory: Arc<dyn TenantDirectory>,
+    ) -> Self {
         Self {
             lake,
             datasets,
-            tenants,
-            maintenance: Arc::default(),
-            quality: Arc::default(),
+            directory,
             targets: FileTargets::default(),
             checkpoint_interval: 50,
         }
@@ -81,16 +93,6 @@ impl LakeTables {
         &self.lake
     }
 
-    /// What maintenance did in this process, for `system.maintenance`.
-    pub fn maintenance_log(&self) -> Arc<MaintenanceLog> {
-        self.maintenance.clone()
-    }
-
-    /// The latest data-quality results, for `system.quality`.
-    pub fn quality_log(&self) -> Arc<QualityLog> {
-        self.quality.clone()
-    }
-
     /// Every dataset a table can exist for, the dead-letter table included.
     pub fn datasets(&self) -> Vec<Arc<Dataset>> {
         let mut all: Vec<_> = self.datasets.iter().cloned().collect();
@@ -102,25 +104,15 @@ impl LakeTables {
         self.datasets().into_iter().find(|d| d.name == name)
     }
 
-    /// The tenant registry (configured tenants included).
-    pub fn registry(&self) -> &Arc<Tenants> {
-        &self.tenants
-    }
-
     /// Registered tenants plus every `tenant_id=*` directory in every store.
-    pub async fn tenants(&self) -> Result<Vec<String>, QueryError> {
-        let mut tenants: BTreeSet<String> = self
-            .tenants
-            .views()
-            .into_iter()
-            .map(|v| v.record.id)
-            .collect();
+    pub async fn tenants(&self) -> Result<Vec<String>, LakeError> {
+        let mut tenants: BTreeSet<String> = self.directory.registered().into_iter().collect();
         tenants.extend(self.lake.tenants_in_stores().await?);
         Ok(tenants.into_iter().collect())
     }
 
     /// The tenant's tables that exist, at their latest version, in dataset name order.
-    pub async fn tables_of(&self, tenant: &str) -> Result<Vec<LoadedTable>, QueryError> {
+    pub async fn tables_of(&self, tenant: &str) -> Result<Vec<LoadedTable>, LakeError> {
         let mut found = Vec::new();
         for dataset in self.datasets() {
             if let Some(table) = self.load(tenant, &dataset, None).await? {
@@ -131,8 +123,17 @@ impl LakeTables {
         Ok(found)
     }
 
+    /// Every table of these tenants, tenant by tenant.
+    pub async fn tables_of_all(&self, tenants: &[String]) -> Result<Vec<LoadedTable>, LakeError> {
+        let mut all = Vec::new();
+        for tenant in tenants {
+            all.extend(self.tables_of(tenant).await?);
+        }
+        Ok(all)
+    }
+
     /// Names of the tenant's tables that exist.
-    pub async fn existing_names(&self, tenant: &str) -> Result<Vec<String>, QueryError> {
+    pub async fn existing_names(&self, tenant: &str) -> Result<Vec<String>, LakeError> {
         let mut names = Vec::new();
         for dataset in self.datasets() {
             let Some(handle) = self.handle(tenant, &dataset)? else {
@@ -158,7 +159,7 @@ impl LakeTables {
         tenant: &str,
         dataset: &Arc<Dataset>,
         version: Option<u64>,
-    ) -> Result<Option<LoadedTable>, QueryError> {
+    ) -> Result<Option<LoadedTable>, LakeError> {
         let Some(handle) = self.handle(tenant, dataset)? else {
             return Ok(None);
         };
@@ -180,7 +181,7 @@ impl LakeTables {
                 table
                     .load_version(v)
                     .await
-                    .map_err(|e| QueryError::VersionGone {
+                    .map_err(|e| LakeError::VersionGone {
                         table: format!("{tenant}.{}", dataset.name),
                         version: v,
                         detail: e.to_string(),
@@ -204,32 +205,11 @@ impl LakeTables {
         &self,
         tenant: &str,
         dataset: &Arc<Dataset>,
-    ) -> Result<Option<Arc<TableHandle>>, QueryError> {
+    ) -> Result<Option<Arc<TableHandle>>, LakeError> {
         match self.lake.table(tenant, dataset) {
             Ok(handle) => Ok(Some(handle)),
             Err(LakeError::NoPlacement { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
-}
-
-/// The commit files (`_delta_log/NNN.json`) still in the log, oldest first.
-pub async fn commit_files(table: &DeltaTable) -> Result<Vec<(u64, Path)>, QueryError> {
-    let store = table.log_store().object_store(None);
-    let log = Path::from("_delta_log");
-    let objects: Vec<_> = store
-        .list(Some(&log))
-        .try_collect()
-        .await
-        .map_err(LakeError::from)?;
-    let mut commits: Vec<(u64, Path)> = objects
-        .into_iter()
-        .filter_map(|meta| {
-            let name = meta.location.filename()?;
-            let version = name.strip_suffix(".json")?.parse::<u64>().ok()?;
-            Some((version, meta.location))
-        })
-        .collect();
-    commits.sort_by_key(|(v, _)| *v);
-    Ok(commits)
 }

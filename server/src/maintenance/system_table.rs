@@ -3,11 +3,40 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
 
-use crate::maintenance::StepRecord;
+use super::{MaintenanceLog, StepRecord};
+use crate::lake::system_table::batch;
+use crate::lake::{LakeError, SystemTable};
 
-pub(super) fn fields() -> Vec<Field> {
+#[derive(Debug)]
+pub struct MaintenanceTable {
+    log: Arc<MaintenanceLog>,
+}
+
+impl MaintenanceTable {
+    pub fn new(log: Arc<MaintenanceLog>) -> Self {
+        Self { log }
+    }
+}
+
+#[tonic::async_trait]
+impl SystemTable for MaintenanceTable {
+    fn name(&self) -> &'static str {
+        "maintenance"
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(fields()))
+    }
+
+    async fn rows(&self, tenants: &[String]) -> Result<RecordBatch, LakeError> {
+        batch(self.schema(), columns(&self.log.of_tenants(tenants)))
+    }
+}
+
+fn fields() -> Vec<Field> {
     let s = |n: &str| Field::new(n, DataType::Utf8, false);
     let i = |n: &str| Field::new(n, DataType::Int64, false);
     vec![
@@ -31,7 +60,7 @@ pub(super) fn fields() -> Vec<Field> {
     ]
 }
 
-pub(super) fn columns(records: &[StepRecord]) -> Vec<ArrayRef> {
+fn columns(records: &[StepRecord]) -> Vec<ArrayRef> {
     let text = |value: &dyn Fn(&StepRecord) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(records.iter().map(value)))
     };

@@ -1,0 +1,33 @@
+//! What every `DoAction` checks first: that its body decodes as the message it takes, and
+//! for the admin's actions that the caller is the admin.
+
+use prost::Message;
+use tonic::Status;
+
+use super::CallError;
+use crate::auth::{AuthError, Principal};
+use crate::error::Error;
+
+pub(super) fn decode<M: Message + Default>(action: &str, body: bytes::Bytes) -> Result<M, Status> {
+    M::decode(body).map_err(|e| {
+        let expected = std::any::type_name::<M>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("message");
+        Error::from(CallError::BadParameters(format!(
+            "{action} body is not a lakeport.v1.{expected}: {e}"
+        )))
+        .into()
+    })
+}
+
+pub(super) fn admin_only(principal: &Principal, action: &'static str) -> Result<(), Status> {
+    match principal {
+        Principal::Admin => Ok(()),
+        Principal::Tenant(tenant) => Err(Error::from(AuthError::AdminOnly {
+            action,
+            caller: tenant.clone(),
+        })
+        .into()),
+    }
+}
