@@ -203,6 +203,29 @@ def bearer(token: str):
     return flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {token}".encode())])
 
 
+def eventually(what, check, timeout=30, not_yet=()):
+    """Polls `check` until it returns true, for up to `timeout` seconds. An exception of a
+    type in `not_yet` counts as "not yet" (a refusal the awaited change will lift); any
+    other exception fails the test at once."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except not_yet:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out: {what}")
+        time.sleep(0.05)
+
+
+def billed_bytes(path):
+    """Bytes of every file under `path`, as a listing of the store bills them."""
+    import os
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory):
     from peers import Moto

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 from deltalake import DeltaTable
 
-from conftest import ACME, Server, decode_ack, metadata, snowplow_table
+from conftest import ACME, Server, bearer, decode_ack, metadata, snowplow_table
 
 BATCHES = 40
 ROWS = 50
@@ -17,7 +17,7 @@ ROWS = 50
 def stream(server, producer, table, kill_after_acks=None):
     """Streams every batch with its sequence; returns True when the put completed."""
     client = flight.FlightClient(server.uri)
-    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {ACME}".encode())])
+    options = bearer(ACME)
     batches = table.to_batches(max_chunksize=ROWS)
     acks = 0
     try:
@@ -88,7 +88,7 @@ def test_sigterm_drains_a_put_in_flight(tmp_path, lake):
     server = Server(tmp_path, lake, ["--flush-size", "1B"]).start()
     table = snowplow_table(300, prefix="term")
     client = flight.FlightClient(server.uri)
-    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {ACME}".encode())])
+    options = bearer(ACME)
     writer, reader = client.do_put(flight.FlightDescriptor.for_path("snowplow"), table.schema, options=options)
     batches = table.to_batches(max_chunksize=100)
     writer.write_batch(batches[0])

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from conftest import ACME, ADMIN, BETA, CONFIG, Server, ServerExited, bearer, metadata, decode_ack, put_table, server_binary, snowplow_table, sql, toml_table
+from conftest import ACME, ADMIN, BETA, CONFIG, Server, ServerExited, bearer, billed_bytes, decode_ack, eventually, metadata, put_table, server_binary, snowplow_table, sql, toml_table
 from peers import Moto, free_port
 from test_cli import lakeport
 
@@ -50,14 +50,6 @@ def http_get(port, path):
         return e.code, e.read().decode()
 
 
-def eventually(what, check, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out: {what}")
-        time.sleep(0.05)
-
-
 def clicks(ts, ids):
     return pa.table({"ts": ts, "app": ["shop"] * len(ts), "id": ids})
 
@@ -72,10 +64,6 @@ def put_clicks(server, table, producer, seq, token=ACME):
         acks.append(decode_ack(buf))
     writer.close()
     return acks
-
-
-def billed_bytes(path):
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
 def test_every_metric_family_after_a_scripted_workload(tmp_path, lake):

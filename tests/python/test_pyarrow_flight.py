@@ -4,11 +4,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from conftest import ACME, decode_ack, metadata, snowplow_table
-
-
-def bearer(token):
-    return flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {token}".encode())])
+from conftest import ACME, bearer, decode_ack, metadata, snowplow_table
 
 
 def put(server, table, options, path=("snowplow",), meta=None):

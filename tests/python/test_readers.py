@@ -1,4 +1,4 @@
-"""The lake read back by third-party readers (the deltalake package, DuckDB, polars), from its checkpoints too, with the README's reader snippets run as written."""
+"""The lake read back by third-party readers (the deltalake package, DuckDB, polars), from its checkpoints too, with the reader snippets of docs/reading.md run as written."""
 
 import json
 import pathlib
@@ -12,12 +12,12 @@ import pyarrow.dataset  # noqa: F401 (pa.dataset.Dataset)
 import pyarrow.flight as flight
 from deltalake import DeltaTable
 
-from conftest import ACME, Server, put_table, snowplow_table
+from conftest import ACME, Server, bearer, eventually, put_table, snowplow_table
 
 
 def put(server, table):
     client = flight.FlightClient(server.uri)
-    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {ACME}".encode())])
+    options = bearer(ACME)
     writer, reader = client.do_put(flight.FlightDescriptor.for_path("snowplow"), table.schema, options=options)
     writer.write_table(table, max_chunksize=100)
     writer.close()
@@ -68,9 +68,7 @@ def test_deltalake_reads_a_lakeport_checkpoint_without_the_commits_before_it(tmp
             acked += sum(a["rows_committed"] for a in acks)
         # Checkpoints are written in the background, after the acks.
         log = lake / "tenant_id=acme" / "snowplow" / "_delta_log"
-        deadline = time.monotonic() + 60
-        while last_checkpoint(log) != 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        eventually("the checkpoint of version 5", lambda: last_checkpoint(log) == 5, timeout=60)
     finally:
         server.stop()
     assert acked == sum(100 + i for i in range(7))
@@ -87,9 +85,8 @@ def test_deltalake_reads_a_lakeport_checkpoint_without_the_commits_before_it(tmp
 
 
 def readme_reader_snippets() -> list:
-    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("\n## Read the lake\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, re.S)
+    page = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "reading.md").read_text()
+    return re.findall(r"```python\n(.*?)```", page, re.S)
 
 
 def test_readme_reader_snippets_read_every_acknowledged_row(server, lake):

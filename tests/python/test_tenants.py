@@ -10,25 +10,8 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from conftest import ADMIN, CONFIG, Server, put_table, snowplow_table
+from conftest import ADMIN, CONFIG, Server, billed_bytes, eventually, put_table, snowplow_table
 from test_cli import lakeport
-
-
-def billed_bytes(path):
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
-
-
-def eventually(what, check, timeout=30):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except (flight.FlightError, AssertionError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out: {what}")
-        time.sleep(0.05)
 
 
 def config(extra=""):
@@ -48,7 +31,8 @@ def test_token_lifecycle_across_two_servers_with_the_cli(tmp_path, lake):
         assert token.startswith("lpt_") and token not in issued.stderr
         put_table(first, snowplow_table(5), token=token)
         eventually("the second server knows the token",
-                   lambda: put_table(second, snowplow_table(3, prefix="b"), token=token) is not None)
+                   lambda: put_table(second, snowplow_table(3, prefix="b"), token=token) is not None,
+                   not_yet=(flight.FlightUnauthenticatedError,))
 
         listed = json.loads(lakeport(second, "tenant", "list", "--format", "json", token=ADMIN).stdout)
         assert [t["id"] for t in listed] == ["acme", "beta", "gamma"]
