@@ -3,9 +3,10 @@
 //! in a block (`blocks`), and reaches the file and the command line from there.
 
 mod blocks;
+mod for_layers;
 mod layer;
-mod settings;
 mod tenants;
+mod top_level;
 mod validate;
 mod values;
 
@@ -13,8 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgMatches, CommandFactory, Parser};
-use serde::Deserialize;
+use clap::{ArgMatches, CommandFactory};
 
 pub use crate::auth::TokenHash;
 pub use blocks::{AuthSettings, IngestConfig, MaintenanceConfig, OperationsConfig, QueryConfig};
@@ -24,7 +24,7 @@ pub use values::Compression;
 use crate::datasets::CustomColumns;
 use crate::lake::{RouteSpec, StoreSpec, DEFAULT_STORE};
 use crate::tenants::TenantSettings;
-use tenants::{FileDataset, FileTenant, FileTenantDefaults};
+use top_level::Settings;
 
 /// Errors found while reading or checking the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -49,121 +49,6 @@ pub(crate) fn invalid(setting: &str, message: impl Into<String>) -> ConfigError 
     ConfigError::Invalid {
         setting: setting.to_string(),
         message: message.into(),
-    }
-}
-
-/// The file and the command line in one: each field is a TOML key and (unless skipped) a
-/// flag with its `LAKEPORT_*` variable.
-#[derive(Debug, Clone, Parser, Deserialize)]
-#[group(skip)]
-#[command(
-    name = "lakeport-server",
-    version,
-    about = "Flight server landing multi-tenant events into Delta Lake"
-)]
-#[serde(default, deny_unknown_fields)]
-struct Settings {
-    /// TOML configuration file; flags and environment variables override its values.
-    #[arg(id = "config", long = "config", env = "LAKEPORT_CONFIG")]
-    #[serde(skip)]
-    config: Option<PathBuf>,
-    /// Address to listen on (`HOST:PORT`, port 0 picks a free port). Default 127.0.0.1:50051.
-    #[arg(id = "listen", long = "listen", env = "LAKEPORT_LISTEN")]
-    listen: String,
-    /// Write the bound address to this file once the server accepts connections.
-    #[arg(id = "addr_file", long = "addr-file", env = "LAKEPORT_ADDR_FILE")]
-    addr_file: Option<PathBuf>,
-    /// Default store for tables: a local path or URL (`file:///...`, `s3://bucket/prefix`,
-    /// `gs://...`, `az://...`). Default `./lake`. Shorthand for `[stores.default] url`.
-    #[arg(id = "lake", long = "lake", env = "LAKEPORT_LAKE")]
-    lake: Option<String>,
-    /// Start even when a store cannot be listed at startup; its tables answer UNAVAILABLE.
-    #[arg(id = "allow_unreachable_stores", long = "allow-unreachable-stores", env = "LAKEPORT_ALLOW_UNREACHABLE_STORES", action = clap::ArgAction::SetTrue)]
-    #[serde(deserialize_with = "values::flag")]
-    allow_unreachable_stores: bool,
-    /// How long a table stays in memory (snapshot, committer) after its last use, e.g. `5m`.
-    #[arg(id = "table_idle_timeout", long = "table-idle-timeout", env = "LAKEPORT_TABLE_IDLE_TIMEOUT", value_parser = values::parse_duration)]
-    #[serde(deserialize_with = "values::duration")]
-    table_idle_timeout: Duration,
-    /// An admin's write to an unknown tenant creates it with `[tenant_defaults]`
-    /// (`true`/`false`; default false, true on an open server with no credentials).
-    #[arg(id = "auto_provision", long = "auto-provision", env = "LAKEPORT_AUTO_PROVISION", value_parser = clap::builder::BoolishValueParser::new())]
-    #[serde(deserialize_with = "values::optional_flag")]
-    auto_provision: Option<bool>,
-    /// How soon a registry change made on another replica is in force here, e.g. `10s`.
-    #[arg(id = "registry_refresh", long = "registry-refresh", env = "LAKEPORT_REGISTRY_REFRESH", value_parser = values::parse_duration)]
-    #[serde(deserialize_with = "values::duration")]
-    registry_refresh: Duration,
-    /// How often the stores are listed to check the running usage counts, e.g. `1h`.
-    #[arg(id = "usage_reconcile_interval", long = "usage-reconcile-interval", env = "LAKEPORT_USAGE_RECONCILE_INTERVAL", value_parser = values::parse_duration)]
-    #[serde(deserialize_with = "values::duration")]
-    usage_reconcile_interval: Duration,
-    #[arg(skip)]
-    tenant_defaults: FileTenantDefaults,
-    #[command(flatten)]
-    auth: AuthSettings,
-    #[command(flatten)]
-    ingest: IngestConfig,
-    #[command(flatten)]
-    query: QueryConfig,
-    #[command(flatten)]
-    maintenance: MaintenanceConfig,
-    #[command(flatten)]
-    operations: OperationsConfig,
-    #[arg(skip)]
-    stores: BTreeMap<String, StoreSpec>,
-    #[arg(skip)]
-    routes: Vec<RouteSpec>,
-    #[arg(skip)]
-    tenants: Vec<FileTenant>,
-    #[arg(skip)]
-    datasets: BTreeMap<String, FileDataset>,
-    /// Tenant credential `ID=TOKEN` (repeatable; env: comma-separated). Added to the file's tenants.
-    #[arg(
-        id = "tenant_flags",
-        long = "tenant",
-        env = "LAKEPORT_TENANTS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    #[serde(skip)]
-    tenant_flags: Vec<String>,
-    /// Custom dataset `NAME:TIME_COLUMN[:APP_COLUMN]` (repeatable; env: comma-separated).
-    #[arg(
-        id = "dataset_flags",
-        long = "dataset",
-        env = "LAKEPORT_DATASETS",
-        value_delimiter = ','
-    )]
-    #[serde(skip)]
-    dataset_flags: Vec<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            config: None,
-            listen: "127.0.0.1:50051".into(),
-            addr_file: None,
-            lake: None,
-            allow_unreachable_stores: false,
-            table_idle_timeout: Duration::from_secs(300),
-            auto_provision: None,
-            registry_refresh: Duration::from_secs(10),
-            usage_reconcile_interval: Duration::from_secs(3600),
-            tenant_defaults: FileTenantDefaults::default(),
-            auth: AuthSettings::default(),
-            ingest: IngestConfig::default(),
-            query: QueryConfig::default(),
-            maintenance: MaintenanceConfig::default(),
-            operations: OperationsConfig::default(),
-            stores: BTreeMap::new(),
-            routes: Vec::new(),
-            tenants: Vec::new(),
-            datasets: BTreeMap::new(),
-            tenant_flags: Vec::new(),
-            dataset_flags: Vec::new(),
-        }
     }
 }
 
