@@ -19,6 +19,16 @@ pub trait SystemTable: Send + Sync + std::fmt::Debug {
     async fn rows(&self, tenants: &[String]) -> Result<RecordBatch, LakeError>;
 }
 
+/// A non-null text column of a system table.
+pub fn text(name: &str) -> arrow::datatypes::Field {
+    arrow::datatypes::Field::new(name, arrow::datatypes::DataType::Utf8, false)
+}
+
+/// A non-null 64-bit integer column of a system table.
+pub fn int(name: &str) -> arrow::datatypes::Field {
+    arrow::datatypes::Field::new(name, arrow::datatypes::DataType::Int64, false)
+}
+
 /// A batch from built columns; a column that does not fit the schema is a bug.
 pub fn batch(
     schema: SchemaRef,

@@ -7,7 +7,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use super::{MaintenanceLog, StepRecord};
-use crate::lake::system_table::batch;
+use crate::lake::system_table::{batch, int, text};
 use crate::lake::{LakeError, SystemTable};
 
 #[derive(Debug)]
@@ -37,26 +37,24 @@ impl SystemTable for MaintenanceTable {
 }
 
 fn fields() -> Vec<Field> {
-    let s = |n: &str| Field::new(n, DataType::Utf8, false);
-    let i = |n: &str| Field::new(n, DataType::Int64, false);
     vec![
-        s("tenant"),
-        s("dataset"),
-        s("kind"),
-        s("partition"),
-        i("files_in"),
-        i("files_out"),
-        i("bytes_in"),
-        i("bytes_out"),
+        text("tenant"),
+        text("dataset"),
+        text("kind"),
+        text("partition"),
+        int("files_in"),
+        int("files_out"),
+        int("bytes_in"),
+        int("bytes_out"),
         Field::new("version", DataType::Int64, true),
         Field::new(
             "started_at",
             DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
             false,
         ),
-        i("duration_ms"),
-        s("outcome"),
-        s("message"),
+        int("duration_ms"),
+        text("outcome"),
+        text("message"),
     ]
 }
 

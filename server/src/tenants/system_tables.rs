@@ -14,7 +14,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use super::{TenantReport, Tenants};
-use crate::lake::system_table::batch;
+use crate::lake::system_table::{batch, int, text};
 use crate::lake::{partition_usage, LakeError, LakeTables, LoadedTable, SystemTable, UsageLedger};
 
 #[derive(Debug)]
@@ -128,16 +128,14 @@ impl SystemTable for StorageTable {
     }
 
     fn schema(&self) -> SchemaRef {
-        let s = |n: &str| Field::new(n, DataType::Utf8, false);
-        let i = |n: &str| Field::new(n, DataType::Int64, false);
         Arc::new(Schema::new(vec![
-            s("tenant"),
-            s("dataset"),
-            i("files"),
-            i("bytes"),
-            i("live_bytes"),
-            i("rows"),
-            i("partitions"),
+            text("tenant"),
+            text("dataset"),
+            int("files"),
+            int("bytes"),
+            int("live_bytes"),
+            int("rows"),
+            int("partitions"),
             Field::new(
                 "last_commit",
                 DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Builder, StringBuilder, TimestampMillisecondBuilder};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use super::utc;
-use crate::lake::system_table::batch;
+use crate::lake::system_table::{batch, int, text};
 use crate::lake::{commit_files, read_commit, LakeError, LakeTables, SystemTable};
 
 #[derive(Debug)]
@@ -28,16 +28,14 @@ impl SystemTable for CommitsTable {
     }
 
     fn schema(&self) -> SchemaRef {
-        let s = |n: &str| Field::new(n, DataType::Utf8, false);
-        let i = |n: &str| Field::new(n, DataType::Int64, false);
         Arc::new(Schema::new(vec![
-            s("tenant"),
-            s("dataset"),
-            i("version"),
+            text("tenant"),
+            text("dataset"),
+            int("version"),
             Field::new("time", utc(TimeUnit::Millisecond), true),
-            s("operation"),
-            i("rows_added"),
-            i("files_added"),
+            text("operation"),
+            int("rows_added"),
+            int("files_added"),
         ]))
     }
 

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use super::utc;
-use crate::lake::system_table::batch;
+use crate::lake::system_table::{batch, int, text};
 use crate::lake::{partition_usage, LakeError, LakeTables, SystemTable};
 
 #[derive(Debug)]
@@ -29,16 +29,14 @@ impl SystemTable for PartitionsTable {
     }
 
     fn schema(&self) -> SchemaRef {
-        let s = |n: &str| Field::new(n, DataType::Utf8, false);
-        let i = |n: &str| Field::new(n, DataType::Int64, false);
         Arc::new(Schema::new(vec![
-            s("tenant"),
-            s("dataset"),
-            s("partition"),
-            i("files"),
-            i("small_files"),
-            i("bytes"),
-            i("rows"),
+            text("tenant"),
+            text("dataset"),
+            text("partition"),
+            int("files"),
+            int("small_files"),
+            int("bytes"),
+            int("rows"),
             Field::new("min_event_time", utc(TimeUnit::Microsecond), true),
             Field::new("max_event_time", utc(TimeUnit::Microsecond), true),
         ]))

@@ -7,7 +7,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
 
-use crate::lake::system_table::batch;
+use crate::lake::system_table::{batch, text};
 use crate::lake::{LakeError, LakeTables, LoadedTable, SystemTable};
 
 #[derive(Debug)]
@@ -28,15 +28,14 @@ impl SystemTable for TablesTable {
     }
 
     fn schema(&self) -> SchemaRef {
-        let s = |n: &str| Field::new(n, DataType::Utf8, false);
         Arc::new(Schema::new(vec![
-            s("tenant"),
-            s("dataset"),
-            s("location"),
-            s("store"),
+            text("tenant"),
+            text("dataset"),
+            text("location"),
+            text("store"),
             Field::new("configured_store", DataType::Utf8, true),
             Field::new("version", DataType::Int64, false),
-            s("schema"),
+            text("schema"),
         ]))
     }
 
