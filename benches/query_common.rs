@@ -130,7 +130,16 @@ pub async fn query_lake(
     // planning overhead.
     let ctx = SessionContext::new();
     lakeport_server::query::utc::install(&ctx);
-    let provider = lakeport_server::query::lake_scan::LakeScan::new(table.table_provider().await?);
+    let keep_all = lakeport_server::query::lake_scan::ScanRetention {
+        retention: lakeport_server::query::QueryRetention {
+            policy: std::sync::Arc::new(lakeport_server::lake::KeepForever),
+            clock: std::sync::Arc::new(lakeport_server::clock::SystemClock),
+        },
+        tenant: String::new(),
+        dataset: "snowplow".into(),
+    };
+    let provider =
+        lakeport_server::query::lake_scan::LakeScan::new(table.table_provider().await?, keep_all);
     ctx.register_table("snowplow", provider)?;
 
     let duckdb = via_duckdb(table_dir);

@@ -14,10 +14,10 @@ use tonic::transport::{Channel, Endpoint};
 pub use lakeport_proto::{
     DatasetUsage, IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult,
     MaintenanceStep, QualityCheck, QualityReport, QualityRunRequest, QuotaReport,
-    QuotaReportRequest, ReadinessCheck, ReadinessRequest, ReadinessResult, TableReadiness, Tenant,
-    TenantCreateRequest, TenantEncryption, TenantGetRequest, TenantList, TenantListRequest,
-    TenantToken, TenantUpdateRequest, TenantUsage, TokenIssueRequest, TokenIssueResult,
-    TokenRevokeRequest,
+    QuotaReportRequest, ReadinessCheck, ReadinessRequest, ReadinessResult, RetentionRunRequest,
+    TableReadiness, Tenant, TenantCreateRequest, TenantEncryption, TenantGetRequest, TenantList,
+    TenantListRequest, TenantToken, TenantUpdateRequest, TenantUsage, TokenIssueRequest,
+    TokenIssueResult, TokenRevokeRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +159,15 @@ impl Client {
         request: MaintenanceRunRequest,
     ) -> Result<MaintenanceRunResult, ClientError> {
         self.action("maintenance.run", request).await
+    }
+
+    /// Removes the expired hour partitions now (a tenant its own; an admin a named tenant's
+    /// or all), and with `purge` deletes their files at once.
+    pub async fn retention_run(
+        &mut self,
+        request: RetentionRunRequest,
+    ) -> Result<MaintenanceRunResult, ClientError> {
+        self.action("retention.run", request).await
     }
 
     /// Whether Snowflake can read each table (the caller's own; an admin's named tenant, or

@@ -10,8 +10,8 @@ pub mod v1 {
 pub use v1::{
     DatasetUsage, IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult,
     MaintenanceStep, QualityCheck, QualityReport, QualityRunRequest, QueryTicket, QuotaReport,
-    QuotaReportRequest, ReadinessCheck, ReadinessRequest, ReadinessResult, SignedTicket,
-    TableReadiness, TableVersion, Tenant, TenantCreateRequest, TenantEncryption, TenantGetRequest,
-    TenantList, TenantListRequest, TenantToken, TenantUpdateRequest, TenantUsage,
+    QuotaReportRequest, ReadinessCheck, ReadinessRequest, ReadinessResult, RetentionRunRequest,
+    SignedTicket, TableReadiness, TableVersion, Tenant, TenantCreateRequest, TenantEncryption,
+    TenantGetRequest, TenantList, TenantListRequest, TenantToken, TenantUpdateRequest, TenantUsage,
     TokenIssueRequest, TokenIssueResult, TokenRevokeRequest,
 };

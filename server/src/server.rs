@@ -23,7 +23,7 @@ use crate::lake::{Lake, LakeError, LakeTables, SystemTable};
 use crate::maintenance::{Maintenance, MaintenanceTable};
 use crate::ops::{side_port, Health};
 use crate::quality::{Quality, QualityLog, QualityTable};
-use crate::query::QueryEngine;
+use crate::query::{QueryEngine, QueryRetention};
 use crate::readiness::{Readiness, ReadinessTable};
 use crate::tenants::{StorageTable, Tenants, TenantsError, TenantsTable};
 
@@ -106,14 +106,6 @@ impl Server {
         let memory = MemoryBudget::new(self.config.ingest.memory_limit);
         let memory_gauge = memory.clone();
         let gate = IntakeGate::new(memory.clone(), self.config.ingest.max_message_size);
-        let ingestor = Arc::new(Ingestor::new(
-            lake.clone(),
-            datasets.clone(),
-            self.config.ingest_settings(),
-            memory,
-            self.clock.clone(),
-            crate::error::ingest_code,
-        ));
         let tenants = Tenants::open(
             lake.clone(),
             auth.clone(),
@@ -121,6 +113,15 @@ impl Server {
             self.clock.clone(),
         )
         .await?;
+        let ingestor = Arc::new(Ingestor::new(
+            lake.clone(),
+            datasets.clone(),
+            self.config.ingest_settings(),
+            memory,
+            self.clock.clone(),
+            tenants.clone(),
+            crate::error::ingest_code,
+        ));
         tenants.spawn(shutdown.clone());
         let (grpc_health, health_service) = tonic_health::server::health_reporter();
         let health = Health::new(grpc_health);
@@ -141,6 +142,7 @@ impl Server {
             tables.clone(),
             maintenance_settings,
             self.clock.clone(),
+            tenants.clone(),
         ));
         maintenance.spawn_schedule(shutdown.clone());
         let publish = metric_gauges(&tenants, &memory_gauge);
@@ -153,10 +155,15 @@ impl Server {
             Arc::new(StorageTable::new(tenants.clone(), tables.clone())),
             Arc::new(TenantsTable::new(tenants.clone())),
         ];
+        let retention = QueryRetention {
+            policy: tenants.clone(),
+            clock: self.clock.clone(),
+        };
         let engine = Arc::new(QueryEngine::new(
             tables.clone(),
             self.config.query_settings(),
             system,
+            retention,
         ));
         let quality = Arc::new(Quality::new(
             engine.clone(),

@@ -46,6 +46,7 @@ pub fn test_config(lake: &std::path::Path) -> Config {
             }),
             target_file_size: None,
             quality: Default::default(),
+            retention: None,
         },
     );
     let mut defaults = Config::default();

@@ -15,5 +15,6 @@ mod operations;
 mod quality;
 mod query_queue;
 mod read_paths;
+mod retention;
 mod schema;
 mod tenants;

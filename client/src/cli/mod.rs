@@ -1,5 +1,5 @@
 //! Command-line parsing and dispatch: `sql`, `put`, `tables`, `usage`, `quota`,
-//! `maintenance`, `readiness`, `quality`, `tenant`, `token`.
+//! `maintenance`, `retention`, `readiness`, `quality`, `tenant`, `token`.
 
 mod input;
 mod maintenance;
@@ -70,13 +70,16 @@ enum Command {
     Quota(quota::QuotaArgs),
     /// The tenant registry (admin).
     #[command(subcommand)]
-    Tenant(tenant::TenantCommand),
+    Tenant(Box<tenant::TenantCommand>),
     /// Tenant tokens (admin).
     #[command(subcommand)]
     Token(tenant::TokenCommand),
     /// Table maintenance (admin).
     #[command(subcommand)]
     Maintenance(maintenance::MaintenanceCommand),
+    /// Retention: remove the rows past each table's retention now.
+    #[command(subcommand)]
+    Retention(maintenance::RetentionCommand),
     /// Whether Snowflake can read each table, what to fix, and (with --ddl) the SQL to read
     /// it. Exits non-zero when a table fails a check.
     Readiness(readiness::ReadinessArgs),
@@ -124,10 +127,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Maintenance(command) => {
             maintenance::run(&mut client, cli.tenant.as_deref(), command).await
         }
+        Command::Retention(command) => {
+            maintenance::run_retention(&mut client, cli.tenant.as_deref(), command).await
+        }
         Command::Usage(args) => quota::run_usage(&mut client, args).await,
         Command::Quota(args) => quota::run_quota(&mut client, cli.tenant.as_deref(), args).await,
         Command::Quality(args) => quality::run(&mut client, cli.tenant.as_deref(), args).await,
-        Command::Tenant(command) => tenant::run_tenant(&mut client, command).await,
+        Command::Tenant(command) => tenant::run_tenant(&mut client, *command).await,
         Command::Token(command) => tenant::run_token(&mut client, command).await,
     }
 }

@@ -38,7 +38,7 @@ pub(crate) enum TenantCommand {
         settings: SettingsArgs,
         /// Unset a field so it follows [tenant_defaults] again (repeatable): display_name,
         /// region, encryption, quota_soft, quota_hard, rows_per_second, burst_rows,
-        /// retention, state, quality.
+        /// retention, dataset_retention (or dataset_retention.DATASET), state, quality.
         #[arg(long)]
         clear: Vec<String>,
         #[command(flatten)]
@@ -85,9 +85,15 @@ pub(crate) struct SettingsArgs {
     /// Rows that may pass at once above the rate (default one second's worth).
     #[arg(long)]
     burst_rows: Option<u64>,
-    /// How long the tenant's data is kept, e.g. 400d.
+    /// How long the tenant's tables keep their rows, e.g. 400d, or `forever` (over a
+    /// dataset's or the defaults' retention).
     #[arg(long)]
     retention: Option<String>,
+    /// A retention for one dataset's table, over --retention: DATASET=DURATION, e.g.
+    /// otel_logs=30d (repeatable; each changes that dataset's alone; clear one with
+    /// --clear dataset_retention.DATASET).
+    #[arg(long, value_parser = parse_dataset_retention)]
+    dataset_retention: Vec<(String, String)>,
     /// active or suspended (suspended: writes are refused).
     #[arg(long)]
     state: Option<String>,
@@ -95,6 +101,13 @@ pub(crate) struct SettingsArgs {
     /// tenant, e.g. '{"snowplow": {"not_null": ["event_id"], "freshness": {"warn_after": "2h"}}}'.
     #[arg(long)]
     quality: Option<String>,
+}
+
+fn parse_dataset_retention(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(d, r)| (d.trim().to_string(), r.trim().to_string()))
+        .filter(|(d, r)| !d.is_empty() && !r.is_empty())
+        .ok_or_else(|| format!("{text:?} is not DATASET=DURATION, e.g. otel_logs=30d"))
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -123,6 +136,9 @@ impl SettingsArgs {
         given(self.retention.is_some(), "retention");
         given(self.state.is_some(), "state");
         given(self.quality.is_some(), "quality");
+        for (dataset, _) in &self.dataset_retention {
+            fields.push(format!("dataset_retention.{dataset}"));
+        }
         let tenant = Tenant {
             id,
             display_name: self.display_name,
@@ -135,6 +151,7 @@ impl SettingsArgs {
             retention: self.retention,
             state: self.state,
             quality: self.quality,
+            dataset_retention: self.dataset_retention.into_iter().collect(),
             ..Default::default()
         };
         Ok((tenant, fields))
@@ -259,6 +276,18 @@ fn tenants_batch(tenants: &[Tenant]) -> anyhow::Result<RecordBatch> {
         ("rows_per_second", number(&|t| t.rows_per_second)),
         ("burst_rows", number(&|t| t.burst_rows)),
         ("retention", text(&|t| t.retention.clone())),
+        (
+            "dataset_retention",
+            text(&|t| {
+                let mut entries: Vec<String> = t
+                    .dataset_retention
+                    .iter()
+                    .map(|(d, r)| format!("{d}={r}"))
+                    .collect();
+                entries.sort();
+                (!entries.is_empty()).then(|| entries.join(","))
+            }),
+        ),
         ("tokens", text(&live_tokens)),
         ("config_fields", text(&|t| Some(t.config_fields.join(",")))),
     ])?)

@@ -119,6 +119,11 @@ impl Config {
                 .map(|t| (t.id.clone(), t.settings.clone()))
                 .collect(),
             defaults: self.tenancy.defaults.clone(),
+            dataset_retention: self
+                .datasets
+                .iter()
+                .filter_map(|(name, d)| d.retention.clone().map(|r| (name.clone(), r)))
+                .collect(),
             auto_provision: self
                 .tenancy
                 .auto_provision

@@ -248,6 +248,7 @@ impl Config {
                     custom,
                     target_file_size: d.target_file_size,
                     quality: d.quality,
+                    retention: d.retention,
                 },
             );
         }

@@ -80,6 +80,8 @@ pub(super) struct FileTenant {
     rows_per_second: Option<u64>,
     burst_rows: Option<u64>,
     retention: Option<String>,
+    /// Per dataset: a retention over the tenant's own for that dataset.
+    dataset_retention: Option<BTreeMap<String, String>>,
     state: Option<TenantState>,
     /// Per dataset: expectations replacing `[datasets.NAME.quality]` for this tenant.
     quality: Option<BTreeMap<String, Expectations>>,
@@ -150,6 +152,7 @@ impl FileTenant {
             rows_per_second: self.rows_per_second,
             burst_rows: self.burst_rows,
             retention: self.retention,
+            dataset_retention: self.dataset_retention,
             state: self.state,
             quality: self.quality,
         };
@@ -167,6 +170,8 @@ pub struct DatasetConfig {
     pub target_file_size: Option<usize>,
     /// `[datasets.NAME.quality]`: the data-quality expectations of every tenant's table.
     pub quality: Expectations,
+    /// How long every tenant's table keeps its rows, unless the tenant says otherwise.
+    pub retention: Option<String>,
 }
 
 /// `[datasets.NAME]` as written in the file.
@@ -181,4 +186,5 @@ pub(super) struct FileDataset {
     pub(super) target_file_size: Option<usize>,
     #[serde(default)]
     pub(super) quality: Expectations,
+    pub(super) retention: Option<String>,
 }

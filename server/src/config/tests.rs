@@ -118,7 +118,9 @@ fn unknown_keys_and_bad_values_are_errors() {
         &[]
     )
     .is_err());
-    assert!(parse("[tenant_defaults]\nretention = \"forever\"", &[]).is_err());
+    assert!(parse("[tenant_defaults]\nretention = \"sometimes\"", &[]).is_err());
+    assert!(parse("[datasets.otel_logs]\nretention = \"5m\"", &[]).is_err());
+    assert!(parse("[tenant_defaults]\nretention = \"forever\"", &[]).is_ok());
     assert!(parse("[tenant_defaults]\nquota = { soft = \"lots\" }", &[]).is_err());
     assert!(parse("auto_provision = \"maybe\"", &[]).is_err());
     assert!(parse("[auth]\nadmin_token_sha256 = \"abc\"", &[]).is_err());

@@ -52,6 +52,10 @@ impl Config {
             if let Some(problem) = d.quality.problem() {
                 return Err(invalid(&format!("datasets.{name}.quality"), problem));
             }
+            if let Some(retention) = &d.retention {
+                crate::lake::retention::parse_retention(retention)
+                    .map_err(|e| invalid(&format!("datasets.{name}.retention"), e))?;
+            }
         }
         let q = &self.query;
         if q.max_concurrent == 0 {

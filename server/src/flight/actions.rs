@@ -1,6 +1,6 @@
-//! lakeport's own `DoAction`s: `maintenance.run` (admin) and `snowflake.readiness` (a
-//! tenant for its own tables, an admin for any). Bodies and results are the protobuf
-//! messages of `proto/lakeport.proto`.
+//! lakeport's own `DoAction`s: `maintenance.run` (admin), `retention.run` and
+//! `snowflake.readiness` (a tenant for its own tables, an admin for any). Bodies and results
+//! are the protobuf messages of `proto/lakeport.proto`.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -8,8 +8,8 @@ use std::sync::Arc;
 use arrow_flight::{Action, ActionType};
 use futures::Stream;
 use lakeport_proto::{
-    MaintenanceRunRequest, MaintenanceRunResult, MaintenanceStep, ReadinessCheck, ReadinessRequest,
-    ReadinessResult, TableReadiness,
+    MaintenanceRunRequest, MaintenanceRunResult, ReadinessCheck, ReadinessRequest, ReadinessResult,
+    TableReadiness,
 };
 use prost::Message;
 use tonic::{Request, Status};
@@ -17,11 +17,13 @@ use tonic::{Request, Status};
 use super::action_body::{admin_only, decode};
 use super::ingest::principal;
 use super::quality_action::{quality_run, QUALITY_RUN};
+use super::retention_action::{retention_run, RETENTION_RUN};
+use super::steps::step_message;
 use super::tenant_actions::{self, TENANT_ACTIONS};
 use super::CallError;
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::maintenance::{Maintenance, RunScope, StepRecord};
+use crate::maintenance::{Maintenance, RunScope};
 use crate::quality::Quality;
 use crate::readiness::Readiness;
 use crate::tenants::Tenants;
@@ -51,6 +53,10 @@ pub(super) fn action_types() -> Vec<ActionType> {
         ActionType {
             r#type: SNOWFLAKE_READINESS.into(),
             description: "Check that Snowflake can read each table and give the SQL to do so (body: lakeport.v1.ReadinessRequest, result: ReadinessResult)".into(),
+        },
+        ActionType {
+            r#type: RETENTION_RUN.into(),
+            description: "Remove the expired hour partitions now, or with purge delete their files at once (body: lakeport.v1.RetentionRunRequest, result: MaintenanceRunResult)".into(),
         },
         ActionType {
             r#type: QUALITY_RUN.into(),
@@ -114,6 +120,9 @@ async fn run_action(
         QUALITY_RUN => quality_run(&actions.quality, principal, action.body)
             .await
             .map(single),
+        RETENTION_RUN => retention_run(&actions.maintenance, principal, action.body)
+            .await
+            .map(single),
         MAINTENANCE_RUN => {
             admin_only(principal, MAINTENANCE_RUN)?;
             let body: MaintenanceRunRequest = decode(MAINTENANCE_RUN, action.body)?;
@@ -122,6 +131,7 @@ async fn run_action(
                 dataset: non_empty(body.dataset),
                 dry_run: body.dry_run,
                 scheduled: false,
+                purge: false,
             };
             let records = actions.maintenance.run(&scope).await.map_err(Error::from)?;
             let result = MaintenanceRunResult {
@@ -170,7 +180,7 @@ async fn run_action(
         other => Err(Error::from(CallError::Unimplemented {
             command: format!("DoAction {other:?}"),
             why: format!(
-                "lakeport's actions are {MAINTENANCE_RUN}, {SNOWFLAKE_READINESS}, {QUALITY_RUN}, tenant.create|update|get|list, token.issue|revoke, quota.report and the Flight SQL ones (ListActions lists them)"
+                "lakeport's actions are {MAINTENANCE_RUN}, {RETENTION_RUN}, {SNOWFLAKE_READINESS}, {QUALITY_RUN}, tenant.create|update|get|list, token.issue|revoke, quota.report and the Flight SQL ones (ListActions lists them)"
             ),
         })
         .into()),
@@ -180,22 +190,4 @@ async fn run_action(
 fn single(body: Vec<u8>) -> ActionStream {
     let result = arrow_flight::Result { body: body.into() };
     Box::pin(futures::stream::iter([Ok(result)]))
-}
-
-fn step_message(r: &StepRecord) -> MaintenanceStep {
-    MaintenanceStep {
-        tenant: r.tenant.clone(),
-        dataset: r.dataset.clone(),
-        kind: r.kind.as_str().into(),
-        partition: r.partition.clone(),
-        files_in: r.files_in,
-        files_out: r.files_out,
-        bytes_in: r.bytes_in,
-        bytes_out: r.bytes_out,
-        version: r.version.unwrap_or(-1),
-        started_at_ms: r.started_at.timestamp_millis(),
-        duration_ms: r.duration.as_millis() as u64,
-        outcome: r.outcome.as_str().into(),
-        message: r.message().into(),
-    }
 }

@@ -12,7 +12,9 @@ mod put_decode;
 mod put_metadata;
 mod quality_action;
 mod query;
+mod retention_action;
 mod sql_service;
+mod steps;
 mod tenant_actions;
 mod throttle;
 

@@ -194,6 +194,8 @@ fn settings_of(t: &Tenant) -> Result<TenantSettings, Status> {
         rows_per_second: t.rows_per_second,
         burst_rows: t.burst_rows,
         retention: t.retention.clone().filter(|s| !s.is_empty()),
+        dataset_retention: (!t.dataset_retention.is_empty())
+            .then(|| t.dataset_retention.clone().into_iter().collect()),
         state,
         quality: match t.quality.as_deref() {
             None | Some("") => None,
@@ -275,6 +277,12 @@ fn tenant_message(tenants: &Tenants, view: &TenantView) -> Tenant {
         rows_per_second: s.rows_per_second,
         burst_rows: s.burst_rows,
         retention: s.retention.clone(),
+        dataset_retention: s
+            .dataset_retention
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         state: Some(s.state.unwrap_or_default().as_str().into()),
         created_at_ms: view.record.created_at.timestamp_millis(),
         updated_at_ms: view.record.updated_at.timestamp_millis(),

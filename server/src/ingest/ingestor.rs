@@ -19,7 +19,7 @@ use super::target::{IngestSummary, Target};
 use super::IngestError;
 use crate::clock::Clock;
 use crate::datasets::Datasets;
-use crate::lake::Lake;
+use crate::lake::{Lake, RetentionPolicy};
 use crate::names::check_name;
 
 /// How streams buffer and write (from `[ingest]`).
@@ -65,6 +65,7 @@ impl Ingestor {
         settings: IngestSettings,
         memory: MemoryBudget,
         clock: Arc<dyn Clock>,
+        retention: Arc<dyn RetentionPolicy>,
         status_of: StatusOf,
     ) -> Self {
         let context = StreamContext {
@@ -74,6 +75,7 @@ impl Ingestor {
             clock,
             memory,
             rejected: datasets.rejected(),
+            retention,
         };
         Self {
             lake,

@@ -7,6 +7,7 @@ use lakeport_proto::IngestAck;
 pub const ROWS: &str = "lakeport_ingest_rows_total";
 pub const BYTES: &str = "lakeport_ingest_bytes_total";
 pub const ROWS_REJECTED: &str = "lakeport_ingest_rows_rejected_total";
+pub const ROWS_EXPIRED: &str = "lakeport_ingest_rows_expired_total";
 pub const DUPLICATES_SKIPPED: &str = "lakeport_ingest_duplicates_skipped_total";
 pub const STREAMS: &str = "lakeport_ingest_streams_total";
 pub const STREAMS_IN_FLIGHT: &str = "lakeport_ingest_streams_in_flight";
@@ -22,6 +23,10 @@ pub fn describe() {
     describe_counter!(
         ROWS_REJECTED,
         "Rows that failed validation and went to the tenant's _rejected table."
+    );
+    describe_counter!(
+        ROWS_EXPIRED,
+        "Rows not written because their hour was past the table's retention."
     );
     describe_counter!(
         DUPLICATES_SKIPPED,
@@ -44,6 +49,7 @@ pub fn unit_acknowledged(ack: &IngestAck, bytes: usize) {
     ];
     counter!(ROWS, &labels).increment(ack.rows_committed);
     counter!(ROWS_REJECTED, &labels).increment(ack.rows_rejected);
+    counter!(ROWS_EXPIRED, &labels).increment(ack.rows_expired);
     counter!(DUPLICATES_SKIPPED, &labels).increment(ack.duplicates_skipped);
     counter!(BYTES, &labels).increment(bytes as u64);
 }

@@ -28,7 +28,7 @@ use super::unit::{Unit, UnitJob};
 use super::IngestError;
 use crate::clock::Clock;
 use crate::datasets::Dataset;
-use crate::lake::{LakeError, PartitionKey, SequenceRange};
+use crate::lake::{Cutoff, LakeError, PartitionKey, RetentionPolicy, SequenceRange};
 
 /// Units of one stream that may be writing or waiting for their commit at once.
 const MAX_UNITS_IN_FLIGHT: usize = 8;
@@ -43,6 +43,8 @@ pub(super) struct StreamContext {
     pub(super) memory: MemoryBudget,
     /// The dead-letter dataset.
     pub(super) rejected: Arc<Dataset>,
+    /// Rows of hours past their table's retention are not written.
+    pub(super) retention: Arc<dyn RetentionPolicy>,
 }
 
 pub(super) struct StreamState {
@@ -301,7 +303,8 @@ impl StreamState {
             self.unit.duplicates += normalized.batch.num_rows() as u64;
             vec![]
         } else {
-            partitioner.split(&normalized.batch)?
+            let parts = partitioner.split(&normalized.batch)?;
+            self.drop_expired(parts)
         };
         let rejected = if normalized.rejected.is_empty() {
             vec![]
@@ -320,6 +323,34 @@ impl StreamState {
             self.rejected_partitioner.split(&rows)?
         };
         Ok(Split { main, rejected })
+    }
+
+    /// The parts whose hour the table's retention keeps; the others are counted as expired.
+    fn drop_expired(
+        &mut self,
+        parts: Vec<(PartitionKey, RecordBatch)>,
+    ) -> Vec<(PartitionKey, RecordBatch)> {
+        let retention = self
+            .context
+            .retention
+            .retention(&self.target.tenant, &self.target.dataset.name);
+        let Some(cutoff) = Cutoff::at(retention, self.context.clock.now()) else {
+            return parts;
+        };
+        let (kept, expired): (Vec<_>, Vec<_>) = parts
+            .into_iter()
+            .partition(|(key, _)| !cutoff.expires_hour(key.hour));
+        let rows: usize = expired.iter().map(|(_, b)| b.num_rows()).sum();
+        if rows > 0 {
+            self.unit.expired += rows as u64;
+            self.unit.expired_reason = format!(
+                "rows with {} before {} are past the table's retention of {} and were not written",
+                self.target.dataset.time_column,
+                cutoff.first_kept().format("%Y-%m-%dT%H:%MZ"),
+                humantime::format_duration(retention.unwrap_or_default())
+            );
+        }
+        kept
     }
 
     /// Hands the current unit to a task that writes its files, queues its commit after the
@@ -380,6 +411,7 @@ impl StreamState {
         self.summary.rows_committed += ack.rows_committed;
         self.summary.duplicates_skipped += ack.duplicates_skipped;
         self.summary.rows_rejected += ack.rows_rejected;
+        self.summary.rows_expired += ack.rows_expired;
         self.summary.table_version = self.summary.table_version.max(ack.table_version);
         self.acked_any = true;
         Ok(())

@@ -29,6 +29,8 @@ pub struct IngestSummary {
     pub rows_committed: u64,
     pub duplicates_skipped: u64,
     pub rows_rejected: u64,
+    /// Rows past the table's retention, not written.
+    pub rows_expired: u64,
     pub table_version: i64,
     /// Arrow bytes of the record batches received (committed or not).
     pub bytes_received: u64,

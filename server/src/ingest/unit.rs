@@ -55,6 +55,9 @@ pub(super) struct Unit {
     /// Rows for the tenant's `_rejected` table.
     pub(super) rejected: TableRows,
     pub(super) duplicates: u64,
+    /// Rows past the table's retention, dropped, and why.
+    pub(super) expired: u64,
+    pub(super) expired_reason: String,
     pub(super) bytes: usize,
     pub(super) memory: Reservation,
     /// When the first row (or duplicate) arrived; `flush_interval` counts from here.
@@ -63,7 +66,7 @@ pub(super) struct Unit {
 
 impl Unit {
     pub(super) fn is_empty(&self) -> bool {
-        self.main.rows == 0 && self.rejected.rows == 0 && self.duplicates == 0
+        self.main.rows == 0 && self.rejected.rows == 0 && self.duplicates == 0 && self.expired == 0
     }
 
     pub(super) fn start_clock(&mut self) {
@@ -174,6 +177,8 @@ impl UnitJob {
             tenant: self.target.tenant.clone(),
             dataset: self.target.dataset.name.clone(),
             duplicates_skipped: unit.duplicates,
+            rows_expired: unit.expired,
+            expired_reason: unit.expired_reason.clone(),
             table_version: -1,
             last_sequence: unit
                 .main

@@ -16,6 +16,7 @@ pub mod metrics;
 mod partition_key;
 pub mod placement;
 mod registry;
+pub mod retention;
 mod sequences;
 mod startup;
 pub mod stats;
@@ -45,6 +46,7 @@ pub use layout::{
 pub use partition_key::{escape_path_value, PartitionKey, MICROS_PER_HOUR, NULL_PARTITION};
 pub use placement::{Placement, RouteSpec, DEFAULT_STORE};
 use registry::TableRegistry;
+pub use retention::{partition_hour, Cutoff, KeepForever, RetentionPolicy};
 pub use sequences::{RangeCheck, SequenceRange};
 use startup::{check_tenant_key, find_moved_tables, reachable};
 pub use stores::{Store, StoreKind, StoreSpec};

@@ -20,6 +20,10 @@ pub enum StepKind {
     Checkpoint,
     LogCleanup,
     Vacuum,
+    /// Expired hour partitions removed from the table.
+    Retention,
+    /// Files of expired hours deleted at once, without waiting for vacuum.
+    Purge,
 }
 
 impl StepKind {
@@ -29,6 +33,8 @@ impl StepKind {
             StepKind::Checkpoint => "checkpoint",
             StepKind::LogCleanup => "log_cleanup",
             StepKind::Vacuum => "vacuum",
+            StepKind::Retention => "retention",
+            StepKind::Purge => "purge",
         }
     }
 }
@@ -66,6 +72,8 @@ pub struct StepRecord {
     pub files_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Rows the step took in (the rows of an expired partition).
+    pub rows_in: u64,
     /// The table version the step committed or checkpointed, when it did.
     pub version: Option<i64>,
     pub started_at: DateTime<Utc>,
@@ -84,6 +92,7 @@ impl StepRecord {
             files_out: 0,
             bytes_in: 0,
             bytes_out: 0,
+            rows_in: 0,
             version: None,
             started_at,
             duration: Duration::ZERO,

@@ -5,6 +5,7 @@
 //! references.
 
 mod compact;
+mod expire;
 pub mod history;
 mod housekeeping;
 pub mod metrics;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::lake::{LakeError, LakeTables};
+use crate::lake::{LakeError, LakeTables, LoadedTable, RetentionPolicy};
 pub use compact::CompactionWriter;
 pub use history::{MaintenanceLog, Outcome, StepKind, StepRecord};
 pub use settings::{MaintenanceSettings, RunScope};
@@ -49,6 +50,7 @@ pub struct Maintenance {
     tables: Arc<LakeTables>,
     settings: MaintenanceSettings,
     clock: Arc<dyn Clock>,
+    retention: Arc<dyn RetentionPolicy>,
     log: Arc<MaintenanceLog>,
     /// One run at a time per process: the schedule and admin runs take turns.
     running: tokio::sync::Mutex<()>,
@@ -61,11 +63,13 @@ impl Maintenance {
         tables: Arc<LakeTables>,
         settings: MaintenanceSettings,
         clock: Arc<dyn Clock>,
+        retention: Arc<dyn RetentionPolicy>,
     ) -> Self {
         Self {
             tables,
             settings,
             clock,
+            retention,
             log: Arc::default(),
             running: tokio::sync::Mutex::new(()),
             full_vacuums: Default::default(),
@@ -80,6 +84,23 @@ impl Maintenance {
     /// Maintains every table of the scope; one record per step that did something. A
     /// table whose step fails gets a `failed` record and the run goes on with the next.
     pub async fn run(&self, scope: &RunScope) -> Result<Vec<StepRecord>, MaintenanceError> {
+        self.each_table(scope, Job::Maintain).await
+    }
+
+    /// Applies retention alone to every table of the scope (`retention.run`): the expired
+    /// partitions of each, and with `scope.purge` their files.
+    pub async fn run_retention(
+        &self,
+        scope: &RunScope,
+    ) -> Result<Vec<StepRecord>, MaintenanceError> {
+        self.each_table(scope, Job::Retention).await
+    }
+
+    async fn each_table(
+        &self,
+        scope: &RunScope,
+        job: Job,
+    ) -> Result<Vec<StepRecord>, MaintenanceError> {
         let datasets = match &scope.dataset {
             Some(name) => vec![self
                 .tables
@@ -102,14 +123,17 @@ impl Maintenance {
                         records.push(StepRecord::failed(
                             tenant,
                             &dataset.name,
-                            StepKind::Compaction,
+                            job.first_step(),
                             self.clock.now(),
                             e,
                         ));
                         continue;
                     }
                 };
-                records.extend(self.maintain(loaded, scope).await);
+                records.extend(match job {
+                    Job::Maintain => self.maintain(loaded, scope).await,
+                    Job::Retention => self.retention_only(loaded, scope).await,
+                });
             }
         }
         if !scope.dry_run {
@@ -117,5 +141,37 @@ impl Maintenance {
             self.log.push(&records);
         }
         Ok(records)
+    }
+}
+
+/// What a run does to each table.
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    /// Every step: retention, compaction, checkpoint, log cleanup, vacuum.
+    Maintain,
+    Retention,
+}
+
+impl Job {
+    /// The step a table that cannot be loaded is recorded as failing.
+    fn first_step(self) -> StepKind {
+        match self {
+            Job::Maintain => StepKind::Compaction,
+            Job::Retention => StepKind::Retention,
+        }
+    }
+}
+
+impl Maintenance {
+    async fn retention_only(&self, loaded: LoadedTable, scope: &RunScope) -> Vec<StepRecord> {
+        let LoadedTable {
+            tenant,
+            dataset,
+            mut table,
+            ..
+        } = loaded;
+        self.expire(&tenant, &dataset, &mut table, scope)
+            .await
+            .records
     }
 }

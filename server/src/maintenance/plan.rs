@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
-use crate::lake::{partition_name, LiveFile};
+use crate::lake::{partition_hour, partition_name, LiveFile};
 
 /// Files of one partition that become one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,20 +106,12 @@ pub fn is_closed(
     grace: Duration,
     now: DateTime<Utc>,
 ) -> bool {
-    let Some(start) = hour_start(values) else {
+    let Some(start) = partition_hour(values) else {
         return false;
     };
     let closes = start + chrono::Duration::hours(1);
     let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
     closes.checked_add_signed(grace).is_some_and(|at| at <= now)
-}
-
-fn hour_start(values: &HashMap<String, Option<String>>) -> Option<DateTime<Utc>> {
-    let number = |c: &str| -> Option<u32> { values.get(c)?.as_deref()?.parse().ok() };
-    let year = i32::try_from(number("year")?).ok()?;
-    NaiveDate::from_ymd_opt(year, number("month")?, number("day")?)?
-        .and_hms_opt(number("hour")?, 0, 0)
-        .map(|t| t.and_utc())
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub struct RunScope {
     /// otherwise deletes just the files the log tombstoned. A run asked for by an admin
     /// always lists.
     pub scheduled: bool,
+    /// Retention deletes the files of expired hours at once instead of leaving them to
+    /// vacuum after the table's `deletedFileRetentionDuration`.
+    pub purge: bool,
 }
 
 /// How often the schedule lets vacuum list a table for orphans.

@@ -46,6 +46,7 @@ fn fields() -> Vec<Field> {
         int("files_out"),
         int("bytes_in"),
         int("bytes_out"),
+        int("rows_in"),
         Field::new("version", DataType::Int64, true),
         Field::new(
             "started_at",
@@ -76,6 +77,7 @@ fn columns(records: &[StepRecord]) -> Vec<ArrayRef> {
         number(&|r| r.files_out),
         number(&|r| r.bytes_in),
         number(&|r| r.bytes_out),
+        number(&|r| r.rows_in),
         Arc::new(Int64Array::from_iter(records.iter().map(|r| r.version))),
         Arc::new(
             TimestampMillisecondArray::from_iter_values(

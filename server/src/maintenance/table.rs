@@ -23,10 +23,17 @@ impl Maintenance {
             mut table,
             ..
         } = loaded;
-        let mut records = self
-            .compact_table(&tenant, &dataset, &mut table, dry_run)
-            .await;
-        if !dry_run && records.iter().any(|r| r.outcome == Outcome::Done) {
+        // Expired hours go first: compacting them would be wasted work.
+        let expiry = self.expire(&tenant, &dataset, &mut table, scope).await;
+        let mut records = expiry.records;
+        records.extend(
+            self.compact_table(&tenant, &dataset, &mut table, dry_run)
+                .await,
+        );
+        let compacted = records
+            .iter()
+            .any(|r| r.kind == StepKind::Compaction && r.outcome == Outcome::Done);
+        if !dry_run && (compacted || expiry.committed) {
             if let Err(e) = refresh(&mut table).await {
                 records.push(StepRecord::failed(
                     &tenant,

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::Result as DfResult;
 
-use super::lake_scan::LakeScan;
+use super::lake_scan::{LakeScan, ScanRetention};
+use super::retention::QueryRetention;
 use arrow::datatypes::SchemaRef;
 
 use super::system::{SystemSchema, SystemTables};
@@ -70,6 +71,7 @@ impl LakeCatalog {
         tables: Arc<LakeTables>,
         system_tables: SystemTables,
         versions: Arc<Versions>,
+        retention: QueryRetention,
     ) -> Result<Self, QueryError> {
         let visible = match scope.tenant() {
             Some(own) => vec![own.to_string()],
@@ -85,6 +87,7 @@ impl LakeCatalog {
                     names,
                     tables: tables.clone(),
                     versions: versions.clone(),
+                    retention: retention.clone(),
                 }),
             );
         }
@@ -155,6 +158,7 @@ pub struct TenantSchema {
     names: Vec<String>,
     tables: Arc<LakeTables>,
     versions: Arc<Versions>,
+    retention: QueryRetention,
 }
 
 impl TenantSchema {
@@ -191,7 +195,12 @@ impl SchemaProvider for TenantSchema {
             .ok_or_else(|| self.unknown(name).into_datafusion())?;
         self.versions.record(&self.tenant, name, loaded.version());
         let provider = loaded.table.table_provider().await?;
-        Ok(Some(LakeScan::new(provider)))
+        let retention = ScanRetention {
+            retention: self.retention.clone(),
+            tenant: self.tenant.clone(),
+            dataset: name.to_string(),
+        };
+        Ok(Some(LakeScan::new(provider, retention)))
     }
 
     fn table_exist(&self, name: &str) -> bool {

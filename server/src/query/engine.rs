@@ -14,6 +14,7 @@ use lakeport_proto::{QueryTicket, TableVersion};
 use super::catalog::{LakeCatalog, Versions};
 use super::limits::{ConcurrencyLimit, LimitedStream};
 use super::plan_cache::PlanCache;
+use super::retention::QueryRetention;
 use super::system::SystemTables;
 use super::ticket::TicketSigner;
 use super::{guard, utc, QueryError, Scope, CATALOG};
@@ -46,6 +47,7 @@ pub struct QueryEngine {
     concurrency: ConcurrencyLimit,
     plans: PlanCache,
     config: QuerySettings,
+    retention: QueryRetention,
 }
 
 /// A planned query: ready to run, its result schema as Flight clients will see it, and the
@@ -63,9 +65,11 @@ impl QueryEngine {
         tables: Arc<LakeTables>,
         config: QuerySettings,
         system: Vec<Arc<dyn SystemTable>>,
+        retention: QueryRetention,
     ) -> Self {
         Self {
-            system: SystemTables::new(&tables, system),
+            system: SystemTables::new(&tables, system, retention.clone()),
+            retention,
             base_runtime: Arc::new(RuntimeEnv::default()),
             signer: TicketSigner::new(config.ticket_secret.as_deref(), config.ticket_ttl),
             concurrency: ConcurrencyLimit::new(config.max_concurrent, config.queue_timeout),
@@ -78,7 +82,14 @@ impl QueryEngine {
     /// The catalog `scope` sees (for the Flight SQL metadata calls).
     pub async fn catalog(&self, scope: &Scope) -> Result<LakeCatalog, QueryError> {
         let versions = Arc::new(Versions::default());
-        LakeCatalog::new(scope, self.tables.clone(), self.system.clone(), versions).await
+        LakeCatalog::new(
+            scope,
+            self.tables.clone(),
+            self.system.clone(),
+            versions,
+            self.retention.clone(),
+        )
+        .await
     }
 
     /// Parses, checks and plans `sql`; tables load at the `pins` versions, or the latest.
@@ -98,6 +109,7 @@ impl QueryEngine {
                 self.tables.clone(),
                 self.system.clone(),
                 versions.clone(),
+                self.retention.clone(),
             )
             .await?,
         );

@@ -1,4 +1,5 @@
-//! `LakeScan`: a lake table's Delta provider, reading Parquet without a row filter.
+//! `LakeScan`: a lake table's Delta provider, reading Parquet without a row filter, and
+//! only the hours the table's retention keeps (see `retention`).
 //!
 //! delta-rs hands a query's filters to DataFusion's Parquet reader twice over: as a pruning
 //! predicate (skip files, row groups and pages by their statistics) and as a row filter
@@ -25,14 +26,34 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::retention::QueryRetention;
+
 #[derive(Debug)]
 pub struct LakeScan {
     inner: Arc<dyn TableProvider>,
+    retention: ScanRetention,
+}
+
+/// Whose table a scan reads, to find its retention when the scan is planned.
+#[derive(Debug)]
+pub struct ScanRetention {
+    pub retention: QueryRetention,
+    pub tenant: String,
+    pub dataset: String,
 }
 
 impl LakeScan {
-    pub fn new(inner: Arc<dyn TableProvider>) -> Arc<Self> {
-        Arc::new(Self { inner })
+    pub fn new(inner: Arc<dyn TableProvider>, retention: ScanRetention) -> Arc<Self> {
+        Arc::new(Self { inner, retention })
+    }
+
+    /// The query's filters and the retention's, judged now (a plan kept for its ticket is
+    /// planned into a scan when it runs).
+    fn with_retention(&self, filters: &[Expr]) -> Vec<Expr> {
+        let mut all = filters.to_vec();
+        let r = &self.retention;
+        all.extend(r.retention.filter(&r.tenant, &r.dataset));
+        all
     }
 }
 
@@ -61,7 +82,8 @@ impl TableProvider for LakeScan {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let plan = self.inner.scan(state, projection, filters, limit).await?;
+        let filters = self.with_retention(filters);
+        let plan = self.inner.scan(state, projection, &filters, limit).await?;
         without_row_filter(plan)
     }
 
@@ -70,6 +92,12 @@ impl TableProvider for LakeScan {
         state: &dyn Session,
         args: ScanArgs<'a>,
     ) -> DfResult<ScanResult> {
+        let filters = self.with_retention(args.filters().unwrap_or_default());
+        let args = ScanArgs::default()
+            .with_projection(args.projection())
+            .with_filters(Some(&filters))
+            .with_limit(args.limit())
+            .with_statistics_requests(args.statistics_requests());
         let scanned = self.inner.scan_with_args(state, args).await?;
         Ok(without_row_filter(scanned.into_inner())?.into())
     }

@@ -10,6 +10,7 @@ pub mod lake_scan;
 pub mod limits;
 pub mod metrics;
 pub mod plan_cache;
+pub mod retention;
 pub mod scope;
 pub mod system;
 pub mod ticket;
@@ -22,6 +23,7 @@ use datafusion::error::DataFusionError;
 use crate::lake::LakeError;
 
 pub use engine::{Planned, QueryEngine, QuerySettings};
+pub use retention::QueryRetention;
 pub use scope::Scope;
 
 /// The one catalog lakeport's SQL sees.

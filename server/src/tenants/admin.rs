@@ -10,8 +10,10 @@ use crate::auth::TokenHash;
 use crate::lake::TenantPlacement;
 use crate::names::check_name;
 
+const DATASET_RETENTION: &str = "dataset_retention";
+
 /// Fields `tenant.update` can change, as its mask names them.
-pub(super) const UPDATABLE: [&str; 10] = [
+pub(super) const UPDATABLE: [&str; 11] = [
     "display_name",
     "region",
     "encryption",
@@ -20,6 +22,7 @@ pub(super) const UPDATABLE: [&str; 10] = [
     "rows_per_second",
     "burst_rows",
     "retention",
+    "dataset_retention",
     "state",
     "quality",
 ];
@@ -64,13 +67,15 @@ impl Tenants {
             .map(|c| c.set_fields())
             .unwrap_or_default();
         for field in mask {
-            if !UPDATABLE.contains(&field.as_str()) {
+            // `dataset_retention.NAME` changes one dataset's entry and leaves the others.
+            let whole = field.split_once('.').map_or(field.as_str(), |(f, _)| f);
+            if !UPDATABLE.contains(&field.as_str()) && whole != DATASET_RETENTION {
                 return Err(TenantsError::Invalid(format!(
-                    "unknown field {field:?}; fields are: {}",
+                    "unknown field {field:?}; fields are: {}, {DATASET_RETENTION}.DATASET",
                     UPDATABLE.join(", ")
                 )));
             }
-            if pinned.contains(&field.as_str()) {
+            if pinned.contains(&whole) {
                 return Err(TenantsError::Invalid(format!(
                     "{field} of tenant {id:?} is set in the config file, which wins; change it there"
                 )));
@@ -216,9 +221,23 @@ fn apply_mask(settings: &mut TenantSettings, changes: &TenantSettings, mask: &[S
             "rows_per_second" => settings.rows_per_second = changes.rows_per_second,
             "burst_rows" => settings.burst_rows = changes.burst_rows,
             "retention" => settings.retention = changes.retention.clone(),
+            "dataset_retention" => settings.dataset_retention = changes.dataset_retention.clone(),
             "state" => settings.state = changes.state,
             "quality" => settings.quality = changes.quality.clone(),
-            _ => {}
+            other => {
+                if let Some(dataset) = other.strip_prefix("dataset_retention.") {
+                    let given = changes
+                        .dataset_retention
+                        .as_ref()
+                        .and_then(|m| m.get(dataset).cloned());
+                    let mut map = settings.dataset_retention.take().unwrap_or_default();
+                    match given {
+                        Some(retention) => map.insert(dataset.to_string(), retention),
+                        None => map.remove(dataset),
+                    };
+                    settings.dataset_retention = (!map.is_empty()).then_some(map);
+                }
+            }
         }
     }
 }

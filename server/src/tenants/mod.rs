@@ -7,6 +7,7 @@ pub mod metrics;
 mod quota;
 pub mod rate;
 pub mod record;
+mod retention;
 mod store;
 mod system_tables;
 
@@ -67,6 +68,8 @@ pub struct TenantsConfig {
     /// `[tenant_defaults]`: what a field falls back to when neither the config nor the
     /// registry sets it.
     pub defaults: TenantSettings,
+    /// `[datasets.NAME] retention`: below a tenant's own retention, above the defaults'.
+    pub dataset_retention: BTreeMap<String, String>,
     /// An admin's write to an unknown tenant creates it.
     pub auto_provision: bool,
     pub registry_refresh: Duration,

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::datasets::Expectations;
+use crate::lake::retention::parse_retention;
 use crate::lake::KeySpec;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,8 +52,11 @@ pub struct TenantSettings {
     pub rows_per_second: Option<u64>,
     /// Rows a tenant may send at once above the rate (default: one second's worth).
     pub burst_rows: Option<u64>,
-    /// How long the tenant's data is kept, as written (`400d`).
+    /// How long the tenant's data is kept, as written (`400d`, or `forever`).
     pub retention: Option<String>,
+    /// Per dataset, a retention over `retention` for that dataset's table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_retention: Option<BTreeMap<String, String>>,
     pub state: Option<TenantState>,
     /// Data-quality expectations per dataset; a dataset named here replaces the config's
     /// `[datasets.NAME.quality]` for this tenant.
@@ -72,6 +76,10 @@ impl TenantSettings {
             rows_per_second: self.rows_per_second.or(below.rows_per_second),
             burst_rows: self.burst_rows.or(below.burst_rows),
             retention: self.retention.clone().or(below.retention.clone()),
+            dataset_retention: self
+                .dataset_retention
+                .clone()
+                .or(below.dataset_retention.clone()),
             state: self.state.or(below.state),
             quality: self.quality.clone().or(below.quality.clone()),
         }
@@ -93,6 +101,7 @@ impl TenantSettings {
         add(self.rows_per_second.is_some(), "rows_per_second");
         add(self.burst_rows.is_some(), "burst_rows");
         add(self.retention.is_some(), "retention");
+        add(self.dataset_retention.is_some(), "dataset_retention");
         add(self.state.is_some(), "state");
         add(self.quality.is_some(), "quality");
         fields
@@ -122,9 +131,10 @@ impl TenantSettings {
             }
         }
         if let Some(retention) = &self.retention {
-            humantime::parse_duration(retention).map_err(|e| {
-                format!("retention {retention:?} is not a duration (like 400d): {e}")
-            })?;
+            parse_retention(retention)?;
+        }
+        for (dataset, retention) in self.dataset_retention.iter().flatten() {
+            parse_retention(retention).map_err(|e| format!("{dataset}: {e}"))?;
         }
         Ok(())
     }
@@ -211,7 +221,7 @@ mod tests {
         };
         assert!(soft_above_hard.check().unwrap_err().contains("above hard"));
         let retention = TenantSettings {
-            retention: Some("forever".into()),
+            retention: Some("sometimes".into()),
             ..Default::default()
         };
         assert!(retention.check().unwrap_err().contains("retention"));

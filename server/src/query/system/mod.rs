@@ -13,7 +13,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::catalog::{MemTable, SchemaProvider, TableProvider};
 use datafusion::error::Result as DfResult;
 
-use super::QueryError;
+use super::{QueryError, QueryRetention};
 use crate::lake::{LakeTables, SystemTable};
 
 /// Every system table the catalog serves, by name.
@@ -22,10 +22,14 @@ pub struct SystemTables(Arc<Vec<Arc<dyn SystemTable>>>);
 
 impl SystemTables {
     /// The query wing's own tables over `lake`, plus the `others` other subsystems serve.
-    pub fn new(lake: &Arc<LakeTables>, others: Vec<Arc<dyn SystemTable>>) -> Self {
+    pub fn new(
+        lake: &Arc<LakeTables>,
+        others: Vec<Arc<dyn SystemTable>>,
+        retention: QueryRetention,
+    ) -> Self {
         let mut all: Vec<Arc<dyn SystemTable>> = vec![
             Arc::new(commits::CommitsTable::new(lake.clone())),
-            Arc::new(partitions::PartitionsTable::new(lake.clone())),
+            Arc::new(partitions::PartitionsTable::new(lake.clone(), retention)),
             Arc::new(tables::TablesTable::new(lake.clone())),
         ];
         all.extend(others);

@@ -1,5 +1,6 @@
 //! `system.partitions`: per Hive partition of each table, its files (and how many are
-//! small against the compaction target), bytes, rows and event-time bounds.
+//! small against the compaction target), bytes, rows, event-time bounds, and when the
+//! table's retention expires it.
 
 use std::sync::Arc;
 
@@ -8,17 +9,20 @@ use arrow::datatypes::{Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use super::utc;
+use crate::lake::retention::{expires_at, values_in_path};
 use crate::lake::system_table::{batch, int, text};
-use crate::lake::{partition_usage, LakeError, LakeTables, SystemTable};
+use crate::lake::{partition_hour, partition_usage, LakeError, LakeTables, SystemTable};
+use crate::query::QueryRetention;
 
 #[derive(Debug)]
 pub(super) struct PartitionsTable {
     lake: Arc<LakeTables>,
+    retention: QueryRetention,
 }
 
 impl PartitionsTable {
-    pub(super) fn new(lake: Arc<LakeTables>) -> Self {
-        Self { lake }
+    pub(super) fn new(lake: Arc<LakeTables>, retention: QueryRetention) -> Self {
+        Self { lake, retention }
     }
 }
 
@@ -39,6 +43,8 @@ impl SystemTable for PartitionsTable {
             int("rows"),
             Field::new("min_event_time", utc(TimeUnit::Microsecond), true),
             Field::new("max_event_time", utc(TimeUnit::Microsecond), true),
+            // Null: the table keeps its rows forever.
+            Field::new("expires_at", utc(TimeUnit::Microsecond), true),
         ]))
     }
 
@@ -56,13 +62,20 @@ impl SystemTable for PartitionsTable {
         );
         let mut min_time = TimestampMicrosecondBuilder::new().with_timezone("UTC");
         let mut max_time = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        let mut expires = TimestampMicrosecondBuilder::new().with_timezone("UTC");
         let targets = self.lake.file_targets();
         for t in self.lake.tables_of_all(tenants).await? {
             // Small: under a quarter of the dataset's compaction target.
             let small_below = (targets.of(&t.dataset.name) / 4) as i64;
             let columns = t.dataset.partition_columns();
             let usage = partition_usage(&t.table, &columns, &t.dataset.time_column, small_below)?;
+            let retention = self.retention.policy.retention(&t.tenant, &t.dataset.name);
             for (key, usage) in usage {
+                let hour = partition_hour(&values_in_path(&key));
+                expires.append_option(
+                    hour.and_then(|h| expires_at(h, retention))
+                        .map(|at| at.timestamp_micros()),
+                );
                 tenant.append_value(&t.tenant);
                 dataset.append_value(&t.dataset.name);
                 partition.append_value(key);
@@ -84,6 +97,7 @@ impl SystemTable for PartitionsTable {
             Arc::new(rows.finish()),
             Arc::new(min_time.finish()),
             Arc::new(max_time.finish()),
+            Arc::new(expires.finish()),
         ];
         batch(self.schema(), columns)
     }
