@@ -137,7 +137,8 @@ def decode_ack(buf) -> dict:
     """Decodes an IngestAck protobuf (see proto/lakeport.proto) without generated code."""
     data = buf.to_pybytes() if hasattr(buf, "to_pybytes") else bytes(buf)
     names = {1: "tenant", 2: "dataset", 3: "rows_committed", 4: "duplicates_skipped",
-             5: "rows_rejected", 6: "table_version", 7: "last_sequence"}
+             5: "rows_rejected", 6: "table_version", 7: "last_sequence", 8: "rows_expired",
+             9: "expired_reason"}
     out = {"rows_committed": 0, "duplicates_skipped": 0, "rows_rejected": 0, "table_version": 0}
     i = 0
 
