@@ -15,9 +15,10 @@ pub use lakeport_proto::{
     DatasetUsage, IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult,
     MaintenanceStep, QualityCheck, QualityReport, QualityRunRequest, QuotaReport,
     QuotaReportRequest, ReadinessCheck, ReadinessRequest, ReadinessResult, RetentionRunRequest,
-    TableReadiness, Tenant, TenantCreateRequest, TenantEncryption, TenantGetRequest, TenantList,
-    TenantListRequest, TenantToken, TenantUpdateRequest, TenantUsage, TokenIssueRequest,
-    TokenIssueResult, TokenRevokeRequest,
+    StoreRemoval, TableReadiness, Tenant, TenantCreateRequest, TenantDeleteRequest,
+    TenantDeleteResult, TenantEncryption, TenantGetRequest, TenantList, TenantListRequest,
+    TenantToken, TenantUpdateRequest, TenantUsage, TokenIssueRequest, TokenIssueResult,
+    TokenRevokeRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +199,20 @@ impl Client {
             fields,
         };
         self.action("tenant.update", request).await
+    }
+
+    /// Deletes a tenant and every object it has in every store, then its record and tokens
+    /// (admin); what was removed, per store. `confirm` must repeat the id.
+    pub async fn tenant_delete(
+        &mut self,
+        id: &str,
+        confirm: &str,
+    ) -> Result<TenantDeleteResult, ClientError> {
+        let request = TenantDeleteRequest {
+            id: id.into(),
+            confirm: confirm.into(),
+        };
+        self.action("tenant.delete", request).await
     }
 
     /// A tenant's settings in force and its tokens (admin).

@@ -11,7 +11,8 @@ pub use v1::{
     DatasetUsage, IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult,
     MaintenanceStep, QualityCheck, QualityReport, QualityRunRequest, QueryTicket, QuotaReport,
     QuotaReportRequest, ReadinessCheck, ReadinessRequest, ReadinessResult, RetentionRunRequest,
-    SignedTicket, TableReadiness, TableVersion, Tenant, TenantCreateRequest, TenantEncryption,
-    TenantGetRequest, TenantList, TenantListRequest, TenantToken, TenantUpdateRequest, TenantUsage,
-    TokenIssueRequest, TokenIssueResult, TokenRevokeRequest,
+    SignedTicket, StoreRemoval, TableReadiness, TableVersion, Tenant, TenantCreateRequest,
+    TenantDeleteRequest, TenantDeleteResult, TenantEncryption, TenantGetRequest, TenantList,
+    TenantListRequest, TenantToken, TenantUpdateRequest, TenantUsage, TokenIssueRequest,
+    TokenIssueResult, TokenRevokeRequest,
 };

@@ -134,6 +134,7 @@ fn code_of(e: &Error) -> Code {
             TenantsError::Invalid(_) => Code::InvalidArgument,
             TenantsError::OverQuota { .. } => Code::ResourceExhausted,
             TenantsError::Suspended(_)
+            | TenantsError::Configured(_)
             | TenantsError::EncryptionInUse { .. }
             | TenantsError::Unusable { .. } => Code::FailedPrecondition,
             TenantsError::Contended(..) => Code::Aborted,
@@ -220,6 +221,7 @@ fn lake_code(e: &LakeError) -> Code {
         | LakeError::NoPlacement { .. }
         | LakeError::WrongRegion { .. }
         | LakeError::SequenceOverlap { .. }
+        | LakeError::TenantDeleting(_)
         | LakeError::VersionGone { .. } => Code::FailedPrecondition,
         LakeError::CommitContention { .. }
         | LakeError::CreateRace(_)

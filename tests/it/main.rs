@@ -11,6 +11,7 @@ mod ingest;
 mod layering;
 mod layout;
 mod maintenance;
+mod offboarding;
 mod operations;
 mod quality;
 mod query_queue;

@@ -1,14 +1,20 @@
-"""Retention on S3 (moto), judged by the server's real clock: a tenant update hides the
-expired hours from ADBC at once, ingest refuses their rows, a dry run changes nothing, and
-`lakeport retention run --purge` removes them so that the `deltalake` package reads only
-the kept rows and the bucket holds no file of an expired hour."""
+"""The data lifecycle with real clients and stores.
+
+Retention on S3 (moto), judged by the server's real clock: a tenant update hides the expired
+hours from ADBC at once, ingest refuses their rows, a dry run changes nothing, and `lakeport
+retention run --purge` removes them so that the `deltalake` package reads only the kept rows
+and the bucket holds no file of an expired hour.
+
+Offboarding: a deletion cut short by a failing store refuses the tenant and finishes after a
+restart, touching nothing of another tenant in either store."""
 
 import json
 import time
 
+import pytest
 from deltalake import DeltaTable
 
-from conftest import ADMIN, Server, auth_toml, put_table, snowplow_table, sql, toml_table
+from conftest import ADMIN, Server, auth_toml, eventually, put_table, snowplow_table, sql, toml_table
 from test_cli import lakeport
 from test_s3 import deltalake_options
 
@@ -67,3 +73,81 @@ commit_interval = "10ms"
         assert [k for k in keys if hour_dir(new_us) in k and k.endswith(".parquet")]
     finally:
         server.stop()
+
+
+def test_a_deletion_cut_short_refuses_the_tenant_and_finishes_after_a_restart(tmp_path, lake, moto, unique):
+    """Two stores (the local default, S3 behind a proxy for OTel). The S3 deletes fail, so the
+    deletion stops midway: the tenant is refused from then on, the other tenant keeps every
+    object in both stores, and after the store heals a restarted server finishes the job."""
+    import pyarrow as pa
+    import pyarrow.flight as flight
+    from peers import FaultProxy
+    from test_store_faults import _logs
+
+    bucket = moto.bucket(unique("offboard"))
+    proxy = FaultProxy(moto.port)
+    options = dict(moto.store_options(endpoint=proxy.endpoint), timeout="2s", connect_timeout="2s")
+    config = 'registry_refresh = "100ms"\n' + auth_toml() + f"""
+[stores.s3]
+url = "s3://{bucket}/lake"
+options = {toml_table(options)}
+max_retries = 1
+retry_timeout = "3s"
+
+[[routes]]
+datasets = ["otel_*"]
+store = "s3"
+
+[ingest]
+commit_interval = "10ms"
+"""
+    server = Server(tmp_path, lake, config=config).start()
+    try:
+        lakeport(server, "tenant", "create", "gamma", token=ADMIN)
+        gamma = lakeport(server, "token", "issue", "gamma", token=ADMIN).stdout.strip()
+        for token in (gamma, "acme-secret"):
+            put_table(server, snowplow_table(30), token=token)
+            put_table(server, _logs(20), dataset="otel_logs", token=token)
+
+        def s3_keys(tenant):
+            return sorted(k for k in moto.keys(bucket) if f"tenant_id={tenant}/" in k)
+
+        def local_files(tenant):
+            root = lake / f"tenant_id={tenant}"
+            return sorted(str(p) for p in root.rglob("*") if p.is_file())
+
+        acme_before = (s3_keys("acme"), local_files("acme"))
+        assert s3_keys("gamma") and local_files("gamma")
+
+        proxy.fail("503", lambda method, path: method == "DELETE" or (method == "POST" and "delete" in path))
+        cut = lakeport(server, "tenant", "delete", "gamma", "--confirm", "gamma", token=ADMIN, check=False)
+        assert cut.returncode != 0 and "UNAVAILABLE" in cut.stderr.upper(), cut.stderr
+        assert s3_keys("gamma"), "the S3 objects are still there"
+
+        with pytest.raises(pa.ArrowInvalid) as refused:
+            put_table(server, snowplow_table(1, prefix="late"), token=gamma)
+        assert "FAILED_PRECONDITION" in str(refused.value) and "being deleted" in str(refused.value)
+        import adbc_driver_manager
+        with pytest.raises(adbc_driver_manager.OperationalError) as refused:
+            sql(server, "SELECT count(*) FROM otel_logs", token=gamma)
+        assert "(FailedPrecondition; Prepare)" in str(refused.value) and "being deleted" in str(refused.value)
+        shown = json.loads(lakeport(server, "tenant", "get", "gamma", "--format", "json", token=ADMIN).stdout)
+        assert shown[0]["state"] == "deleting"
+
+        server.kill()
+        proxy.heal()
+        server.start()
+
+        def finished():
+            listed = json.loads(lakeport(server, "tenant", "list", "--format", "json", token=ADMIN).stdout)
+            return "gamma" not in [t["id"] for t in listed]
+        eventually("the restarted server finishes the deletion", finished)
+        assert s3_keys("gamma") == [] and not (lake / "tenant_id=gamma").exists()
+        assert (s3_keys("acme"), local_files("acme")) == acme_before
+        assert not list((lake / "_lakeport" / "tenants").glob("gamma/*"))
+        with pytest.raises(flight.FlightUnauthenticatedError):
+            put_table(server, snowplow_table(1, prefix="gone"), token=gamma)
+    finally:
+        proxy.heal()
+        server.stop()
+        proxy.stop()

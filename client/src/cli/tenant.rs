@@ -1,4 +1,4 @@
-//! `lakeport tenant create|list|get|update` and `lakeport token issue|revoke` (admin): the
+//! `lakeport tenant create|list|get|update|delete` and `lakeport token issue|revoke` (admin): the
 //! tenant registry every server replica shares.
 
 use std::sync::Arc;
@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
-use lakeport_client::{Client, Tenant, TenantEncryption, TokenIssueRequest};
+use lakeport_client::{Client, Tenant, TenantDeleteResult, TenantEncryption, TokenIssueRequest};
 
 use super::OutputArgs;
 
@@ -28,6 +28,17 @@ pub(crate) enum TenantCommand {
     /// One tenant's settings in force and its tokens.
     Get {
         id: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Delete a tenant: every object it has in every store, its `_rejected` table, then its
+    /// record and tokens. Cannot be undone. Writes and queries are refused from the start;
+    /// a deletion cut short finishes on restart or on any replica (or run this again).
+    Delete {
+        id: String,
+        /// The tenant's id again, to confirm.
+        #[arg(long)]
+        confirm: String,
         #[command(flatten)]
         out: OutputArgs,
     },
@@ -186,6 +197,13 @@ pub(crate) async fn run_tenant(client: &mut Client, command: TenantCommand) -> a
         }
         TenantCommand::List { out } => (client.tenant_list().await?, out),
         TenantCommand::Get { id, out } => (vec![client.tenant_get(&id).await?], out),
+        TenantCommand::Delete { id, confirm, out } => {
+            if confirm != id {
+                bail!("--confirm must repeat the tenant id ({id}): deleting cannot be undone");
+            }
+            let result = client.tenant_delete(&id, &confirm).await?;
+            return print_removals(&result, out).await;
+        }
         TenantCommand::Update {
             id,
             settings,
@@ -201,6 +219,45 @@ pub(crate) async fn run_tenant(client: &mut Client, command: TenantCommand) -> a
         }
     };
     let batch = tenants_batch(&tenants)?;
+    let schema = batch.schema();
+    super::output::write(
+        out.format,
+        out.output.as_deref(),
+        schema,
+        futures::stream::iter([Ok(batch)]),
+    )
+    .await
+}
+
+/// One row per store: what the deletion removed there.
+async fn print_removals(result: &TenantDeleteResult, out: OutputArgs) -> anyhow::Result<()> {
+    let stores = &result.stores;
+    let batch = RecordBatch::try_from_iter([
+        (
+            "tenant",
+            Arc::new(StringArray::from_iter_values(
+                stores.iter().map(|_| result.id.as_str()),
+            )) as ArrayRef,
+        ),
+        (
+            "store",
+            Arc::new(StringArray::from_iter_values(
+                stores.iter().map(|s| s.store.as_str()),
+            )),
+        ),
+        (
+            "objects",
+            Arc::new(UInt64Array::from_iter_values(
+                stores.iter().map(|s| s.objects),
+            )),
+        ),
+        (
+            "bytes",
+            Arc::new(UInt64Array::from_iter_values(
+                stores.iter().map(|s| s.bytes),
+            )),
+        ),
+    ])?;
     let schema = batch.schema();
     super::output::write(
         out.format,

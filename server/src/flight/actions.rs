@@ -16,8 +16,8 @@ use tonic::{Request, Status};
 
 use super::action_body::{admin_only, decode};
 use super::ingest::principal;
+use super::lifecycle_actions::{retention_run, tenant_delete, RETENTION_RUN, TENANT_DELETE};
 use super::quality_action::{quality_run, QUALITY_RUN};
-use super::retention_action::{retention_run, RETENTION_RUN};
 use super::steps::step_message;
 use super::tenant_actions::{self, TENANT_ACTIONS};
 use super::CallError;
@@ -57,6 +57,10 @@ pub(super) fn action_types() -> Vec<ActionType> {
         ActionType {
             r#type: RETENTION_RUN.into(),
             description: "Remove the expired hour partitions now, or with purge delete their files at once (body: lakeport.v1.RetentionRunRequest, result: MaintenanceRunResult)".into(),
+        },
+        ActionType {
+            r#type: TENANT_DELETE.into(),
+            description: "Delete a tenant: every object in every store, then its record and tokens (admin; body: lakeport.v1.TenantDeleteRequest, result: TenantDeleteResult)".into(),
         },
         ActionType {
             r#type: QUALITY_RUN.into(),
@@ -123,6 +127,9 @@ async fn run_action(
         RETENTION_RUN => retention_run(&actions.maintenance, principal, action.body)
             .await
             .map(single),
+        TENANT_DELETE => tenant_delete(&actions.tenants, principal, action.body)
+            .await
+            .map(single),
         MAINTENANCE_RUN => {
             admin_only(principal, MAINTENANCE_RUN)?;
             let body: MaintenanceRunRequest = decode(MAINTENANCE_RUN, action.body)?;
@@ -180,7 +187,7 @@ async fn run_action(
         other => Err(Error::from(CallError::Unimplemented {
             command: format!("DoAction {other:?}"),
             why: format!(
-                "lakeport's actions are {MAINTENANCE_RUN}, {RETENTION_RUN}, {SNOWFLAKE_READINESS}, {QUALITY_RUN}, tenant.create|update|get|list, token.issue|revoke, quota.report and the Flight SQL ones (ListActions lists them)"
+                "lakeport's actions are {MAINTENANCE_RUN}, {RETENTION_RUN}, {SNOWFLAKE_READINESS}, {QUALITY_RUN}, tenant.create|update|get|list|delete, token.issue|revoke, quota.report and the Flight SQL ones (ListActions lists them)"
             ),
         })
         .into()),

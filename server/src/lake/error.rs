@@ -19,6 +19,8 @@ pub enum LakeError {
     StoreConfig { store: String, message: String },
     #[error("the tables of tenant {tenant:?} could not be listed at startup ({reason}), so which store holds them is unknown; they are unavailable until a restart lists them")]
     TenantUnlisted { tenant: String, reason: String },
+    #[error("tenant {0:?} is being deleted: its data is going, and it takes no writes or queries (the deletion finishes on any replica; `lakeport tenant get {0}` shows when it is gone)")]
+    TenantDeleting(String),
     #[error("delta table error: {0}")]
     Delta(Arc<deltalake::DeltaTableError>),
     #[error("parquet encoding failed: {0}")]

@@ -8,6 +8,7 @@ pub mod committer;
 pub mod delta;
 pub mod dictionary;
 pub mod encryption;
+mod erase;
 mod error;
 pub mod files;
 pub mod group_commit;
@@ -38,6 +39,7 @@ use crate::datasets::Dataset;
 pub use commit_log::{commit_files, last_checkpoint, read_commit, CommitSummary};
 pub use committer::{CommitOutcome, CommitPolicy};
 pub use encryption::{KeySpec, TenantKey};
+pub use erase::StoreErased;
 pub use error::LakeError;
 pub use group_commit::IncomingUnit;
 pub use layout::{

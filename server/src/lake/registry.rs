@@ -74,6 +74,15 @@ impl TableRegistry {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Drops the handles of a tenant's tables (its data is being deleted): its next table
+    /// is opened afresh from the store.
+    pub(super) fn forget_tenant(&self, tenant: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(t, _), _| t != tenant);
+    }
+
     /// Drops every handle (shutdown): committers finish what is queued, then end.
     pub(super) fn clear(&self) {
         self.entries

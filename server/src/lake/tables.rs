@@ -17,6 +17,11 @@ use crate::datasets::{Dataset, Datasets};
 pub trait TenantDirectory: Send + Sync + std::fmt::Debug {
     /// Every registered or configured tenant id.
     fn registered(&self) -> Vec<String>;
+
+    /// True while the tenant's data is being deleted: its tables are not read.
+    fn is_deleting(&self, _tenant: &str) -> bool {
+        false
+    }
 }
 
 /// A directory that knows no tenant beyond the stores' (tests, tools).
@@ -108,6 +113,7 @@ impl LakeTables {
     pub async fn tenants(&self) -> Result<Vec<String>, LakeError> {
         let mut tenants: BTreeSet<String> = self.directory.registered().into_iter().collect();
         tenants.extend(self.lake.tenants_in_stores().await?);
+        tenants.retain(|t| !self.directory.is_deleting(t));
         Ok(tenants.into_iter().collect())
     }
 
@@ -206,6 +212,9 @@ impl LakeTables {
         tenant: &str,
         dataset: &Arc<Dataset>,
     ) -> Result<Option<Arc<TableHandle>>, LakeError> {
+        if self.directory.is_deleting(tenant) {
+            return Err(LakeError::TenantDeleting(tenant.to_string()));
+        }
         match self.lake.table(tenant, dataset) {
             Ok(handle) => Ok(Some(handle)),
             Err(LakeError::NoPlacement { .. }) => Ok(None),

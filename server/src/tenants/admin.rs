@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::record::{TenantRecord, TenantSettings, TokenRecord};
+use super::record::{TenantRecord, TenantSettings, TenantState, TokenRecord};
 use super::{Cached, TenantView, Tenants, TenantsError, MAX_WRITE_ATTEMPTS};
 use crate::auth::TokenHash;
-use crate::lake::TenantPlacement;
+use crate::lake::{LakeError, TenantPlacement};
 use crate::names::check_name;
 
 const DATASET_RETENTION: &str = "dataset_retention";
@@ -151,7 +151,7 @@ impl Tenants {
 
     /// Applies `change` to the newest revision and writes the next one, rereading when
     /// another replica wrote first.
-    async fn mutate(
+    pub(super) async fn mutate(
         &self,
         id: &str,
         mut change: impl FnMut(&mut TenantRecord) -> Result<(), TenantsError>,
@@ -166,6 +166,9 @@ impl Tenants {
                 None if self.config.configured.contains_key(id) => (self.stand_in(id), 0),
                 None => return Err(TenantsError::Unknown(id.to_string())),
             };
+            if record.settings.state == Some(TenantState::Deleting) {
+                return Err(LakeError::TenantDeleting(id.to_string()).into());
+            }
             change(&mut record)?;
             record.updated_at = self.clock.now();
             if self.store.write(&record, revision).await? {
@@ -177,7 +180,7 @@ impl Tenants {
     }
 
     /// Takes a record this replica just wrote, without waiting for the next refresh.
-    fn cache(&self, revision: u64, record: TenantRecord) {
+    pub(super) fn cache(&self, revision: u64, record: TenantRecord) {
         {
             let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
             let newer = records

@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod metrics;
+mod offboard;
 mod quota;
 pub mod rate;
 pub mod record;
@@ -44,6 +45,8 @@ pub enum TenantsError {
     UnknownToken { tenant: String, token_id: String },
     #[error("tenant {0:?} is suspended: its writes are refused until `lakeport tenant update {0} --state active`")]
     Suspended(String),
+    #[error("tenant {0:?} is set in the config file ([[tenants]]); remove it there and restart every replica before deleting it")]
+    Configured(String),
     #[error("tenant {tenant:?} has reached its hard storage quota: it uses {usage} of {hard}; writes are refused until usage drops (vacuum, retention) or the quota is raised (`lakeport tenant update {tenant} --quota-hard SIZE`)")]
     OverQuota {
         tenant: String,
@@ -105,6 +108,8 @@ pub struct Tenants {
     unusable: RwLock<HashMap<String, String>>,
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
     last_query: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Deletions this replica is finishing now.
+    deletions: Mutex<std::collections::HashSet<String>>,
     /// Tenants warned about their soft quota (once per crossing).
     soft_warned: Mutex<std::collections::HashSet<String>>,
     /// True once the first usage listing finished.
@@ -138,6 +143,7 @@ impl Tenants {
             unusable: RwLock::default(),
             limiters: Mutex::default(),
             last_query: Mutex::default(),
+            deletions: Mutex::default(),
             soft_warned: Mutex::default(),
             listed: watch::Sender::new(false),
             loaded: watch::Sender::new(false),
@@ -180,6 +186,7 @@ impl Tenants {
     /// Refreshes the registry every `registry_refresh` and reconciles usage every
     /// `usage_reconcile_interval` (the first time at once), until `shutdown`.
     pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) {
+        self.resume_deletions();
         let tenants = self.clone();
         let stop = shutdown.clone();
         tokio::spawn(async move {
@@ -190,8 +197,11 @@ impl Tenants {
                     _ = stop.cancelled() => break,
                     _ = tick.tick() => {}
                 }
-                if let Err(e) = tenants.refresh().await {
-                    warn!(error = %e, "tenant registry refresh failed; keeping the last one read");
+                match tenants.refresh().await {
+                    Ok(()) => tenants.resume_deletions(),
+                    Err(e) => {
+                        warn!(error = %e, "tenant registry refresh failed; keeping the last one read")
+                    }
                 }
             }
         });
@@ -401,5 +411,11 @@ impl Tenants {
 impl TenantDirectory for Tenants {
     fn registered(&self) -> Vec<String> {
         self.views().into_iter().map(|v| v.record.id).collect()
+    }
+
+    fn is_deleting(&self, tenant: &str) -> bool {
+        self.read_records()
+            .get(tenant)
+            .is_some_and(|c| c.record.settings.state == Some(TenantState::Deleting))
     }
 }

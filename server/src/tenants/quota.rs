@@ -12,7 +12,7 @@ use super::metrics;
 use super::rate::RateLimiter;
 use super::{TenantSettings, TenantState, TenantView, Tenants, TenantsError};
 use crate::auth::Principal;
-use crate::lake::TableUsage;
+use crate::lake::{LakeError, TableUsage};
 use crate::names::check_name;
 
 /// Longest a write waits for the first usage listing after a start.
@@ -98,8 +98,14 @@ impl Tenants {
                 reason: reason.clone(),
             });
         }
-        if view.settings.state == Some(TenantState::Suspended) {
-            return Err(TenantsError::Suspended(tenant.to_string()));
+        match view.settings.state {
+            Some(TenantState::Suspended) => {
+                return Err(TenantsError::Suspended(tenant.to_string()))
+            }
+            Some(TenantState::Deleting) => {
+                return Err(LakeError::TenantDeleting(tenant.to_string()).into())
+            }
+            Some(TenantState::Active) | None => {}
         }
         // Right after a start the counts hold only this server's writes until the first
         // listing ends; wait for it a while, then go by what is counted so far rather than

@@ -17,6 +17,9 @@ pub enum TenantState {
     Active,
     /// Writes are refused; queries still read what is there.
     Suspended,
+    /// `tenant.delete` began: writes and queries are refused until its data and record are
+    /// gone (any replica finishes the job).
+    Deleting,
 }
 
 impl TenantState {
@@ -24,9 +27,11 @@ impl TenantState {
         match self {
             Self::Active => "active",
             Self::Suspended => "suspended",
+            Self::Deleting => "deleting",
         }
     }
 
+    /// A state an admin may set (`deleting` is only entered through `tenant.delete`).
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "active" => Some(Self::Active),
@@ -118,6 +123,9 @@ impl TenantSettings {
                     bytesize::ByteSize(hard)
                 ));
             }
+        }
+        if self.state == Some(TenantState::Deleting) {
+            return Err("state \"deleting\" is entered only through `lakeport tenant delete`".into());
         }
         if self.rows_per_second == Some(0) {
             return Err("rows_per_second must be at least 1 (leave it unset for no limit)".into());

@@ -167,6 +167,24 @@ impl RegistryStore {
         Ok(true)
     }
 
+    /// Deletes every revision of a tenant's record (its deletion's last step).
+    pub(super) async fn delete_all(&self, id: &str) -> Result<(), TenantsError> {
+        let prefix = self.prefix.clone().join(id);
+        let objects: Vec<_> = self
+            .client
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.store_error(e))?;
+        for meta in objects {
+            match self.client.delete(&meta.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.store_error(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes revisions older than the kept ones; failures only leave extra objects.
     async fn prune(&self, id: &str, newest: u64) {
         let Some(oldest_kept) = newest.checked_sub(KEEP_REVISIONS as u64) else {

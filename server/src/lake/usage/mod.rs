@@ -175,6 +175,14 @@ impl UsageLedger {
     }
 
     /// A tenant's bytes over all its tables.
+    /// Forgets a tenant whose objects were all deleted.
+    pub fn forget_tenant(&self, tenant: &str) {
+        self.tables
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(t, _), _| t != tenant);
+    }
+
     pub fn tenant_bytes(&self, tenant: &str) -> i64 {
         self.of_tenant(tenant).iter().map(|(_, u)| u.bytes).sum()
     }
