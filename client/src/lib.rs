@@ -16,9 +16,9 @@ pub use lakeport_proto::{
     MaintenanceStep, QualityCheck, QualityReport, QualityRunRequest, QuotaReport,
     QuotaReportRequest, ReadinessCheck, ReadinessRequest, ReadinessResult, RetentionRunRequest,
     StoreRemoval, TableReadiness, Tenant, TenantCreateRequest, TenantDeleteRequest,
-    TenantDeleteResult, TenantEncryption, TenantGetRequest, TenantList, TenantListRequest,
-    TenantToken, TenantUpdateRequest, TenantUsage, TokenIssueRequest, TokenIssueResult,
-    TokenRevokeRequest,
+    TenantDeleteResult, TenantEncryption, TenantExportRequest, TenantExportResult,
+    TenantGetRequest, TenantList, TenantListRequest, TenantToken, TenantUpdateRequest, TenantUsage,
+    TokenIssueRequest, TokenIssueResult, TokenRevokeRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +213,15 @@ impl Client {
             confirm: confirm.into(),
         };
         self.action("tenant.delete", request).await
+    }
+
+    /// Copies a tenant's partitions of a time range into a new standalone Delta table in
+    /// another store (a tenant its own; an admin any tenant's).
+    pub async fn tenant_export(
+        &mut self,
+        request: TenantExportRequest,
+    ) -> Result<TenantExportResult, ClientError> {
+        self.action("tenant.export", request).await
     }
 
     /// A tenant's settings in force and its tokens (admin).

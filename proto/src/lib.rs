@@ -12,7 +12,7 @@ pub use v1::{
     MaintenanceStep, QualityCheck, QualityReport, QualityRunRequest, QueryTicket, QuotaReport,
     QuotaReportRequest, ReadinessCheck, ReadinessRequest, ReadinessResult, RetentionRunRequest,
     SignedTicket, StoreRemoval, TableReadiness, TableVersion, Tenant, TenantCreateRequest,
-    TenantDeleteRequest, TenantDeleteResult, TenantEncryption, TenantGetRequest, TenantList,
-    TenantListRequest, TenantToken, TenantUpdateRequest, TenantUsage, TokenIssueRequest,
-    TokenIssueResult, TokenRevokeRequest,
+    TenantDeleteRequest, TenantDeleteResult, TenantEncryption, TenantExportRequest,
+    TenantExportResult, TenantGetRequest, TenantList, TenantListRequest, TenantToken,
+    TenantUpdateRequest, TenantUsage, TokenIssueRequest, TokenIssueResult, TokenRevokeRequest,
 };

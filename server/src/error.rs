@@ -9,6 +9,7 @@ use crate::datasets::DatasetError;
 use crate::flight::CallError;
 use crate::ingest::IngestError;
 use crate::lake::LakeError;
+use crate::lifecycle::LifecycleError;
 use crate::maintenance::MaintenanceError;
 use crate::names::NameError;
 use crate::quality::QualityError;
@@ -40,6 +41,14 @@ pub enum Error {
     Tenants(Box<TenantsError>),
     #[error(transparent)]
     Quality(#[from] QualityError),
+    #[error(transparent)]
+    Lifecycle(Box<LifecycleError>),
+}
+
+impl From<LifecycleError> for Error {
+    fn from(e: LifecycleError) -> Self {
+        Error::Lifecycle(Box::new(e))
+    }
 }
 
 impl From<MaintenanceError> for Error {
@@ -145,6 +154,13 @@ fn code_of(e: &Error) -> Code {
             CallError::BadHeader { .. } | CallError::BadParameters(_) => Code::InvalidArgument,
             CallError::Unimplemented { .. } => Code::Unimplemented,
             CallError::Encode { .. } => Code::Internal,
+        },
+        Error::Lifecycle(l) => match l.as_ref() {
+            LifecycleError::Lake(e) => lake_code(e),
+            LifecycleError::UnknownDataset(_) | LifecycleError::NoTable { .. } => Code::NotFound,
+            LifecycleError::BadRequest(_) => Code::InvalidArgument,
+            LifecycleError::TargetHoldsTable { .. } => Code::AlreadyExists,
+            LifecycleError::CopyMismatch { .. } => Code::Unavailable,
         },
         Error::Quality(q) => match q {
             QualityError::UnknownTenant(_) => Code::NotFound,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod flight;
 pub mod ingest;
 pub mod lake;
+pub mod lifecycle;
 pub mod maintenance;
 pub mod names;
 pub mod ops;

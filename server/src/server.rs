@@ -20,6 +20,7 @@ use crate::flight::{Actions, FlightEndpoint, SqlService};
 use crate::ingest::budget::MemoryBudget;
 use crate::ingest::Ingestor;
 use crate::lake::{Lake, LakeError, LakeTables, SystemTable};
+use crate::lifecycle::Lifecycle;
 use crate::maintenance::{Maintenance, MaintenanceTable};
 use crate::ops::{side_port, Health};
 use crate::quality::{Quality, QualityLog, QualityTable};
@@ -165,6 +166,7 @@ impl Server {
             system,
             retention,
         ));
+        let lifecycle = Arc::new(Lifecycle::new(tables.clone()));
         let quality = Arc::new(Quality::new(
             engine.clone(),
             tables,
@@ -179,6 +181,7 @@ impl Server {
             readiness,
             tenants,
             quality,
+            lifecycle,
         });
         let sql = Arc::new(SqlService::new(ingestor, engine, actions, auth.clone()));
         let endpoint = FlightEndpoint::new(sql, auth.clone());

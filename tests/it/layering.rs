@@ -13,7 +13,14 @@ const FLOORS: &[&[&str]] = &[
     &["datasets", "auth"],
     &["lake"],
     // The two wings and the subsystems beside them, which never import each other.
-    &["ingest", "query", "maintenance", "readiness", "tenants"],
+    &[
+        "ingest",
+        "query",
+        "maintenance",
+        "readiness",
+        "tenants",
+        "lifecycle",
+    ],
     // Runs SQL through the query wing.
     &["quality"],
     // The surface: requests in, statuses out (`error.rs` is its one status map).

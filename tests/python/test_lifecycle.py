@@ -6,7 +6,10 @@ retention run --purge` removes them so that the `deltalake` package reads only t
 and the bucket holds no file of an expired hour.
 
 Offboarding: a deletion cut short by a failing store refuses the tenant and finishes after a
-restart, touching nothing of another tenant in either store."""
+restart, touching nothing of another tenant in either store.
+
+Export: a range of a tenant's table, copied into a customer's bucket, reads back with the
+`deltalake` package; a second run copies nothing again."""
 
 import json
 import time
@@ -151,3 +154,37 @@ commit_interval = "10ms"
         proxy.heal()
         server.stop()
         proxy.stop()
+
+
+def test_export_hands_a_range_over_as_a_delta_table_in_the_customers_bucket(server, lake, moto, unique):
+    """A tenant exports two of its three hours to a bucket with the customer's credentials;
+    the `deltalake` package reads exactly those rows there, from a checkpoint. Asked again,
+    nothing is copied twice. A tenant may not export to a path on the server's disk."""
+    hour_us = 3_600_000_000
+    start = 1_714_550_400_000_000  # 2024-05-01T08:00:00Z
+    for h in range(3):
+        put_table(server, snowplow_table(10 + h, start_us=start + h * hour_us, prefix=f"h{h}"))
+    source_version = DeltaTable(str(lake / "tenant_id=acme" / "snowplow")).version()
+    bucket = moto.bucket(unique("customer"))
+    options = [arg for k, v in moto.store_options().items() for arg in ("--option", f"{k}={v}")]
+    export = ["export", "acme", "--dataset", "snowplow", "--from", "2024-05-01T09:00:00Z",
+              "--to", "2024-05-01T11:00:00Z", "--to-store", f"s3://{bucket}/acme-may", *options,
+              "--format", "json"]
+
+    first = json.loads(lakeport(server, *export).stdout)[0]
+    assert (first["files"], first["files_copied"], first["rows"], first["version"]) == (2, 2, 23, 0)
+    table = DeltaTable(f"s3://{bucket}/acme-may", storage_options=deltalake_options(moto))
+    ids = sorted(table.to_pyarrow_table(columns=["event_id"]).column("event_id").to_pylist())
+    assert ids == sorted([f"h1-{i}" for i in range(11)] + [f"h2-{i}" for i in range(12)])
+    uris = table.file_uris()
+    assert len(uris) == 2 and all(u.startswith(f"s3://{bucket}/acme-may/app_id=web/year=2024/") for u in uris), uris
+    assert "acme-may/_delta_log/00000000000000000000.checkpoint.parquet" in moto.keys(bucket)
+
+    again = json.loads(lakeport(server, *export).stdout)[0]
+    assert (again["files"], again["files_copied"], again["version"]) == (2, 0, 0)
+    assert DeltaTable(str(lake / "tenant_id=acme" / "snowplow")).version() == source_version
+
+    local = lakeport(server, "export", "acme", "--dataset", "snowplow", "--from", "2024-05-01",
+                     "--to", "2024-05-02", "--to-store", f"file://{lake.parent}/stolen", check=False)
+    assert local.returncode != 0 and "for admins" in local.stderr, local.stderr
+    assert not (lake.parent / "stolen").exists()

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch: `sql`, `put`, `tables`, `usage`, `quota`,
-//! `maintenance`, `retention`, `readiness`, `quality`, `tenant`, `token`.
+//! `maintenance`, `retention`, `export`, `readiness`, `quality`, `tenant`, `token`.
 
+mod export;
 mod input;
 mod maintenance;
 mod output;
@@ -80,6 +81,9 @@ enum Command {
     /// Retention: remove the rows past each table's retention now.
     #[command(subcommand)]
     Retention(maintenance::RetentionCommand),
+    /// Copy a tenant's partitions of a time range into a new standalone Delta table in
+    /// another store (a customer's bucket), readable by any Delta reader.
+    Export(Box<export::ExportArgs>),
     /// Whether Snowflake can read each table, what to fix, and (with --ddl) the SQL to read
     /// it. Exits non-zero when a table fails a check.
     Readiness(readiness::ReadinessArgs),
@@ -130,6 +134,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retention(command) => {
             maintenance::run_retention(&mut client, cli.tenant.as_deref(), command).await
         }
+        Command::Export(args) => export::run(&mut client, *args).await,
         Command::Usage(args) => quota::run_usage(&mut client, args).await,
         Command::Quota(args) => quota::run_quota(&mut client, cli.tenant.as_deref(), args).await,
         Command::Quality(args) => quality::run(&mut client, cli.tenant.as_deref(), args).await,

@@ -16,13 +16,16 @@ use tonic::{Request, Status};
 
 use super::action_body::{admin_only, decode};
 use super::ingest::principal;
-use super::lifecycle_actions::{retention_run, tenant_delete, RETENTION_RUN, TENANT_DELETE};
+use super::lifecycle_actions::{
+    retention_run, tenant_delete, tenant_export, RETENTION_RUN, TENANT_DELETE, TENANT_EXPORT,
+};
 use super::quality_action::{quality_run, QUALITY_RUN};
 use super::steps::step_message;
 use super::tenant_actions::{self, TENANT_ACTIONS};
 use super::CallError;
 use crate::auth::Principal;
 use crate::error::Error;
+use crate::lifecycle::Lifecycle;
 use crate::maintenance::{Maintenance, RunScope};
 use crate::quality::Quality;
 use crate::readiness::Readiness;
@@ -38,6 +41,7 @@ pub struct Actions {
     pub readiness: Readiness,
     pub tenants: Arc<Tenants>,
     pub quality: Arc<Quality>,
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 pub(super) type ActionStream =
@@ -61,6 +65,10 @@ pub(super) fn action_types() -> Vec<ActionType> {
         ActionType {
             r#type: TENANT_DELETE.into(),
             description: "Delete a tenant: every object in every store, then its record and tokens (admin; body: lakeport.v1.TenantDeleteRequest, result: TenantDeleteResult)".into(),
+        },
+        ActionType {
+            r#type: TENANT_EXPORT.into(),
+            description: "Copy a tenant's partitions of a time range into a new standalone Delta table in another store (body: lakeport.v1.TenantExportRequest, result: TenantExportResult)".into(),
         },
         ActionType {
             r#type: QUALITY_RUN.into(),
@@ -130,6 +138,9 @@ async fn run_action(
         TENANT_DELETE => tenant_delete(&actions.tenants, principal, action.body)
             .await
             .map(single),
+        TENANT_EXPORT => tenant_export(&actions.lifecycle, principal, action.body)
+            .await
+            .map(single),
         MAINTENANCE_RUN => {
             admin_only(principal, MAINTENANCE_RUN)?;
             let body: MaintenanceRunRequest = decode(MAINTENANCE_RUN, action.body)?;
@@ -187,7 +198,7 @@ async fn run_action(
         other => Err(Error::from(CallError::Unimplemented {
             command: format!("DoAction {other:?}"),
             why: format!(
-                "lakeport's actions are {MAINTENANCE_RUN}, {RETENTION_RUN}, {SNOWFLAKE_READINESS}, {QUALITY_RUN}, tenant.create|update|get|list|delete, token.issue|revoke, quota.report and the Flight SQL ones (ListActions lists them)"
+                "lakeport's actions are {MAINTENANCE_RUN}, {RETENTION_RUN}, {SNOWFLAKE_READINESS}, {QUALITY_RUN}, tenant.create|update|get|list|delete|export, token.issue|revoke, quota.report and the Flight SQL ones (ListActions lists them)"
             ),
         })
         .into()),

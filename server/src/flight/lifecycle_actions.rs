@@ -1,10 +1,11 @@
 //! The data lifecycle's `DoAction`s: `retention.run` removes the expired hour partitions now
 //! (a tenant for its own tables, an admin for any tenant's or all), and with `purge` deletes
-//! their files at once; `tenant.delete` (admin) offboards a tenant.
+//! their files at once; `tenant.delete` (admin) offboards a tenant; `tenant.export` hands a
+//! range of a tenant's table over as a standalone Delta table.
 
 use lakeport_proto::{
     MaintenanceRunResult, RetentionRunRequest, StoreRemoval, TenantDeleteRequest,
-    TenantDeleteResult,
+    TenantDeleteResult, TenantExportRequest, TenantExportResult,
 };
 use prost::Message;
 use tonic::Status;
@@ -14,11 +15,14 @@ use super::steps::step_message;
 use super::CallError;
 use crate::auth::Principal;
 use crate::error::Error;
+use crate::lake::StoreSpec;
+use crate::lifecycle::{parse_time, ExportRequest, ExportTarget, Lifecycle};
 use crate::maintenance::{Maintenance, RunScope};
 use crate::tenants::Tenants;
 
 pub(super) const RETENTION_RUN: &str = "retention.run";
 pub(super) const TENANT_DELETE: &str = "tenant.delete";
+pub(super) const TENANT_EXPORT: &str = "tenant.export";
 
 pub(super) async fn retention_run(
     maintenance: &Maintenance,
@@ -58,10 +62,9 @@ pub(super) async fn tenant_delete(
     admin_only(who, TENANT_DELETE)?;
     let request: TenantDeleteRequest = decode(TENANT_DELETE, body)?;
     if request.id.is_empty() || request.confirm != request.id {
-        return Err(Error::from(CallError::BadParameters(format!(
+        return Err(bad(format!(
             "{TENANT_DELETE} deletes every object of the tenant and cannot be undone: give its id in both `id` and `confirm` (`lakeport tenant delete ID --confirm ID`)"
-        )))
-        .into());
+        )));
     }
     let erased = tenants.delete(&request.id).await.map_err(Error::from)?;
     let result = TenantDeleteResult {
@@ -76,4 +79,60 @@ pub(super) async fn tenant_delete(
             .collect(),
     };
     Ok(result.encode_to_vec())
+}
+
+pub(super) async fn tenant_export(
+    lifecycle: &Lifecycle,
+    who: &Principal,
+    body: bytes::Bytes,
+) -> Result<Vec<u8>, Status> {
+    let request: TenantExportRequest = decode(TENANT_EXPORT, body)?;
+    let tenant = who
+        .resolve_tenant((!request.tenant.is_empty()).then_some(request.tenant.as_str()))
+        .map_err(Error::from)?;
+    let target = match (request.to_url.is_empty(), request.to_store.is_empty()) {
+        (false, true) => {
+            let local = !request.to_url.contains("://") || request.to_url.starts_with("file:");
+            if local {
+                admin_only(who, "tenant.export to a local path")?;
+            }
+            ExportTarget::Url(StoreSpec {
+                url: request.to_url.clone(),
+                options: request.options.into_iter().collect(),
+                ..Default::default()
+            })
+        }
+        (true, false) => {
+            admin_only(who, "tenant.export to a configured store")?;
+            ExportTarget::Store {
+                name: request.to_store,
+                path: request.path,
+            }
+        }
+        _ => return Err(bad(format!(
+            "{TENANT_EXPORT} needs a target: to_url (with options for its credentials) or to_store and path"
+        ))),
+    };
+    let time = |text: &str, field: &str| parse_time(text).map_err(|e| bad(format!("{field}: {e}")));
+    let export = ExportRequest {
+        tenant,
+        dataset: request.dataset,
+        from: time(&request.from, "from")?,
+        to: time(&request.to, "to")?,
+        target,
+    };
+    let report = lifecycle.export(export).await.map_err(Error::from)?;
+    let result = TenantExportResult {
+        url: report.url,
+        files: report.files,
+        files_copied: report.files_copied,
+        bytes: report.bytes,
+        rows: report.rows,
+        version: report.version,
+    };
+    Ok(result.encode_to_vec())
+}
+
+fn bad(message: String) -> Status {
+    Error::from(CallError::BadParameters(message)).into()
 }

@@ -189,6 +189,16 @@ impl Lake {
         futures::future::join_all(probes).await
     }
 
+    /// A directory of a configured store, as a store of its own (an export target).
+    pub fn store_beneath(&self, name: &str, path: &str) -> Result<Store, LakeError> {
+        let store = self
+            .placement
+            .stores()
+            .find(|s| s.name == name)
+            .ok_or_else(|| LakeError::BadLocation(format!("no store named {name:?}")))?;
+        store.beneath(path)
+    }
+
     pub fn default_store(&self) -> &Arc<Store> {
         self.placement.default_store()
     }

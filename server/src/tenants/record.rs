@@ -125,7 +125,9 @@ impl TenantSettings {
             }
         }
         if self.state == Some(TenantState::Deleting) {
-            return Err("state \"deleting\" is entered only through `lakeport tenant delete`".into());
+            return Err(
+                "state \"deleting\" is entered only through `lakeport tenant delete`".into(),
+            );
         }
         if self.rows_per_second == Some(0) {
             return Err("rows_per_second must be at least 1 (leave it unset for no limit)".into());

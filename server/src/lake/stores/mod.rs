@@ -102,6 +102,39 @@ impl Store {
         Ok(store)
     }
 
+    /// A store of the same kind and credentials rooted at `path` under this one's root
+    /// (an export target). Never a tenant's tables or lakeport's own objects.
+    pub fn beneath(&self, path: &str) -> Result<Store, LakeError> {
+        let path = path.trim_matches('/');
+        let first = path.split('/').next().unwrap_or_default();
+        if path.is_empty()
+            || first.starts_with("tenant_id=")
+            || first == "_lakeport"
+            || path
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            return Err(LakeError::BadLocation(format!(
+                "{path:?} under store {}: give a directory of its own (not the root, a tenant's tables or _lakeport)",
+                self.name
+            )));
+        }
+        let root = self
+            .root
+            .join(&format!("{path}/"))
+            .map_err(|e| LakeError::BadLocation(format!("{}: {e}", self.root)))?;
+        Ok(Store {
+            name: format!("{}:{path}", self.name),
+            kind: self.kind,
+            root,
+            region: self.region.clone(),
+            single_writer: self.single_writer,
+            options: self.options.clone(),
+            retry: self.retry.clone(),
+            clients: Mutex::new(HashMap::new()),
+        })
+    }
+
     /// `<root>/tenant_id=<tenant>/<dataset>/`.
     pub fn table_url(&self, tenant: &str, dataset: &str) -> Result<Url, LakeError> {
         self.root

@@ -1,0 +1,42 @@
+//! The data lifecycle beyond retention (which maintenance applies): handing a tenant's data
+//! over as a standalone Delta table (`export`). Beside the wings, it reaches tables only
+//! through `lake::LakeTables` and writes elsewhere only through `lake::Store`.
+
+mod copy;
+mod export;
+
+use std::sync::Arc;
+
+use crate::lake::{LakeError, LakeTables};
+pub use export::{parse_time, ExportReport, ExportRequest, ExportTarget};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("unknown dataset {0:?}")]
+    UnknownDataset(String),
+    #[error("tenant {tenant:?} has no {dataset} table to export")]
+    NoTable { tenant: String, dataset: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{url} already holds a Delta table with other files; export into an empty location")]
+    TargetHoldsTable { url: String },
+    #[error("the copy of {path} in the target has {found} bytes where the source has {expected}; run the export again")]
+    CopyMismatch {
+        path: String,
+        expected: u64,
+        found: u64,
+    },
+}
+
+#[derive(Debug)]
+pub struct Lifecycle {
+    tables: Arc<LakeTables>,
+}
+
+impl Lifecycle {
+    pub fn new(tables: Arc<LakeTables>) -> Self {
+        Self { tables }
+    }
+}
