@@ -1,5 +1,6 @@
-//! Small Delta helpers shared by the table handle, its committer and the query side:
-//! refresh a table, create a local table directory, and translate schemas.
+//! Small Delta helpers shared by the table handle, its committer, maintenance and the query
+//! side: refresh a table, commit on exactly the loaded snapshot, create a local table
+//! directory, and translate schemas.
 
 use arrow::datatypes::{DataType, Field, Schema};
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
@@ -23,6 +24,42 @@ pub(crate) async fn refresh(table: &mut DeltaTable) -> Result<bool, LakeError> {
         Ok(()) => Ok(true),
         Err(deltalake::DeltaTableError::NotATable(_)) => Ok(false),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Commits `actions` on exactly the loaded snapshot, without delta-rs's rebase onto newer
+/// versions (its conflict checker lets two removals of the same files through when they
+/// say no data changed, and a caller that removes files must see every newer commit):
+/// `Some(version)` when it landed (the table moves to it), `None` when another writer
+/// committed first (the table is refreshed, for the caller to look again).
+pub(crate) async fn commit_on_snapshot(
+    table: &mut DeltaTable,
+    actions: Vec<deltalake::kernel::Action>,
+    operation: deltalake::protocol::DeltaOperation,
+) -> Result<Option<i64>, LakeError> {
+    use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+    let properties = CommitProperties::default()
+        .with_max_retries(0)
+        .with_create_checkpoint(false)
+        .with_cleanup_expired_logs(Some(false));
+    let committed = CommitBuilder::from(properties)
+        .with_actions(actions)
+        .build(Some(table.snapshot()?), table.log_store(), operation)
+        .await;
+    match committed {
+        Ok(finalized) => {
+            let version = finalized.version() as i64;
+            table.state = Some(finalized.snapshot());
+            Ok(Some(version))
+        }
+        Err(e) => {
+            let e = LakeError::from(e);
+            if !e.is_retryable() {
+                return Err(e);
+            }
+            refresh(table).await?;
+            Ok(None)
+        }
     }
 }
 

@@ -15,6 +15,26 @@ pub struct LiveFile {
     pub modification_time: i64,
 }
 
+impl LiveFile {
+    /// The `remove` action that takes this file out of the table at `deleted_at` (ms;
+    /// vacuum counts the deleted-file retention from it). `data_change` is false when the
+    /// rows stay in the table in another file (compaction).
+    pub fn removal(&self, deleted_at: i64, data_change: bool) -> deltalake::kernel::Action {
+        deltalake::kernel::Action::Remove(deltalake::kernel::Remove {
+            path: self.path.clone(),
+            data_change,
+            deletion_timestamp: Some(deleted_at),
+            extended_file_metadata: Some(true),
+            partition_values: Some(self.partition_values.clone()),
+            size: Some(self.size as i64),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+        })
+    }
+}
+
 /// The data files of a table's loaded version.
 pub fn live_files(table: &deltalake::DeltaTable) -> Result<Vec<LiveFile>, LakeError> {
     Ok(table

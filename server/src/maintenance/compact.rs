@@ -25,8 +25,7 @@ use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::expressions::col;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::ExecutionPlan;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, Remove};
+use deltalake::kernel::{Action, Add};
 use deltalake::protocol::DeltaOperation;
 use deltalake::{DeltaTable, ObjectStore};
 use futures::StreamExt;
@@ -39,7 +38,7 @@ use tracing::{debug, info};
 
 use super::plan::Bin;
 use super::MaintenanceError;
-use crate::lake::delta::refresh;
+use crate::lake::delta::commit_on_snapshot;
 use crate::lake::files::{write_streamed_file, FileTarget};
 use crate::lake::LakeError;
 use crate::lake::LiveFile;
@@ -250,20 +249,7 @@ async fn commit_swap(
         }
         let mut actions = Vec::new();
         for ((bin, add), _) in bins.iter().zip(adds).zip(&live).filter(|(_, live)| **live) {
-            actions.extend(bin.files.iter().map(|f| {
-                Action::Remove(Remove {
-                    path: f.path.clone(),
-                    data_change: false,
-                    deletion_timestamp: Some(deleted_at),
-                    extended_file_metadata: Some(true),
-                    partition_values: Some(f.partition_values.clone()),
-                    size: Some(f.size as i64),
-                    tags: None,
-                    deletion_vector: None,
-                    base_row_id: None,
-                    default_row_commit_version: None,
-                })
-            }));
+            actions.extend(bin.files.iter().map(|f| f.removal(deleted_at, false)));
             actions.push(Action::Add(add.clone()));
         }
         let partitions: Vec<&str> = bins.iter().map(|b| b.partition.as_str()).collect();
@@ -271,34 +257,12 @@ async fn commit_swap(
             predicate: Some(partitions.join(" OR ")),
             target_size: adds.iter().map(|a| a.size).max().unwrap_or_default(),
         };
-        // No retries inside delta-rs: its rebase would not see a concurrent compaction.
-        let properties = CommitProperties::default()
-            .with_max_retries(0)
-            .with_create_checkpoint(false)
-            .with_cleanup_expired_logs(Some(false));
-        let committed = CommitBuilder::from(properties)
-            .with_actions(actions)
-            .build(
-                Some(table.snapshot().map_err(LakeError::from)?),
-                table.log_store(),
-                operation,
-            )
-            .await;
-        match committed {
-            Ok(finalized) => {
-                // The next group of this run builds on this commit instead of losing a
-                // race to it.
-                let version = finalized.version() as i64;
-                table.state = Some(finalized.snapshot());
-                return Ok((version, live));
-            }
-            Err(e) => {
-                let e = LakeError::from(e);
-                if !e.is_retryable() {
-                    return Err(e.into());
-                }
-                debug!(table = %table.table_url(), attempt, error = %e, "compaction commit lost a race; checking its files");
-                refresh(table).await?;
+        // No retries inside delta-rs: its rebase would not see a concurrent compaction. On
+        // success the next group of this run builds on this commit.
+        match commit_on_snapshot(table, actions, operation).await? {
+            Some(version) => return Ok((version, live)),
+            None => {
+                debug!(table = %table.table_url(), attempt, "compaction commit lost a race; checking its files");
             }
         }
     }

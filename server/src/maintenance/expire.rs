@@ -11,8 +11,6 @@
 
 use std::collections::BTreeMap;
 
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Remove};
 use deltalake::protocol::DeltaOperation;
 use deltalake::DeltaTable;
 use futures::{StreamExt, TryStreamExt};
@@ -23,7 +21,7 @@ use tracing::{debug, info};
 use super::history::Started;
 use super::{Maintenance, MaintenanceError, Outcome, RunScope, StepKind, StepRecord};
 use crate::datasets::Dataset;
-use crate::lake::delta::refresh;
+use crate::lake::delta::commit_on_snapshot;
 use crate::lake::{live_files, partition_usage, Cutoff, LakeError, LiveFile};
 
 /// How often the removal is rebuilt after losing a race to other writers.
@@ -138,7 +136,7 @@ impl Maintenance {
             let actions = expired
                 .values()
                 .flat_map(|p| &p.files)
-                .map(|f| removal(f, deleted_at))
+                .map(|f| f.removal(deleted_at, true))
                 .collect();
             let operation = DeltaOperation::Delete {
                 predicate: Some(format!(
@@ -146,31 +144,10 @@ impl Maintenance {
                     cutoff.first_kept().format("%Y-%m-%dT%H:00Z")
                 )),
             };
-            let properties = CommitProperties::default()
-                .with_max_retries(0)
-                .with_create_checkpoint(false)
-                .with_cleanup_expired_logs(Some(false));
-            let committed = CommitBuilder::from(properties)
-                .with_actions(actions)
-                .build(
-                    Some(table.snapshot().map_err(LakeError::from)?),
-                    table.log_store(),
-                    operation,
-                )
-                .await;
-            match committed {
-                Ok(finalized) => {
-                    let version = finalized.version() as i64;
-                    table.state = Some(finalized.snapshot());
-                    return Ok((expired, Some(version)));
-                }
-                Err(e) => {
-                    let e = LakeError::from(e);
-                    if !e.is_retryable() {
-                        return Err(e.into());
-                    }
-                    debug!(table = %table.table_url(), attempt, error = %e, "retention commit lost a race; looking again");
-                    refresh(table).await?;
+            match commit_on_snapshot(table, actions, operation).await? {
+                Some(version) => return Ok((expired, Some(version))),
+                None => {
+                    debug!(table = %table.table_url(), attempt, "retention commit lost a race; looking again")
                 }
             }
         }
@@ -239,21 +216,6 @@ fn expired_partitions(
         entry.files.push(file);
     }
     Ok(expired)
-}
-
-fn removal(file: &LiveFile, deleted_at: i64) -> Action {
-    Action::Remove(Remove {
-        path: file.path.clone(),
-        data_change: true,
-        deletion_timestamp: Some(deleted_at),
-        extended_file_metadata: Some(true),
-        partition_values: Some(file.partition_values.clone()),
-        size: Some(file.size as i64),
-        tags: None,
-        deletion_vector: None,
-        base_row_id: None,
-        default_row_commit_version: None,
-    })
 }
 
 /// Deletes (or, in a dry run, counts) the unreferenced files of expired hours: how many

@@ -98,16 +98,21 @@ impl RegistryStore {
             .collect())
     }
 
-    /// The newest revision of one tenant, without listing everything.
-    pub(super) async fn head(&self, id: &str) -> Result<Option<Head>, TenantsError> {
+    /// The objects of one tenant's record (its revisions), one listing.
+    async fn objects_of(&self, id: &str) -> Result<Vec<object_store::ObjectMeta>, TenantsError> {
         let prefix = self.prefix.clone().join(id);
-        let objects: Vec<_> = self
-            .client
+        self.client
             .list(Some(&prefix))
             .try_collect()
             .await
-            .map_err(|e| self.store_error(e))?;
-        Ok(objects
+            .map_err(|e| self.store_error(e))
+    }
+
+    /// The newest revision of one tenant, without listing everything.
+    pub(super) async fn head(&self, id: &str) -> Result<Option<Head>, TenantsError> {
+        Ok(self
+            .objects_of(id)
+            .await?
             .into_iter()
             .filter_map(|meta| {
                 let revision = meta
@@ -169,14 +174,7 @@ impl RegistryStore {
 
     /// Deletes every revision of a tenant's record (its deletion's last step).
     pub(super) async fn delete_all(&self, id: &str) -> Result<(), TenantsError> {
-        let prefix = self.prefix.clone().join(id);
-        let objects: Vec<_> = self
-            .client
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.store_error(e))?;
-        for meta in objects {
+        for meta in self.objects_of(id).await? {
             match self.client.delete(&meta.location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.store_error(e)),
