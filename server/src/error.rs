@@ -159,6 +159,7 @@ fn code_of(e: &Error) -> Code {
             LifecycleError::Lake(e) => lake_code(e),
             LifecycleError::UnknownDataset(_) | LifecycleError::NoTable { .. } => Code::NotFound,
             LifecycleError::BadRequest(_) => Code::InvalidArgument,
+            LifecycleError::Refused(_) => Code::PermissionDenied,
             LifecycleError::TargetHoldsTable { .. } => Code::AlreadyExists,
             LifecycleError::CopyMismatch { .. } => Code::Unavailable,
         },

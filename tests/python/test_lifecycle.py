@@ -157,9 +157,10 @@ commit_interval = "10ms"
 
 
 def test_export_hands_a_range_over_as_a_delta_table_in_the_customers_bucket(server, lake, moto, unique):
-    """A tenant exports two of its three hours to a bucket with the customer's credentials;
-    the `deltalake` package reads exactly those rows there, from a checkpoint. Asked again,
-    nothing is copied twice. A tenant may not export to a path on the server's disk."""
+    """Two of a tenant's three hours go to another bucket (moto needs an endpoint, which only
+    an admin may give); the `deltalake` package reads exactly those rows there, from a
+    checkpoint. Asked again, nothing is copied twice. A tenant may give credentials but no
+    endpoint, and may not export to a path on the server's disk."""
     hour_us = 3_600_000_000
     start = 1_714_550_400_000_000  # 2024-05-01T08:00:00Z
     for h in range(3):
@@ -171,7 +172,7 @@ def test_export_hands_a_range_over_as_a_delta_table_in_the_customers_bucket(serv
               "--to", "2024-05-01T11:00:00Z", "--to-store", f"s3://{bucket}/acme-may", *options,
               "--format", "json"]
 
-    first = json.loads(lakeport(server, *export).stdout)[0]
+    first = json.loads(lakeport(server, *export, token=ADMIN).stdout)[0]
     assert (first["files"], first["files_copied"], first["rows"], first["version"]) == (2, 2, 23, 0)
     table = DeltaTable(f"s3://{bucket}/acme-may", storage_options=deltalake_options(moto))
     ids = sorted(table.to_pyarrow_table(columns=["event_id"]).column("event_id").to_pylist())
@@ -180,7 +181,7 @@ def test_export_hands_a_range_over_as_a_delta_table_in_the_customers_bucket(serv
     assert len(uris) == 2 and all(u.startswith(f"s3://{bucket}/acme-may/app_id=web/year=2024/") for u in uris), uris
     assert "acme-may/_delta_log/00000000000000000000.checkpoint.parquet" in moto.keys(bucket)
 
-    again = json.loads(lakeport(server, *export).stdout)[0]
+    again = json.loads(lakeport(server, *export, token=ADMIN).stdout)[0]
     assert (again["files"], again["files_copied"], again["version"]) == (2, 0, 0)
     assert DeltaTable(str(lake / "tenant_id=acme" / "snowplow")).version() == source_version
 
@@ -188,3 +189,6 @@ def test_export_hands_a_range_over_as_a_delta_table_in_the_customers_bucket(serv
                      "--to", "2024-05-02", "--to-store", f"file://{lake.parent}/stolen", check=False)
     assert local.returncode != 0 and "for admins" in local.stderr, local.stderr
     assert not (lake.parent / "stolen").exists()
+    aimed = lakeport(server, *export, check=False)  # acme's token, with moto's endpoint option
+    assert aimed.returncode != 0 and "does not have permission" in aimed.stderr, aimed.stderr
+    assert '"aws_allow_http" is for admins' in aimed.stderr, aimed.stderr

@@ -91,17 +91,11 @@ pub(super) async fn tenant_export(
         .resolve_tenant((!request.tenant.is_empty()).then_some(request.tenant.as_str()))
         .map_err(Error::from)?;
     let target = match (request.to_url.is_empty(), request.to_store.is_empty()) {
-        (false, true) => {
-            let local = !request.to_url.contains("://") || request.to_url.starts_with("file:");
-            if local {
-                admin_only(who, "tenant.export to a local path")?;
-            }
-            ExportTarget::Url(StoreSpec {
+        (false, true) => ExportTarget::Url(StoreSpec {
                 url: request.to_url.clone(),
                 options: request.options.into_iter().collect(),
                 ..Default::default()
-            })
-        }
+            }),
         (true, false) => {
             admin_only(who, "tenant.export to a configured store")?;
             ExportTarget::Store {
@@ -120,6 +114,7 @@ pub(super) async fn tenant_export(
         from: time(&request.from, "from")?,
         to: time(&request.to, "to")?,
         target,
+        by_tenant: !matches!(who, Principal::Admin),
     };
     let report = lifecycle.export(export).await.map_err(Error::from)?;
     let result = TenantExportResult {

@@ -189,6 +189,15 @@ impl Lake {
         futures::future::join_all(probes).await
     }
 
+    /// True when `url` is in a bucket (or, for a local store, on the disk) the lake uses.
+    pub fn holds_url(&self, url: &str) -> bool {
+        let Ok(url) = url::Url::parse(url) else {
+            // Not a URL: a local path, which is the lake's disk as far as a caller knows.
+            return true;
+        };
+        self.placement.stores().any(|s| s.shares_bucket_with(&url))
+    }
+
     /// A directory of a configured store, as a store of its own (an export target).
     pub fn store_beneath(&self, name: &str, path: &str) -> Result<Store, LakeError> {
         let store = self

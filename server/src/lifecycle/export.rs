@@ -28,7 +28,26 @@ pub struct ExportRequest {
     /// ... to this one (exclusive).
     pub to: DateTime<Utc>,
     pub target: ExportTarget,
+    /// Asked by the tenant itself: the target must be outside the lake's buckets, written
+    /// with the credentials given alone (never the server's), and name no endpoint.
+    pub by_tenant: bool,
 }
+
+/// The object_store options a tenant may give for its target: credentials and region.
+/// Endpoints and transport settings would let a tenant aim the server's requests anywhere.
+const TENANT_OPTIONS: [&str; 11] = [
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_region",
+    "azure_storage_account_name",
+    "azure_storage_account_key",
+    "azure_storage_sas_key",
+    "azure_storage_token",
+    "azure_storage_client_id",
+    "azure_storage_client_secret",
+    "google_service_account_key",
+];
 
 /// Where the new table goes.
 #[derive(Debug, Clone)]
@@ -100,6 +119,14 @@ impl Lifecycle {
             )));
         }
         let target = match &request.target {
+            ExportTarget::Url(spec) if request.by_tenant => {
+                self.check_tenant_target(spec)?;
+                let spec = StoreSpec {
+                    without_environment: true,
+                    ..spec.clone()
+                };
+                Store::new("export", &spec)?
+            }
             ExportTarget::Url(spec) => Store::new("export", spec)?,
             ExportTarget::Store { name, path } => self.tables.lake().store_beneath(name, path)?,
         };
@@ -125,6 +152,34 @@ impl Lifecycle {
         };
         info!(tenant = %request.tenant, dataset = %request.dataset, url = %report.url, files = report.files, bytes = report.bytes, rows = report.rows, "export finished");
         Ok(report)
+    }
+}
+
+impl Lifecycle {
+    /// A tenant's own export goes to a bucket of its own, with its own credentials.
+    fn check_tenant_target(&self, spec: &StoreSpec) -> Result<(), LifecycleError> {
+        if !spec.url.contains("://") || spec.url.starts_with("file:") {
+            return Err(LifecycleError::Refused(
+                "exporting to a local path is for admins; give an s3://, az:// or gs:// URL".into(),
+            ));
+        }
+        if self.tables.lake().holds_url(&spec.url) {
+            return Err(LifecycleError::Refused(format!(
+                "{} is in a bucket the lake itself uses; export to a bucket of your own",
+                spec.url
+            )));
+        }
+        if let Some(key) = spec
+            .options
+            .keys()
+            .find(|k| !TENANT_OPTIONS.contains(&k.to_ascii_lowercase().as_str()))
+        {
+            return Err(LifecycleError::Refused(format!(
+                "option {key:?} is for admins; a tenant gives credentials and region only ({})",
+                TENANT_OPTIONS.join(", ")
+            )));
+        }
+        Ok(())
     }
 }
 

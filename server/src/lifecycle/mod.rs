@@ -20,6 +20,8 @@ pub enum LifecycleError {
     NoTable { tenant: String, dataset: String },
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Refused(String),
     #[error("{url} already holds a Delta table with other files; export into an empty location")]
     TargetHoldsTable { url: String },
     #[error("the copy of {path} in the target has {found} bytes where the source has {expected}; run the export again")]

@@ -32,7 +32,7 @@ impl Store {
         }
         // Environment first, then the store's options, then the tenant's key.
         let mut settings: Vec<(String, String)> = Vec::new();
-        if let Some(prefix) = self.kind.env_prefix() {
+        if let Some(prefix) = self.kind.env_prefix().filter(|_| !self.without_environment) {
             settings.extend(
                 std::env::vars()
                     .filter(|(k, _)| k.starts_with(prefix))

@@ -39,6 +39,10 @@ pub struct StoreSpec {
     pub max_retries: Option<usize>,
     /// Longest time spent retrying one request, e.g. `30s` (object_store's default: 3m).
     pub retry_timeout: Option<String>,
+    /// Build its client from `options` alone, never from the server's `AWS_*`/`AZURE_*`/
+    /// `GOOGLE_*` environment (a tenant's export target must not borrow our credentials).
+    #[serde(skip)]
+    pub without_environment: bool,
 }
 
 /// One configured store.
@@ -50,6 +54,7 @@ pub struct Store {
     pub region: Option<String>,
     single_writer: bool,
     options: BTreeMap<String, String>,
+    without_environment: bool,
     retry: RetryConfig,
     /// Root-level clients (the bucket's `/`), one per tenant key (`""`: the store's default).
     clients: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
@@ -93,6 +98,7 @@ impl Store {
             region: spec.region.clone(),
             single_writer: spec.single_writer,
             options: spec.options.clone(),
+            without_environment: spec.without_environment,
             retry,
             clients: Mutex::new(HashMap::new()),
         };
@@ -130,6 +136,7 @@ impl Store {
             region: self.region.clone(),
             single_writer: self.single_writer,
             options: self.options.clone(),
+            without_environment: self.without_environment,
             retry: self.retry.clone(),
             clients: Mutex::new(HashMap::new()),
         })
@@ -140,6 +147,15 @@ impl Store {
         self.root
             .join(&format!("tenant_id={tenant}/{dataset}/"))
             .map_err(|e| LakeError::BadLocation(format!("{}: {e}", self.root)))
+    }
+
+    /// True when `url` lies in this store's bucket (container), or on its disk for a local
+    /// store: somewhere only the lake may write.
+    pub fn shares_bucket_with(&self, url: &Url) -> bool {
+        match self.kind {
+            StoreKind::Local => url.scheme() == "file",
+            _ => url.host_str().is_some() && url.host_str() == self.root.host_str(),
+        }
     }
 
     /// Whether a tenant of `region` (or of none) may have tables here.
@@ -342,5 +358,22 @@ mod tests {
         )
         .unwrap();
         assert!(with_sas.client(Some(&scope)).is_ok());
+    }
+
+    #[test]
+    fn a_url_in_the_stores_bucket_is_the_lakes() {
+        let spec = StoreSpec {
+            url: "s3://lake-bucket/prod".into(),
+            options: [("aws_region".to_string(), "eu-west-1".to_string())].into(),
+            ..Default::default()
+        };
+        let store = Store::new("s3", &spec).unwrap();
+        let url = |u: &str| Url::parse(u).unwrap();
+        assert!(store.shares_bucket_with(&url("s3://lake-bucket/elsewhere/")));
+        assert!(!store.shares_bucket_with(&url("s3://customer-bucket/prod/")));
+        assert!(store.beneath("exports/acme").is_ok());
+        for bad in ["", "tenant_id=beta/x", "_lakeport", "a/../tenant_id=beta"] {
+            assert!(store.beneath(bad).is_err(), "{bad}");
+        }
     }
 }
