@@ -149,6 +149,11 @@ async fn expired_hours_are_refused_hidden_removed_and_purged() {
     assert_eq!((step.files_in, step.rows_in), (1, 10));
     assert!(step.bytes_in > 0);
     assert_eq!(server.table("acme", "snowplow").await.version(), version);
+    let planned = admin.retention_run(run("acme", true, true)).await.unwrap();
+    let purge = planned.steps.iter().find(|s| s.kind == "purge").unwrap();
+    assert_eq!((purge.outcome.as_str(), purge.files_in), ("planned", 1));
+    assert!(dirs_on_disk(&server).contains(&hour_dir(older)));
+    assert_eq!(server.table("acme", "snowplow").await.version(), version);
 
     // A day later the next hour has expired too; the run removes both in one commit.
     server.clock.set(fixed_now() + Duration::days(1));

@@ -232,7 +232,6 @@ async fn purge_files(
         .iter()
         .map(|f| f.path().into_owned())
         .collect();
-    let mut paths: std::collections::BTreeSet<String> = removed_now.into_iter().collect();
     let log_store = table.log_store();
     let tombstones: Vec<String> = snapshot
         .all_tombstones(log_store.as_ref())
@@ -240,8 +239,14 @@ async fn purge_files(
         .try_collect()
         .await
         .map_err(LakeError::from)?;
-    paths.extend(tombstones.into_iter().filter(|p| cutoff.expires_path(p)));
-    paths.retain(|p| !live.contains(p));
+    // What this run removed (still live in a dry run, which removed nothing), and what
+    // earlier runs removed that is not live again.
+    let mut paths: std::collections::BTreeSet<String> = removed_now.into_iter().collect();
+    paths.extend(
+        tombstones
+            .into_iter()
+            .filter(|p| cutoff.expires_path(p) && !live.contains(p)),
+    );
     let store = table.object_store();
     // Sizes first (a file already gone is not counted), then one batched delete.
     let found: Vec<Option<(Path, u64)>> = futures::stream::iter(paths)
