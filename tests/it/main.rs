@@ -3,6 +3,7 @@
 
 mod fixture;
 
+mod activity;
 mod auth;
 mod engine;
 mod errors;

@@ -130,6 +130,7 @@ impl Config {
                 .unwrap_or_else(|| self.auth.credentials().is_open()),
             registry_refresh: self.tenancy.registry_refresh,
             usage_reconcile_interval: self.tenancy.usage_reconcile_interval,
+            activity_flush: self.tenancy.activity_flush,
         }
     }
 }

@@ -84,6 +84,7 @@ pub struct TenancyConfig {
     pub auto_provision: Option<bool>,
     pub registry_refresh: Duration,
     pub usage_reconcile_interval: Duration,
+    pub activity_flush: Duration,
     pub defaults: TenantSettings,
 }
 
@@ -108,6 +109,7 @@ impl Default for Config {
                 auto_provision: settings.auto_provision,
                 registry_refresh: settings.registry_refresh,
                 usage_reconcile_interval: settings.usage_reconcile_interval,
+                activity_flush: settings.activity_flush,
                 defaults: TenantSettings::default(),
             },
             datasets: BTreeMap::new(),
@@ -293,6 +295,7 @@ impl Config {
                 auto_provision: settings.auto_provision,
                 registry_refresh: settings.registry_refresh,
                 usage_reconcile_interval: settings.usage_reconcile_interval,
+                activity_flush: settings.activity_flush,
                 defaults: settings.tenant_defaults.settings(),
             },
             datasets,

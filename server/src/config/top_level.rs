@@ -60,6 +60,11 @@ pub(super) struct Settings {
     #[arg(id = "usage_reconcile_interval", long = "usage-reconcile-interval", env = "LAKEPORT_USAGE_RECONCILE_INTERVAL", value_parser = values::parse_duration)]
     #[serde(deserialize_with = "values::duration")]
     pub(super) usage_reconcile_interval: Duration,
+    /// How often each replica writes its tenants' last write and query to the registry
+    /// (at most once per tenant per interval), e.g. `1m`.
+    #[arg(id = "activity_flush", long = "activity-flush", env = "LAKEPORT_ACTIVITY_FLUSH", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub(super) activity_flush: Duration,
     #[arg(skip)]
     pub(super) tenant_defaults: FileTenantDefaults,
     #[command(flatten)]
@@ -113,6 +118,7 @@ impl Default for Settings {
             auto_provision: None,
             registry_refresh: Duration::from_secs(10),
             usage_reconcile_interval: Duration::from_secs(3600),
+            activity_flush: Duration::from_secs(60),
             tenant_defaults: FileTenantDefaults::default(),
             auth: AuthSettings::default(),
             ingest: IngestConfig::default(),

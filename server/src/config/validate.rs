@@ -87,6 +87,9 @@ impl Config {
         if self.tenancy.registry_refresh.is_zero() {
             return Err(invalid("registry_refresh", "must be more than 0s"));
         }
+        if self.tenancy.activity_flush.is_zero() {
+            return Err(invalid("activity_flush", "must be more than 0s"));
+        }
         if self.tenancy.usage_reconcile_interval.is_zero() {
             return Err(invalid("usage_reconcile_interval", "must be more than 0s"));
         }

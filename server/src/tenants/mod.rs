@@ -2,6 +2,7 @@
 //! into it), the tokens it issues, each tenant's usage against its quota, and its ingest
 //! rate. Sits beside ingest and query and calls down into the lake.
 
+mod activity;
 mod admin;
 pub mod metrics;
 mod offboard;
@@ -16,7 +17,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +25,7 @@ use tracing::{info, warn};
 use crate::auth::{Authenticator, IssuedToken, TokenHash};
 use crate::clock::Clock;
 use crate::lake::{Lake, LakeError, TenantDirectory, TenantPlacement};
+pub use activity::Activity;
 pub use quota::{QuotaState, TenantReport, WriteAdmission};
 use rate::RateLimiter;
 pub use record::{TenantRecord, TenantSettings, TenantState, TokenRecord};
@@ -77,6 +78,8 @@ pub struct TenantsConfig {
     pub auto_provision: bool,
     pub registry_refresh: Duration,
     pub usage_reconcile_interval: Duration,
+    /// How often this replica writes its tenants' activity to the registry.
+    pub activity_flush: Duration,
 }
 
 /// A registry record with the revision it was read at.
@@ -107,7 +110,7 @@ pub struct Tenants {
     /// Tenants whose key cannot be used on this replica, with the reason.
     unusable: RwLock<HashMap<String, String>>,
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
-    last_query: Mutex<HashMap<String, DateTime<Utc>>>,
+    activity: Mutex<activity::ActivityBook>,
     /// Deletions this replica is finishing now.
     deletions: Mutex<std::collections::HashSet<String>>,
     /// Tenants warned about their soft quota (once per crossing).
@@ -142,7 +145,7 @@ impl Tenants {
             records: RwLock::default(),
             unusable: RwLock::default(),
             limiters: Mutex::default(),
-            last_query: Mutex::default(),
+            activity: Mutex::default(),
             deletions: Mutex::default(),
             soft_warned: Mutex::default(),
             listed: watch::Sender::new(false),
@@ -187,6 +190,22 @@ impl Tenants {
     /// `usage_reconcile_interval` (the first time at once), until `shutdown`.
     pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) {
         self.resume_deletions();
+        let tenants = self.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            tenants.load_activity().await;
+            let mut tick = tokio::time::interval(tenants.config.activity_flush);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                tenants.flush_activity().await;
+            }
+            // What the last interval saw, before the process ends.
+            tenants.flush_activity().await;
+        });
         let tenants = self.clone();
         let stop = shutdown.clone();
         tokio::spawn(async move {
@@ -392,18 +411,6 @@ impl Tenants {
             }
             None => None,
         }
-    }
-
-    /// Notes a query by the tenant (for `system.tenants.last_query`).
-    pub fn record_query(&self, tenant: &str) {
-        let now = self.clock.now();
-        let mut last = self.last_query.lock().unwrap_or_else(|p| p.into_inner());
-        last.insert(tenant.to_string(), now);
-    }
-
-    fn last_query(&self, tenant: &str) -> Option<DateTime<Utc>> {
-        let last = self.last_query.lock().unwrap_or_else(|p| p.into_inner());
-        last.get(tenant).copied()
     }
 }
 

@@ -67,10 +67,10 @@ impl Tenants {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
-        self.last_query
+        self.activity
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+            .forget(id);
         self.put_in_force();
     }
 

@@ -179,9 +179,8 @@ impl Tenants {
 
     /// The tenant's last write and last query this server knows of.
     pub fn activity(&self, tenant: &str) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-        let tables = self.lake.usage().of_tenant(tenant);
-        let last_write = tables.iter().filter_map(|(_, u)| u.last_write).max();
-        (last_write, self.last_query(tenant))
+        let activity = self.activity_of(tenant);
+        (activity.last_write, activity.last_query)
     }
 
     /// Usage and limits of `only` (or of every tenant: registered ones and any with data
@@ -231,6 +230,7 @@ impl Tenants {
         let sum_known = |f: fn(&TableUsage) -> Option<i64>| -> Option<i64> {
             datasets.iter().map(|(_, u)| f(u)).sum()
         };
+        let activity = self.activity_of(&tenant);
         TenantReport {
             state: match view {
                 None => "unregistered",
@@ -243,8 +243,8 @@ impl Tenants {
             hard: settings.quota_hard,
             quota_state: QuotaState::of(usage_bytes, &settings),
             rows: sum_known(|u| u.rows),
-            last_write: datasets.iter().filter_map(|(_, u)| u.last_write).max(),
-            last_query: self.last_query(&tenant),
+            last_write: activity.last_write,
+            last_query: activity.last_query,
             drift_bytes: sum_known(|u| u.drift),
             reconciled_at: datasets.iter().filter_map(|(_, u)| u.reconciled_at).min(),
             datasets,

@@ -2,7 +2,8 @@
 //! `<default store>/_lakeport/tenants/<id>/<revision>.json`, each written with a
 //! conditional create, so two replicas changing one tenant at once cannot both win (the
 //! loser rereads and tries again). The newest revision is the record; older ones are
-//! pruned after a write.
+//! pruned after a write. Beside them, `activity.json` holds the tenant's last write and
+//! query, which change too often to be revisions of the record.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,9 +12,13 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 
+use super::activity::Activity;
 use super::record::TenantRecord;
 use super::TenantsError;
 use crate::lake::{LakeError, Store};
+
+/// A tenant's last write and query, beside its revisions (a name no revision has).
+const ACTIVITY_OBJECT: &str = "activity.json";
 
 /// Revisions kept behind the newest (for a reader that listed just before a write).
 const KEEP_REVISIONS: usize = 4;
@@ -170,6 +175,43 @@ impl RegistryStore {
         }
         self.prune(&record.id, revision).await;
         Ok(true)
+    }
+
+    fn activity_location(&self, id: &str) -> Path {
+        self.prefix.clone().join(id).join(ACTIVITY_OBJECT)
+    }
+
+    /// The activity stored for a tenant (none yet: the default).
+    pub(super) async fn read_activity(&self, id: &str) -> Result<Activity, TenantsError> {
+        let location = self.activity_location(id);
+        let got = match self.client.get(&location).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(Activity::default()),
+            Err(e) => return Err(self.store_error(e)),
+        };
+        let bytes = got.bytes().await.map_err(|e| self.store_error(e))?;
+        serde_json::from_slice(&bytes).map_err(|e| TenantsError::Corrupt {
+            location: location.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Overwrites a tenant's stored activity (the caller merged it with what was there).
+    pub(super) async fn write_activity(
+        &self,
+        id: &str,
+        activity: &Activity,
+    ) -> Result<(), TenantsError> {
+        let location = self.activity_location(id);
+        let body = serde_json::to_vec(activity).map_err(|e| TenantsError::Corrupt {
+            location: location.to_string(),
+            message: e.to_string(),
+        })?;
+        self.client
+            .put(&location, body.into())
+            .await
+            .map_err(|e| self.store_error(e))?;
+        Ok(())
     }
 
     /// Deletes every revision of a tenant's record (its deletion's last step).

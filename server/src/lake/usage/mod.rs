@@ -174,7 +174,6 @@ impl UsageLedger {
             .collect()
     }
 
-    /// A tenant's bytes over all its tables.
     /// Forgets a tenant whose objects were all deleted.
     pub fn forget_tenant(&self, tenant: &str) {
         self.tables
@@ -183,6 +182,7 @@ impl UsageLedger {
             .retain(|(t, _), _| t != tenant);
     }
 
+    /// A tenant's bytes over all its tables.
     pub fn tenant_bytes(&self, tenant: &str) -> i64 {
         self.of_tenant(tenant).iter().map(|(_, u)| u.bytes).sum()
     }
