@@ -78,12 +78,5 @@ pub(crate) async fn run(client: &mut Client, args: ExportArgs) -> anyhow::Result
         ("rows", Arc::new(UInt64Array::from(vec![result.rows]))),
         ("version", Arc::new(Int64Array::from(vec![result.version]))),
     ])?;
-    let schema = batch.schema();
-    super::output::write(
-        args.out.format,
-        args.out.output.as_deref(),
-        schema,
-        futures::stream::iter([Ok(batch)]),
-    )
-    .await
+    super::output::write_batch(&args.out, batch).await
 }

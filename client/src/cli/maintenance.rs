@@ -102,10 +102,7 @@ pub(crate) async fn run(
 
 /// Prints the steps; an error when any failed.
 async fn print_steps(result: MaintenanceRunResult, out: OutputArgs) -> anyhow::Result<()> {
-    let batch = steps_batch(&result.steps)?;
-    let schema = batch.schema();
-    let stream = futures::stream::iter([Ok(batch)]);
-    super::output::write(out.format, out.output.as_deref(), schema, stream).await?;
+    super::output::write_batch(&out, steps_batch(&result.steps)?).await?;
     let failed = result
         .steps
         .iter()

@@ -25,6 +25,13 @@ pub(crate) enum Format {
     Arrow,
 }
 
+/// Writes one batch (a command's report) as `out` asks.
+pub(crate) async fn write_batch(out: &super::OutputArgs, batch: RecordBatch) -> anyhow::Result<()> {
+    let schema = batch.schema();
+    let stream = futures::stream::iter([Ok(batch)]);
+    write(out.format, out.output.as_deref(), schema, stream).await
+}
+
 pub(crate) async fn write<S>(
     format: Format,
     path: Option<&Path>,

@@ -25,14 +25,7 @@ pub(crate) async fn run(
     let tenant = args.tenant.as_deref().or(global_tenant);
     let checks = client.quality_run(tenant).await?.checks;
     let batch = checks_batch(&checks)?;
-    let schema = batch.schema();
-    super::output::write(
-        args.out.format,
-        args.out.output.as_deref(),
-        schema,
-        futures::stream::iter([Ok(batch)]),
-    )
-    .await?;
+    super::output::write_batch(&args.out, batch).await?;
     let errors: Vec<String> = checks
         .iter()
         .filter(|c| c.state == "error")

@@ -57,14 +57,7 @@ pub(crate) async fn run_quota(
     } else {
         tenants_batch(&report)?
     };
-    let schema = batch.schema();
-    super::output::write(
-        args.out.format,
-        args.out.output.as_deref(),
-        schema,
-        futures::stream::iter([Ok(batch)]),
-    )
-    .await
+    super::output::write_batch(&args.out, batch).await
 }
 
 pub(crate) async fn run_usage(client: &mut Client, args: UsageArgs) -> anyhow::Result<()> {

@@ -219,14 +219,7 @@ pub(crate) async fn run_tenant(client: &mut Client, command: TenantCommand) -> a
         }
     };
     let batch = tenants_batch(&tenants)?;
-    let schema = batch.schema();
-    super::output::write(
-        out.format,
-        out.output.as_deref(),
-        schema,
-        futures::stream::iter([Ok(batch)]),
-    )
-    .await
+    super::output::write_batch(&out, batch).await
 }
 
 /// One row per store: what the deletion removed there.
@@ -258,14 +251,7 @@ async fn print_removals(result: &TenantDeleteResult, out: OutputArgs) -> anyhow:
             )),
         ),
     ])?;
-    let schema = batch.schema();
-    super::output::write(
-        out.format,
-        out.output.as_deref(),
-        schema,
-        futures::stream::iter([Ok(batch)]),
-    )
-    .await
+    super::output::write_batch(&out, batch).await
 }
 
 pub(crate) async fn run_token(client: &mut Client, command: TokenCommand) -> anyhow::Result<()> {

@@ -1,7 +1,7 @@
 //! What a table's data files are: the live files of a loaded version, the partition each
 //! is named by, and the file sizes compaction aims at (which health is judged by).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{LakeError, NULL_PARTITION};
 
@@ -47,6 +47,16 @@ pub fn live_files(table: &deltalake::DeltaTable) -> Result<Vec<LiveFile>, LakeEr
             partition_values: f.partition_values_map(),
             modification_time: f.modification_time(),
         })
+        .collect())
+}
+
+/// The paths of the data files of a table's loaded version.
+pub fn live_paths(table: &deltalake::DeltaTable) -> Result<HashSet<String>, LakeError> {
+    Ok(table
+        .snapshot()?
+        .log_data()
+        .iter()
+        .map(|f| f.path().into_owned())
         .collect())
 }
 

@@ -43,7 +43,7 @@ pub use erase::StoreErased;
 pub use error::LakeError;
 pub use group_commit::IncomingUnit;
 pub use layout::{
-    live_files, partition_name, partition_usage, FileTargets, LiveFile, PartitionUsage,
+    live_files, live_paths, partition_name, partition_usage, FileTargets, LiveFile, PartitionUsage,
 };
 pub use partition_key::{escape_path_value, PartitionKey, MICROS_PER_HOUR, NULL_PARTITION};
 pub use placement::{Placement, RouteSpec, DEFAULT_STORE};

@@ -41,7 +41,7 @@ use super::MaintenanceError;
 use crate::lake::delta::commit_on_snapshot;
 use crate::lake::files::{write_streamed_file, FileTarget};
 use crate::lake::LakeError;
-use crate::lake::LiveFile;
+use crate::lake::{live_paths, LiveFile};
 
 /// How often a compaction commit is rebuilt after losing a race to appends (a busy table
 /// commits every `ingest.commit_interval`; one attempt takes a log listing and a put).
@@ -275,12 +275,7 @@ async fn commit_swap(
 
 /// Per bin, true when every one of its files is in the table's latest loaded snapshot.
 fn live_bins(table: &DeltaTable, bins: &[Bin]) -> Result<Vec<bool>, MaintenanceError> {
-    let snapshot = table.snapshot().map_err(LakeError::from)?;
-    let live: std::collections::HashSet<String> = snapshot
-        .log_data()
-        .iter()
-        .map(|f| f.path().into_owned())
-        .collect();
+    let live = live_paths(table)?;
     Ok(bins
         .iter()
         .map(|bin| bin.files.iter().all(|f| live.contains(&f.path)))

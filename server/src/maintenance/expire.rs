@@ -22,7 +22,7 @@ use super::history::Started;
 use super::{Maintenance, MaintenanceError, Outcome, RunScope, StepKind, StepRecord};
 use crate::datasets::Dataset;
 use crate::lake::delta::commit_on_snapshot;
-use crate::lake::{live_files, partition_usage, Cutoff, LakeError, LiveFile};
+use crate::lake::{live_files, live_paths, partition_usage, Cutoff, LakeError, LiveFile};
 
 /// How often the removal is rebuilt after losing a race to other writers.
 const MAX_ATTEMPTS: usize = 30;
@@ -226,12 +226,8 @@ async fn purge_files(
     removed_now: Vec<String>,
     dry_run: bool,
 ) -> Result<(u64, u64), MaintenanceError> {
+    let live = live_paths(table)?;
     let snapshot = table.snapshot().map_err(LakeError::from)?;
-    let live: std::collections::HashSet<String> = snapshot
-        .log_data()
-        .iter()
-        .map(|f| f.path().into_owned())
-        .collect();
     let log_store = table.log_store();
     let tombstones: Vec<String> = snapshot
         .all_tombstones(log_store.as_ref())
