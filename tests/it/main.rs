@@ -17,6 +17,7 @@ mod operations;
 mod quality;
 mod query_queue;
 mod read_paths;
+mod registry;
 mod retention;
 mod schema;
 mod tenants;

@@ -311,9 +311,18 @@ impl Tenants {
     }
 
     /// A revision's record; `None` when it was pruned between the listing and the read
-    /// (the next refresh reads the newer one).
+    /// (the next refresh reads the newer one), or when it cannot be parsed: one record a
+    /// newer server wrote (a field or state this one does not know) must not stop every
+    /// other tenant's changes; the tenant keeps the revision last read until it is fixed.
     async fn read_head(&self, head: Head) -> Result<Option<(Head, TenantRecord)>, TenantsError> {
-        Ok(self.store.read(&head).await?.map(|record| (head, record)))
+        match self.store.read(&head).await {
+            Ok(record) => Ok(record.map(|record| (head, record))),
+            Err(e @ TenantsError::Corrupt { .. }) => {
+                warn!(error = %e, "tenant record unreadable; keeping the revision read before");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Hands the registry's live tokens to the authenticator and each tenant's region and
