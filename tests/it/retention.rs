@@ -268,3 +268,90 @@ async fn the_most_specific_retention_wins_and_maintenance_applies_it() {
     );
     assert_eq!(server.count("acme", "snowplow").await, 5);
 }
+
+#[tokio::test]
+async fn removal_races_appends_and_another_replicas_compaction_without_losing_a_row() {
+    let quick = |c: &mut lakeport_server::Config| {
+        c.tenancy.registry_refresh = std::time::Duration::from_millis(20);
+    };
+    let first = TestServer::start_with(quick).await;
+    let lake = first.lake.path().to_string_lossy().into_owned();
+    // The second replica does not learn the retention during the test (its registry
+    // refresh is the default 10 s), so its maintenance compacts the old hour that the first
+    // replica's retention removes.
+    let second = TestServer::start_with(|c| c.set_lake(lake)).await;
+    let mut acme = first.client(ACME).await;
+    let (old, recent) = (ago(5, 0), ago(0, 2));
+    // Several small files in the old hour, so compaction has something to rewrite.
+    for i in 0..4 {
+        let batch = snowplow_batch("web", old + Duration::minutes(i), 5, &format!("old{i}"));
+        acme.put(None, "snowplow", vec![batch]).await.unwrap();
+    }
+    let mut admin = first.client(ADMIN).await;
+    set_retention(&mut admin, "acme", "2d").await;
+    assert_eq!(count(&mut acme, "snowplow").await, 0);
+
+    // Appends to a kept hour on the first replica, compaction on the second, retention on
+    // the first, all at once.
+    let appends = async {
+        let mut acme = first.client(ACME).await;
+        for i in 0..10 {
+            let batch = snowplow_batch("web", recent, 3, &format!("new{i}"));
+            acme.put(None, "snowplow", vec![batch]).await.unwrap();
+        }
+    };
+    let compaction = async {
+        let mut admin = second.client(ADMIN).await;
+        admin
+            .maintenance_run(MaintenanceRunRequest::default())
+            .await
+            .unwrap()
+    };
+    let removal = async {
+        let mut admin = first.client(ADMIN).await;
+        admin
+            .retention_run(run("acme", false, false))
+            .await
+            .unwrap()
+    };
+    let ((), compacted, removed) = tokio::join!(appends, compaction, removal);
+    let mut steps = compacted.steps.iter().chain(&removed.steps);
+    assert!(
+        steps.all(|s| s.outcome != "failed"),
+        "{compacted:?} {removed:?}"
+    );
+    let old_compactions = compacted
+        .steps
+        .iter()
+        .filter(|s| s.kind == "compaction" && s.partition.contains(&hour_dir(old)))
+        .count();
+    assert_eq!(
+        old_compactions, 1,
+        "the second replica went for the old hour: {compacted:?}"
+    );
+
+    // Whichever came first, the old hour is out of the table and every new row is in.
+    let table = server_table_partitions(&first).await;
+    assert!(
+        !table.iter().any(|p| p.contains(&hour_dir(old))),
+        "{table:?}"
+    );
+    assert_eq!(first.count("acme", "snowplow").await, 30);
+    let again = admin
+        .retention_run(run("acme", false, false))
+        .await
+        .unwrap();
+    assert!(again.steps.is_empty(), "nothing left to remove: {again:?}");
+}
+
+/// The partition directories of acme's snowplow files live in the latest version.
+async fn server_table_partitions(server: &TestServer) -> Vec<String> {
+    let table = server.table("acme", "snowplow").await;
+    table
+        .snapshot()
+        .unwrap()
+        .log_data()
+        .iter()
+        .map(|f| f.path().into_owned())
+        .collect()
+}
