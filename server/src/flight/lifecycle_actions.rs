@@ -92,10 +92,10 @@ pub(super) async fn tenant_export(
         .map_err(Error::from)?;
     let target = match (request.to_url.is_empty(), request.to_store.is_empty()) {
         (false, true) => ExportTarget::Url(StoreSpec {
-                url: request.to_url.clone(),
-                options: request.options.into_iter().collect(),
-                ..Default::default()
-            }),
+            url: request.to_url.clone(),
+            options: request.options.into_iter().collect(),
+            ..Default::default()
+        }),
         (true, false) => {
             admin_only(who, "tenant.export to a configured store")?;
             ExportTarget::Store {
@@ -103,9 +103,11 @@ pub(super) async fn tenant_export(
                 path: request.path,
             }
         }
-        _ => return Err(bad(format!(
-            "{TENANT_EXPORT} needs a target: to_url (with options for its credentials) or to_store and path"
-        ))),
+        _ => {
+            let needs =
+                "needs a target: to_url (with options for its credentials) or to_store and path";
+            return Err(bad(format!("{TENANT_EXPORT} {needs}")));
+        }
     };
     let time = |text: &str, field: &str| parse_time(text).map_err(|e| bad(format!("{field}: {e}")));
     let export = ExportRequest {
