@@ -13,6 +13,8 @@ pub struct LiveFile {
     pub partition_values: HashMap<String, Option<String>>,
     /// Milliseconds since the Unix epoch, as the `add` says.
     pub modification_time: i64,
+    /// `numRecords` of the `add`'s statistics, when it has them.
+    pub rows: Option<u64>,
 }
 
 impl LiveFile {
@@ -46,6 +48,7 @@ pub fn live_files(table: &deltalake::DeltaTable) -> Result<Vec<LiveFile>, LakeEr
             size: f.size().max(0) as u64,
             partition_values: f.partition_values_map(),
             modification_time: f.modification_time(),
+            rows: f.num_records().map(|n| n as u64),
         })
         .collect())
 }

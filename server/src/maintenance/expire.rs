@@ -22,7 +22,7 @@ use super::history::Started;
 use super::{Maintenance, MaintenanceError, Outcome, RunScope, StepKind, StepRecord};
 use crate::datasets::Dataset;
 use crate::lake::delta::commit_on_snapshot;
-use crate::lake::{live_files, live_paths, partition_usage, Cutoff, LakeError, LiveFile};
+use crate::lake::{live_files, live_paths, partition_name, Cutoff, LakeError, LiveFile};
 
 /// How often the removal is rebuilt after losing a race to other writers.
 const MAX_ATTEMPTS: usize = 30;
@@ -198,21 +198,19 @@ fn expired_partitions(
     cutoff: Cutoff,
 ) -> Result<BTreeMap<String, ExpiredPartition>, MaintenanceError> {
     let columns = dataset.partition_columns();
-    let usage = partition_usage(table, &columns, &dataset.time_column, 0)?;
     let mut expired: BTreeMap<String, ExpiredPartition> = BTreeMap::new();
     for file in live_files(table)? {
         if !cutoff.expires(&file.partition_values) {
             continue;
         }
-        let name = crate::lake::partition_name(&columns, &file.partition_values);
-        let entry = expired
-            .entry(name.clone())
-            .or_insert_with(|| ExpiredPartition {
-                files: Vec::new(),
-                rows: usage.get(&name).map_or(0, |u| u.rows.max(0) as u64),
-                bytes: 0,
-            });
+        let name = partition_name(&columns, &file.partition_values);
+        let entry = expired.entry(name).or_insert_with(|| ExpiredPartition {
+            files: Vec::new(),
+            rows: 0,
+            bytes: 0,
+        });
         entry.bytes += file.size;
+        entry.rows += file.rows.unwrap_or(0);
         entry.files.push(file);
     }
     Ok(expired)

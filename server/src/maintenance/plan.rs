@@ -140,6 +140,7 @@ mod tests {
             size,
             partition_values: values,
             modification_time: 0,
+            rows: None,
         }
     }
 

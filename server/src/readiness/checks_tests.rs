@@ -35,6 +35,7 @@ fn healthy() -> TableFacts {
             size: 3 * MIB,
             partition_values: values,
             modification_time: 0,
+            rows: None,
         }],
         footers: vec![],
         unreadable_footers: vec![],
