@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod dedupe;
+mod expiry;
 mod ingestor;
 mod input;
 pub mod intake;

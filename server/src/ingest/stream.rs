@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use super::budget::MemoryBudget;
 use super::dedupe::{rejected_app_id, BatchFate, ProducerState, Producers};
+use super::expiry::keep_retained;
 use super::input::Incoming;
 use super::intake::Intake;
 use super::normalize::Normalizer;
@@ -28,7 +29,7 @@ use super::unit::{Unit, UnitJob};
 use super::IngestError;
 use crate::clock::Clock;
 use crate::datasets::Dataset;
-use crate::lake::{Cutoff, LakeError, PartitionKey, RetentionPolicy, SequenceRange};
+use crate::lake::{LakeError, PartitionKey, RetentionPolicy, SequenceRange};
 
 /// Units of one stream that may be writing or waiting for their commit at once.
 const MAX_UNITS_IN_FLIGHT: usize = 8;
@@ -330,25 +331,16 @@ impl StreamState {
         &mut self,
         parts: Vec<(PartitionKey, RecordBatch)>,
     ) -> Vec<(PartitionKey, RecordBatch)> {
+        let dataset = &self.target.dataset;
         let retention = self
             .context
             .retention
-            .retention(&self.target.tenant, &self.target.dataset.name);
-        let Some(cutoff) = Cutoff::at(retention, self.context.clock.now()) else {
-            return parts;
-        };
-        let (kept, expired): (Vec<_>, Vec<_>) = parts
-            .into_iter()
-            .partition(|(key, _)| !cutoff.expires_hour(key.hour));
-        let rows: usize = expired.iter().map(|(_, b)| b.num_rows()).sum();
-        if rows > 0 {
-            self.unit.expired += rows as u64;
-            self.unit.expired_reason = format!(
-                "rows with {} before {} are past the table's retention of {} and were not written",
-                self.target.dataset.time_column,
-                cutoff.first_kept().format("%Y-%m-%dT%H:%MZ"),
-                humantime::format_duration(retention.unwrap_or_default())
-            );
+            .retention(&self.target.tenant, &dataset.name);
+        let now = self.context.clock.now();
+        let (kept, expired) = keep_retained(parts, retention, now, &dataset.time_column);
+        if let Some(expired) = expired {
+            self.unit.expired += expired.rows;
+            self.unit.expired_reason = expired.reason;
         }
         kept
     }
