@@ -12,6 +12,7 @@ pub mod record;
 mod retention;
 mod store;
 mod system_tables;
+mod tasks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -19,8 +20,7 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::auth::{Authenticator, IssuedToken, TokenHash};
 use crate::clock::Clock;
@@ -184,77 +184,6 @@ impl Tenants {
     /// The record a configured tenant has before the registry holds one.
     fn stand_in(&self, id: &str) -> TenantRecord {
         TenantRecord::new(id, TenantSettings::default(), self.clock.now())
-    }
-
-    /// Refreshes the registry every `registry_refresh` and reconciles usage every
-    /// `usage_reconcile_interval` (the first time at once), until `shutdown`.
-    pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) {
-        self.resume_deletions();
-        let tenants = self.clone();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            tenants.load_activity().await;
-            let mut tick = tokio::time::interval(tenants.config.activity_flush);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
-                tenants.flush_activity().await;
-            }
-            // What the last interval saw, before the process ends.
-            tenants.flush_activity().await;
-        });
-        let tenants = self.clone();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(tenants.config.registry_refresh);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
-                match tenants.refresh().await {
-                    Ok(()) => tenants.resume_deletions(),
-                    Err(e) => {
-                        warn!(error = %e, "tenant registry refresh failed; keeping the last one read")
-                    }
-                }
-            }
-        });
-        let tenants = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(tenants.config.usage_reconcile_interval);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
-                tenants.reconcile().await;
-            }
-        });
-    }
-
-    /// Lists the stores and lays the listing over the running counts, then recounts the
-    /// rows of the tables whose log moved.
-    pub async fn reconcile(&self) {
-        let changes = match self.lake.reconcile_usage(self.clock.now()).await {
-            Ok(changes) => {
-                info!(
-                    tables = changes.len(),
-                    "usage reconciled with a listing of the stores"
-                );
-                changes
-            }
-            Err(e) => {
-                warn!(error = %e, "usage listing failed; the running counts stand");
-                Vec::new()
-            }
-        };
-        self.listed.send_replace(true);
-        self.lake.recount_rows(changes).await;
     }
 
     /// Waits until the first usage listing finished (reports before it would undercount
