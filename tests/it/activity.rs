@@ -43,17 +43,11 @@ async fn last_write_and_query_outlive_the_server_that_saw_them() {
     })
     .await;
     let expected = fixed_now().timestamp_millis();
-    let endpoint = second.endpoint();
-    eventually("the second server reads the activity", || {
-        let endpoint = endpoint.clone();
-        async move {
-            let mut admin = lakeport_client::Client::connect(&endpoint)
-                .await
-                .unwrap()
-                .with_token(ADMIN);
-            let acme = admin.tenant_get("acme").await.unwrap();
-            acme.last_query_ms == expected && acme.last_write_ms > 0
-        }
+    let second = &second;
+    eventually("the second server reads the activity", || async move {
+        let mut admin = second.client(ADMIN).await;
+        let acme = admin.tenant_get("acme").await.unwrap();
+        acme.last_query_ms == expected && acme.last_write_ms > 0
     })
     .await;
     let mut admin = second.client(ADMIN).await;

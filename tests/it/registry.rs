@@ -51,18 +51,15 @@ async fn an_unreadable_record_holds_back_only_its_own_tenant() {
     let next = registry.join(format!("delta/{:020}.json", revision + 1));
     std::fs::write(next, serde_json::to_vec(&delta).unwrap()).unwrap();
 
-    let endpoint = server.endpoint();
-    eventually("delta's change is read despite gamma's record", || {
-        let endpoint = endpoint.clone();
-        async move {
-            let mut admin = lakeport_client::Client::connect(&endpoint)
-                .await
-                .unwrap()
-                .with_token(ADMIN);
+    let server = &server;
+    eventually(
+        "delta's change is read despite gamma's record",
+        || async move {
+            let mut admin = server.client(ADMIN).await;
             let delta = admin.tenant_get("delta").await.unwrap();
             delta.display_name.as_deref() == Some("delta renamed")
-        }
-    })
+        },
+    )
     .await;
     let gamma = admin.tenant_get("gamma").await.unwrap();
     assert_eq!(gamma.display_name.as_deref(), Some("gamma at first"));
