@@ -85,25 +85,11 @@ def test_a_deletion_cut_short_refuses_the_tenant_and_finishes_after_a_restart(tm
     import pyarrow as pa
     import pyarrow.flight as flight
     from peers import FaultProxy
-    from test_store_faults import _logs
+    from test_store_faults import _logs, config as fault_config
 
     bucket = moto.bucket(unique("offboard"))
     proxy = FaultProxy(moto.port)
-    options = dict(moto.store_options(endpoint=proxy.endpoint), timeout="2s", connect_timeout="2s")
-    config = 'registry_refresh = "100ms"\n' + auth_toml() + f"""
-[stores.s3]
-url = "s3://{bucket}/lake"
-options = {toml_table(options)}
-max_retries = 1
-retry_timeout = "3s"
-
-[[routes]]
-datasets = ["otel_*"]
-store = "s3"
-
-[ingest]
-commit_interval = "10ms"
-"""
+    config = fault_config(bucket, proxy, moto, datasets="otel_*", top='registry_refresh = "100ms"\n')
     server = Server(tmp_path, lake, config=config).start()
     try:
         lakeport(server, "tenant", "create", "gamma", token=ADMIN)

@@ -25,9 +25,11 @@ def listing(method, path):
     return method == "GET" and "list-type=2" in path
 
 
-def config(bucket, proxy, moto):
+def config(bucket, proxy, moto, datasets="snowplow", top=""):
+    """A local default store and an S3 store behind `proxy` for `datasets` (a glob), with
+    short timeouts and one retry; `top` goes before the first TOML table."""
     options = dict(moto.store_options(endpoint=proxy.endpoint), timeout="2s", connect_timeout="2s")
-    return auth_toml() + f"""
+    return top + auth_toml() + f"""
 [stores.s3]
 url = "s3://{bucket}/lake"
 options = {toml_table(options)}
@@ -35,7 +37,7 @@ max_retries = 1
 retry_timeout = "3s"
 
 [[routes]]
-datasets = ["snowplow"]
+datasets = ["{datasets}"]
 store = "s3"
 
 [ingest]
