@@ -15,10 +15,10 @@ pub use lakeport_proto::{
     DatasetUsage, IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult,
     MaintenanceStep, QualityCheck, QualityReport, QualityRunRequest, QuotaReport,
     QuotaReportRequest, ReadinessCheck, ReadinessRequest, ReadinessResult, RetentionRunRequest,
-    StoreRemoval, TableReadiness, Tenant, TenantCreateRequest, TenantDeleteRequest,
-    TenantDeleteResult, TenantEncryption, TenantExportRequest, TenantExportResult,
-    TenantGetRequest, TenantList, TenantListRequest, TenantToken, TenantUpdateRequest, TenantUsage,
-    TokenIssueRequest, TokenIssueResult, TokenRevokeRequest,
+    StoreRemoval, TableReadiness, Tenant, TenantArchiveRequest, TenantCreateRequest,
+    TenantDeleteRequest, TenantDeleteResult, TenantEncryption, TenantExportRequest,
+    TenantExportResult, TenantGetRequest, TenantList, TenantListRequest, TenantToken,
+    TenantUpdateRequest, TenantUsage, TokenIssueRequest, TokenIssueResult, TokenRevokeRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +213,18 @@ impl Client {
             confirm: confirm.into(),
         };
         self.action("tenant.delete", request).await
+    }
+
+    /// Archives a tenant now (admin): answers once its live copy is gone.
+    pub async fn tenant_archive(&mut self, id: &str) -> Result<Tenant, ClientError> {
+        let request = TenantArchiveRequest { id: id.into() };
+        self.action("tenant.archive", request).await
+    }
+
+    /// Restores an archived tenant now (admin): answers once its tables are live.
+    pub async fn tenant_restore(&mut self, id: &str) -> Result<Tenant, ClientError> {
+        let request = TenantArchiveRequest { id: id.into() };
+        self.action("tenant.restore", request).await
     }
 
     /// Copies a tenant's partitions of a time range into a new standalone Delta table in

@@ -11,8 +11,9 @@ pub use v1::{
     DatasetUsage, IngestAck, IngestMetadata, MaintenanceRunRequest, MaintenanceRunResult,
     MaintenanceStep, QualityCheck, QualityReport, QualityRunRequest, QueryTicket, QuotaReport,
     QuotaReportRequest, ReadinessCheck, ReadinessRequest, ReadinessResult, RetentionRunRequest,
-    SignedTicket, StoreRemoval, TableReadiness, TableVersion, Tenant, TenantCreateRequest,
-    TenantDeleteRequest, TenantDeleteResult, TenantEncryption, TenantExportRequest,
-    TenantExportResult, TenantGetRequest, TenantList, TenantListRequest, TenantToken,
-    TenantUpdateRequest, TenantUsage, TokenIssueRequest, TokenIssueResult, TokenRevokeRequest,
+    SignedTicket, StoreRemoval, TableReadiness, TableVersion, Tenant, TenantArchiveRequest,
+    TenantCreateRequest, TenantDeleteRequest, TenantDeleteResult, TenantEncryption,
+    TenantExportRequest, TenantExportResult, TenantGetRequest, TenantList, TenantListRequest,
+    TenantToken, TenantUpdateRequest, TenantUsage, TokenIssueRequest, TokenIssueResult,
+    TokenRevokeRequest,
 };

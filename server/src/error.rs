@@ -15,6 +15,7 @@ use crate::names::NameError;
 use crate::quality::QualityError;
 use crate::query::QueryError;
 use crate::readiness::ReadinessError;
+use crate::tenants::archive_record::StepRefused;
 use crate::tenants::TenantsError;
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +148,11 @@ fn code_of(e: &Error) -> Code {
             | TenantsError::EncryptionInUse { .. }
             | TenantsError::Unusable { .. } => Code::FailedPrecondition,
             TenantsError::Contended(..) => Code::Aborted,
+            TenantsError::Archival { refused, .. } => match refused {
+                StepRefused::Lost => Code::Aborted,
+                StepRefused::Busy(_) | StepRefused::NotArchived => Code::FailedPrecondition,
+            },
+            TenantsError::Restoring { .. } => Code::Unavailable,
             TenantsError::Corrupt { .. } => Code::Internal,
         },
         Error::Flight(f) => match f {
@@ -161,7 +167,6 @@ fn code_of(e: &Error) -> Code {
             LifecycleError::BadRequest(_) => Code::InvalidArgument,
             LifecycleError::Refused(_) => Code::PermissionDenied,
             LifecycleError::TargetHoldsTable { .. } => Code::AlreadyExists,
-            LifecycleError::CopyMismatch { .. } => Code::Unavailable,
         },
         Error::Quality(q) => match q {
             QualityError::UnknownTenant(_) => Code::NotFound,
@@ -232,6 +237,8 @@ fn lake_code(e: &LakeError) -> Code {
         LakeError::Store { source, .. } => store_code(source),
         LakeError::StoreUnreachable { .. }
         | LakeError::TenantUnlisted { .. }
+        | LakeError::TenantArchived(_)
+        | LakeError::CopyMismatch { .. }
         | LakeError::ShuttingDown => Code::Unavailable,
         LakeError::StoreConfig { .. }
         | LakeError::BadLocation(_)
@@ -239,6 +246,7 @@ fn lake_code(e: &LakeError) -> Code {
         | LakeError::WrongRegion { .. }
         | LakeError::SequenceOverlap { .. }
         | LakeError::TenantDeleting(_)
+        | LakeError::NoArchiveStore { .. }
         | LakeError::VersionGone { .. } => Code::FailedPrecondition,
         LakeError::CommitContention { .. }
         | LakeError::CreateRace(_)

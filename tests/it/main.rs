@@ -4,6 +4,7 @@
 mod fixture;
 
 mod activity;
+mod archival;
 mod auth;
 mod engine;
 mod errors;

@@ -1,4 +1,4 @@
-//! `lakeport tenant create|list|get|update|delete` and `lakeport token issue|revoke` (admin): the
+//! `lakeport tenant create|list|get|update|delete|archive|restore` and `lakeport token issue|revoke` (admin): the
 //! tenant registry every server replica shares.
 
 use std::sync::Arc;
@@ -42,6 +42,20 @@ pub(crate) enum TenantCommand {
         #[command(flatten)]
         out: OutputArgs,
     },
+    /// Archive a tenant now: its tables are copied to each store's archive store
+    /// (`archive_for`) and verified, the archive is recorded, then the live copy is
+    /// deleted. Answers once it is done. Its next write or query restores it.
+    Archive {
+        id: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Restore an archived tenant now; answers once its tables are live.
+    Restore {
+        id: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
     /// Change the settings given (and clear those named by --clear).
     Update {
         id: String,
@@ -49,7 +63,8 @@ pub(crate) enum TenantCommand {
         settings: SettingsArgs,
         /// Unset a field so it follows [tenant_defaults] again (repeatable): display_name,
         /// region, encryption, quota_soft, quota_hard, rows_per_second, burst_rows,
-        /// retention, dataset_retention (or dataset_retention.DATASET), state, quality.
+        /// retention, dataset_retention (or dataset_retention.DATASET), archive_after,
+        /// state, quality.
         #[arg(long)]
         clear: Vec<String>,
         #[command(flatten)]
@@ -105,6 +120,10 @@ pub(crate) struct SettingsArgs {
     /// --clear dataset_retention.DATASET).
     #[arg(long, value_parser = parse_dataset_retention)]
     dataset_retention: Vec<(String, String)>,
+    /// Archive the tenant once it has had no write and no query for this long, e.g. 90d,
+    /// or `never` (the default).
+    #[arg(long)]
+    archive_after: Option<String>,
     /// active or suspended (suspended: writes are refused).
     #[arg(long)]
     state: Option<String>,
@@ -145,6 +164,7 @@ impl SettingsArgs {
         given(self.rows_per_second.is_some(), "rows_per_second");
         given(self.burst_rows.is_some(), "burst_rows");
         given(self.retention.is_some(), "retention");
+        given(self.archive_after.is_some(), "archive_after");
         given(self.state.is_some(), "state");
         given(self.quality.is_some(), "quality");
         for (dataset, _) in &self.dataset_retention {
@@ -160,6 +180,7 @@ impl SettingsArgs {
             rows_per_second: self.rows_per_second,
             burst_rows: self.burst_rows,
             retention: self.retention,
+            archive_after: self.archive_after,
             state: self.state,
             quality: self.quality,
             dataset_retention: self.dataset_retention.into_iter().collect(),
@@ -197,6 +218,8 @@ pub(crate) async fn run_tenant(client: &mut Client, command: TenantCommand) -> a
         }
         TenantCommand::List { out } => (client.tenant_list().await?, out),
         TenantCommand::Get { id, out } => (vec![client.tenant_get(&id).await?], out),
+        TenantCommand::Archive { id, out } => (vec![client.tenant_archive(&id).await?], out),
+        TenantCommand::Restore { id, out } => (vec![client.tenant_restore(&id).await?], out),
         TenantCommand::Delete { id, confirm, out } => {
             if confirm != id {
                 bail!("--confirm must repeat the tenant id ({id}): deleting cannot be undone");
@@ -331,7 +354,30 @@ fn tenants_batch(tenants: &[Tenant]) -> anyhow::Result<RecordBatch> {
                 (!entries.is_empty()).then(|| entries.join(","))
             }),
         ),
+        ("archive_after", text(&|t| t.archive_after.clone())),
+        (
+            "archive_state",
+            text(&|t| Some(t.archive_state.clone()).filter(|s| !s.is_empty())),
+        ),
+        (
+            "archived_at",
+            text(&|t| (t.archived_at_ms > 0).then(|| rfc3339(t.archived_at_ms))),
+        ),
+        (
+            "archive_location",
+            text(&|t| Some(t.archive_location.clone()).filter(|s| !s.is_empty())),
+        ),
+        (
+            "archived_bytes",
+            number(&|t| (t.archived_at_ms > 0).then_some(t.archived_bytes)),
+        ),
         ("tokens", text(&live_tokens)),
         ("config_fields", text(&|t| Some(t.config_fields.join(",")))),
     ])?)
+}
+
+/// Milliseconds since the epoch as an RFC 3339 UTC time.
+fn rfc3339(ms: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
 }

@@ -71,6 +71,7 @@ impl Config {
                 TenantPlacement {
                     region: t.settings.region.clone(),
                     key,
+                    sealed: None,
                 },
             );
         }
@@ -131,6 +132,7 @@ impl Config {
             registry_refresh: self.tenancy.registry_refresh,
             usage_reconcile_interval: self.tenancy.usage_reconcile_interval,
             activity_flush: self.tenancy.activity_flush,
+            restore_wait: self.tenancy.restore_wait,
         }
     }
 }

@@ -85,6 +85,7 @@ pub struct TenancyConfig {
     pub registry_refresh: Duration,
     pub usage_reconcile_interval: Duration,
     pub activity_flush: Duration,
+    pub restore_wait: Duration,
     pub defaults: TenantSettings,
 }
 
@@ -110,6 +111,7 @@ impl Default for Config {
                 registry_refresh: settings.registry_refresh,
                 usage_reconcile_interval: settings.usage_reconcile_interval,
                 activity_flush: settings.activity_flush,
+                restore_wait: settings.restore_wait,
                 defaults: TenantSettings::default(),
             },
             datasets: BTreeMap::new(),
@@ -296,6 +298,7 @@ impl Config {
                 registry_refresh: settings.registry_refresh,
                 usage_reconcile_interval: settings.usage_reconcile_interval,
                 activity_flush: settings.activity_flush,
+                restore_wait: settings.restore_wait,
                 defaults: settings.tenant_defaults.settings(),
             },
             datasets,

@@ -82,6 +82,7 @@ pub(super) struct FileTenant {
     retention: Option<String>,
     /// Per dataset: a retention over the tenant's own for that dataset.
     dataset_retention: Option<BTreeMap<String, String>>,
+    archive_after: Option<String>,
     state: Option<TenantState>,
     /// Per dataset: expectations replacing `[datasets.NAME.quality]` for this tenant.
     quality: Option<BTreeMap<String, Expectations>>,
@@ -114,6 +115,7 @@ pub(super) struct FileTenantDefaults {
     rows_per_second: Option<u64>,
     burst_rows: Option<u64>,
     retention: Option<String>,
+    archive_after: Option<String>,
 }
 
 impl FileTenantDefaults {
@@ -126,6 +128,7 @@ impl FileTenantDefaults {
             rows_per_second: self.rows_per_second,
             burst_rows: self.burst_rows,
             retention: self.retention,
+            archive_after: self.archive_after,
             ..Default::default()
         }
     }
@@ -153,6 +156,7 @@ impl FileTenant {
             burst_rows: self.burst_rows,
             retention: self.retention,
             dataset_retention: self.dataset_retention,
+            archive_after: self.archive_after,
             state: self.state,
             quality: self.quality,
         };

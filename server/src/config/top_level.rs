@@ -65,6 +65,11 @@ pub(super) struct Settings {
     #[arg(id = "activity_flush", long = "activity-flush", env = "LAKEPORT_ACTIVITY_FLUSH", value_parser = values::parse_duration)]
     #[serde(deserialize_with = "values::duration")]
     pub(super) activity_flush: Duration,
+    /// How long a write or query for an archived tenant waits for its restore before it
+    /// is answered UNAVAILABLE (the restore goes on), e.g. `30s`.
+    #[arg(id = "restore_wait", long = "restore-wait", env = "LAKEPORT_RESTORE_WAIT", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub(super) restore_wait: Duration,
     #[arg(skip)]
     pub(super) tenant_defaults: FileTenantDefaults,
     #[command(flatten)]
@@ -119,6 +124,7 @@ impl Default for Settings {
             registry_refresh: Duration::from_secs(10),
             usage_reconcile_interval: Duration::from_secs(3600),
             activity_flush: Duration::from_secs(60),
+            restore_wait: Duration::from_secs(30),
             tenant_defaults: FileTenantDefaults::default(),
             auth: AuthSettings::default(),
             ingest: IngestConfig::default(),

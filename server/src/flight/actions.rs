@@ -17,7 +17,8 @@ use tonic::{Request, Status};
 use super::action_body::{admin_only, decode};
 use super::ingest::principal;
 use super::lifecycle_actions::{
-    retention_run, tenant_delete, tenant_export, RETENTION_RUN, TENANT_DELETE, TENANT_EXPORT,
+    retention_run, tenant_archival, tenant_delete, tenant_export, RETENTION_RUN, TENANT_ARCHIVE,
+    TENANT_DELETE, TENANT_EXPORT, TENANT_RESTORE,
 };
 use super::quality_action::{quality_run, QUALITY_RUN};
 use super::steps::step_message;
@@ -65,6 +66,14 @@ pub(super) fn action_types() -> Vec<ActionType> {
         ActionType {
             r#type: TENANT_DELETE.into(),
             description: "Delete a tenant: every object in every store, then its record and tokens (admin; body: lakeport.v1.TenantDeleteRequest, result: TenantDeleteResult)".into(),
+        },
+        ActionType {
+            r#type: TENANT_ARCHIVE.into(),
+            description: "Archive a tenant now: copy its tables to the archive stores, verify, then delete the live copy (admin; body: lakeport.v1.TenantArchiveRequest, result: Tenant)".into(),
+        },
+        ActionType {
+            r#type: TENANT_RESTORE.into(),
+            description: "Restore an archived tenant now (admin; body: lakeport.v1.TenantArchiveRequest, result: Tenant)".into(),
         },
         ActionType {
             r#type: TENANT_EXPORT.into(),
@@ -138,6 +147,18 @@ async fn run_action(
         TENANT_DELETE => tenant_delete(&actions.tenants, principal, action.body)
             .await
             .map(single),
+        kind @ (TENANT_ARCHIVE | TENANT_RESTORE) => tenant_archival(
+            &actions.tenants,
+            if kind == TENANT_ARCHIVE {
+                TENANT_ARCHIVE
+            } else {
+                TENANT_RESTORE
+            },
+            principal,
+            action.body,
+        )
+        .await
+        .map(single),
         TENANT_EXPORT => tenant_export(&actions.lifecycle, principal, action.body)
             .await
             .map(single),

@@ -50,7 +50,7 @@ fn intake<T>(request: &Request<T>) -> Result<Intake, IngestError> {
 /// DoPut with a PATH descriptor.
 pub(super) async fn put_path(
     ingestor: &Arc<Ingestor>,
-    tenants: &Tenants,
+    tenants: &Arc<Tenants>,
     mut request: Request<PeekableFlightDataStream>,
 ) -> Result<PutStream, Error> {
     let principal = principal(&request).map_err(IngestError::Client)?;
@@ -109,7 +109,7 @@ pub(super) async fn put_path(
 /// Flight SQL bulk ingest; `db_schema` names the tenant for an admin.
 pub(super) async fn put_statement_ingest(
     ingestor: &Arc<Ingestor>,
-    tenants: &Tenants,
+    tenants: &Arc<Tenants>,
     command: CommandStatementIngest,
     request: Request<PeekableFlightDataStream>,
 ) -> Result<i64, Error> {

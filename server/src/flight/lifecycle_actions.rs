@@ -1,28 +1,34 @@
 //! The data lifecycle's `DoAction`s: `retention.run` removes the expired hour partitions now
 //! (a tenant for its own tables, an admin for any tenant's or all), and with `purge` deletes
 //! their files at once; `tenant.delete` (admin) offboards a tenant; `tenant.export` hands a
-//! range of a tenant's table over as a standalone Delta table.
+//! range of a tenant's table over as a standalone Delta table; `tenant.archive` and
+//! `tenant.restore` (admin) move a tenant to its archive stores and back.
 
 use lakeport_proto::{
-    MaintenanceRunResult, RetentionRunRequest, StoreRemoval, TenantDeleteRequest,
-    TenantDeleteResult, TenantExportRequest, TenantExportResult,
+    MaintenanceRunResult, RetentionRunRequest, StoreRemoval, TenantArchiveRequest,
+    TenantDeleteRequest, TenantDeleteResult, TenantExportRequest, TenantExportResult,
 };
+use std::sync::Arc;
+
 use prost::Message;
 use tonic::Status;
 
 use super::action_body::{admin_only, decode};
 use super::steps::step_message;
+use super::tenant_actions::tenant_message;
 use super::CallError;
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::lake::StoreSpec;
 use crate::lifecycle::{parse_time, ExportRequest, ExportTarget, Lifecycle};
 use crate::maintenance::{Maintenance, RunScope};
-use crate::tenants::Tenants;
+use crate::tenants::{Tenants, TenantsError};
 
 pub(super) const RETENTION_RUN: &str = "retention.run";
 pub(super) const TENANT_DELETE: &str = "tenant.delete";
 pub(super) const TENANT_EXPORT: &str = "tenant.export";
+pub(super) const TENANT_ARCHIVE: &str = "tenant.archive";
+pub(super) const TENANT_RESTORE: &str = "tenant.restore";
 
 pub(super) async fn retention_run(
     maintenance: &Maintenance,
@@ -79,6 +85,29 @@ pub(super) async fn tenant_delete(
             .collect(),
     };
     Ok(result.encode_to_vec())
+}
+
+/// `tenant.archive` or `tenant.restore` (`action`): the tenant once it is done.
+pub(super) async fn tenant_archival(
+    tenants: &Arc<Tenants>,
+    action: &'static str,
+    who: &Principal,
+    body: bytes::Bytes,
+) -> Result<Vec<u8>, Status> {
+    admin_only(who, action)?;
+    let request: TenantArchiveRequest = decode(action, body)?;
+    if request.id.is_empty() {
+        return Err(bad(format!("{action} needs the tenant's id")));
+    }
+    if action == TENANT_ARCHIVE {
+        tenants.archive(&request.id).await.map_err(Error::from)?;
+    } else {
+        tenants.restore(&request.id).await.map_err(Error::from)?;
+    }
+    let view = tenants
+        .view(&request.id)
+        .ok_or_else(|| Error::from(TenantsError::Unknown(request.id.clone())))?;
+    Ok(tenant_message(tenants, &view).encode_to_vec())
 }
 
 pub(super) async fn tenant_export(

@@ -28,7 +28,7 @@ use crate::auth::Authenticator;
 use crate::error::Error;
 use crate::ingest::IngestError;
 use crate::ingest::Ingestor;
-use crate::query::QueryEngine;
+use crate::query::{QueryEngine, Scope};
 
 pub struct SqlService {
     ingestor: Arc<Ingestor>,
@@ -53,6 +53,24 @@ impl SqlService {
     }
 }
 
+impl SqlService {
+    /// The caller's scope, with the tenant it reads restored first if it is archived (a
+    /// query is a touch, like a write). An admin's query wakes the tenant it names by
+    /// header; one across every tenant reads the live ones.
+    async fn woken_scope<T>(&self, request: &Request<T>) -> Result<Scope, Status> {
+        let scope = scope(request)?;
+        let tenants = &self.actions.tenants;
+        let tenant = match scope.tenant() {
+            Some(tenant) => Some(tenant),
+            None => Some(scope.default_schema.as_str()).filter(|t| tenants.is_known(t)),
+        };
+        if let Some(tenant) = tenant {
+            tenants.wake(tenant).await.map_err(Error::from)?;
+        }
+        Ok(scope)
+    }
+}
+
 const NO_KEYS: &str = "lakeport tables have no primary or foreign keys";
 const NO_TRANSACTIONS: &str = "every ingest commits on its own and queries are read-only";
 
@@ -74,7 +92,7 @@ impl FlightSqlService for SqlService {
         command: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let scope = scope(&request)?;
+        let scope = self.woken_scope(&request).await?;
         let info =
             query::flight_info(&self.engine, &scope, &command.query, request.into_inner()).await?;
         Ok(Response::new(info))
@@ -102,7 +120,7 @@ impl FlightSqlService for SqlService {
         if command.transaction_id.is_some() {
             return Err(unsupported("transactions", NO_TRANSACTIONS));
         }
-        let scope = scope(&request)?;
+        let scope = self.woken_scope(&request).await?;
         query::create_prepared(&self.engine, &scope, &command.query).await
     }
 
@@ -111,7 +129,7 @@ impl FlightSqlService for SqlService {
         command: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let caller = scope(&request)?;
+        let caller = self.woken_scope(&request).await?;
         let (scope, sql) =
             query::prepared(&self.engine, &command.prepared_statement_handle, caller)?;
         let info = query::flight_info(&self.engine, &scope, &sql, request.into_inner()).await?;

@@ -196,6 +196,7 @@ fn settings_of(t: &Tenant) -> Result<TenantSettings, Status> {
         retention: t.retention.clone().filter(|s| !s.is_empty()),
         dataset_retention: (!t.dataset_retention.is_empty())
             .then(|| t.dataset_retention.clone().into_iter().collect()),
+        archive_after: t.archive_after.clone().filter(|s| !s.is_empty()),
         state,
         quality: match t.quality.as_deref() {
             None | Some("") => None,
@@ -264,9 +265,10 @@ fn encryption_message(spec: &KeySpec) -> TenantEncryption {
     e
 }
 
-fn tenant_message(tenants: &Tenants, view: &TenantView) -> Tenant {
+pub(super) fn tenant_message(tenants: &Tenants, view: &TenantView) -> Tenant {
     let s = &view.settings;
     let report = tenants.activity(&view.record.id);
+    let archive = view.record.archive.as_ref();
     Tenant {
         id: view.record.id.clone(),
         display_name: s.display_name.clone(),
@@ -305,6 +307,14 @@ fn tenant_message(tenants: &Tenants, view: &TenantView) -> Tenant {
             .quality
             .as_ref()
             .and_then(|q| serde_json::to_string(q).ok()),
+        archive_after: s.archive_after.clone(),
+        archive_state: archive
+            .and_then(|a| a.phase.shown_state())
+            .unwrap_or_default()
+            .into(),
+        archived_at_ms: millis(archive.and_then(|a| a.archived_at)),
+        archive_location: archive.map(|a| a.location()).unwrap_or_default(),
+        archived_bytes: archive.map(|a| a.bytes()).unwrap_or_default(),
     }
 }
 

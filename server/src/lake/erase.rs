@@ -43,7 +43,7 @@ impl Lake {
 }
 
 impl Store {
-    async fn erase_tenant(&self, tenant: &str) -> Result<StoreErased, LakeError> {
+    pub(super) async fn erase_tenant(&self, tenant: &str) -> Result<StoreErased, LakeError> {
         let client = self.client(None)?;
         let prefix = self.root_path().join(format!("tenant_id={tenant}"));
         let mut erased = StoreErased {

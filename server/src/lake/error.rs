@@ -21,6 +21,16 @@ pub enum LakeError {
     TenantUnlisted { tenant: String, reason: String },
     #[error("tenant {0:?} is being deleted: its data is going, and it takes no writes or queries (the deletion finishes on any replica; `lakeport tenant get {0}` shows when it is gone)")]
     TenantDeleting(String),
+    #[error("tenant {0:?} is archived (or being archived or restored): a write or query restores it; try again shortly")]
+    TenantArchived(String),
+    #[error("store {store} holds tables of tenant {tenant:?} but has no archive store: add a store with archive_for = {store:?}")]
+    NoArchiveStore { store: String, tenant: String },
+    #[error("the copy of {path} has {found} bytes where the source has {expected}; run it again")]
+    CopyMismatch {
+        path: String,
+        expected: u64,
+        found: u64,
+    },
     #[error("delta table error: {0}")]
     Delta(Arc<deltalake::DeltaTableError>),
     #[error("parquet encoding failed: {0}")]

@@ -1,10 +1,12 @@
 //! The lake: the stores tables live in, where each (tenant, dataset) table goes, the
 //! registry of open tables, and the machinery that writes and commits their files.
 
+mod archive;
 mod commit_log;
 #[cfg(test)]
 mod commit_tests;
 pub mod committer;
+pub mod copy;
 pub mod delta;
 pub mod dictionary;
 pub mod encryption;
@@ -36,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::datasets::Dataset;
+pub use archive::ArchivedStore;
 pub use commit_log::{commit_files, last_checkpoint, read_commit, CommitSummary};
 pub use committer::{CommitOutcome, CommitPolicy};
 pub use encryption::{KeySpec, TenantKey};
@@ -62,6 +65,26 @@ pub use usage::{TableUsage, UsageLedger};
 pub struct TenantPlacement {
     pub region: Option<String>,
     pub key: Option<TenantKey>,
+    /// Set while the tenant's live tables must not be opened.
+    pub sealed: Option<Sealed>,
+}
+
+/// Why a tenant's tables are closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealed {
+    /// Its data is being deleted.
+    Deleting,
+    /// Its tables are leaving for the archive store, are there, or are coming back.
+    Archived,
+}
+
+impl Sealed {
+    fn error(self, tenant: &str) -> LakeError {
+        match self {
+            Sealed::Deleting => LakeError::TenantDeleting(tenant.to_string()),
+            Sealed::Archived => LakeError::TenantArchived(tenant.to_string()),
+        }
+    }
 }
 
 /// Everything the lake is built from (plain values; the config module produces them).
@@ -247,9 +270,17 @@ impl Lake {
     /// tenant may use cannot apply is refused.
     pub fn set_tenant(&self, tenant: &str, settings: TenantPlacement) -> Result<(), LakeError> {
         check_tenant_key(&self.placement, tenant, &settings)?;
+        if let Some(sealed) = settings.sealed {
+            self.registry.retire_tenant(tenant, sealed.error(tenant));
+        }
         let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
         tenants.insert(tenant.to_string(), settings);
         Ok(())
+    }
+
+    /// Why the tenant's tables are closed, if they are.
+    pub fn sealed(&self, tenant: &str) -> Option<Sealed> {
+        self.tenant(tenant).sealed
     }
 
     /// The bytes every table holds in its store, kept current by every write of this
@@ -299,6 +330,9 @@ impl Lake {
         tenant: &str,
         dataset: &Arc<Dataset>,
     ) -> Result<Arc<TableHandle>, LakeError> {
+        if let Some(sealed) = self.sealed(tenant) {
+            return Err(sealed.error(tenant));
+        }
         let location = self.locate(tenant, &dataset.name)?;
         if let Some(reason) = self.unreachable.get(&location.store.name) {
             return Err(LakeError::StoreUnreachable {

@@ -1,7 +1,8 @@
 //! Where a (tenant, dataset) table goes: the first `[[routes]]` entry that matches the
 //! dataset (and the tenant's region, if the route names one) and whose store may take the
 //! tenant, else the default store if it may; a tenant with a region is never placed in a
-//! store of another region.
+//! store of another region. A store with `archive_for` holds no live table: it is where
+//! the tables of the store it names go when their tenant is archived.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ struct Route {
 pub struct Placement {
     stores: BTreeMap<String, Arc<Store>>,
     routes: Vec<Route>,
+    /// Each store's archive store, by the archived store's name.
+    archives: BTreeMap<String, Arc<Store>>,
 }
 
 impl Placement {
@@ -44,6 +47,7 @@ impl Placement {
         stores: BTreeMap<String, Arc<Store>>,
         routes: &[RouteSpec],
     ) -> Result<Self, LakeError> {
+        let archives = archives_of(&stores)?;
         let mut compiled = Vec::with_capacity(routes.len());
         for (index, route) in routes.iter().enumerate() {
             let store =
@@ -58,6 +62,14 @@ impl Placement {
                             stores.keys().cloned().collect::<Vec<_>>().join(", ")
                         ),
                     })?;
+            if store.archive_for.is_some() {
+                return Err(LakeError::StoreConfig {
+                    store: route.store.clone(),
+                    message: format!(
+                        "routes[{index}] names an archive store (it has archive_for); route to the store it archives"
+                    ),
+                });
+            }
             if route.datasets.is_empty() {
                 return Err(LakeError::StoreConfig {
                     store: route.store.clone(),
@@ -89,11 +101,27 @@ impl Placement {
         Ok(Self {
             stores,
             routes: compiled,
+            archives,
         })
     }
 
+    /// Every store, archive stores included.
     pub fn stores(&self) -> impl Iterator<Item = &Arc<Store>> {
         self.stores.values()
+    }
+
+    /// The stores that hold live tables (every store but the archive stores).
+    pub fn hot_stores(&self) -> impl Iterator<Item = &Arc<Store>> {
+        self.stores.values().filter(|s| s.archive_for.is_none())
+    }
+
+    /// The store that `store`'s tables are archived to.
+    pub fn archive_of(&self, store: &str) -> Option<&Arc<Store>> {
+        self.archives.get(store)
+    }
+
+    pub fn store(&self, name: &str) -> Option<&Arc<Store>> {
+        self.stores.get(name)
     }
 
     pub fn default_store(&self) -> &Arc<Store> {
@@ -131,6 +159,59 @@ impl Placement {
             ),
         })
     }
+}
+
+/// Checks each `archive_for` and maps every archived store to its archive: the archived
+/// store exists and is no archive itself, has one archive, lies in the same region (a
+/// tenant never leaves its region) and shares no objects with it.
+fn archives_of(
+    stores: &BTreeMap<String, Arc<Store>>,
+) -> Result<BTreeMap<String, Arc<Store>>, LakeError> {
+    let mut archives: BTreeMap<String, Arc<Store>> = BTreeMap::new();
+    for archive in stores.values() {
+        let Some(of) = &archive.archive_for else {
+            continue;
+        };
+        let problem = |message: String| LakeError::StoreConfig {
+            store: archive.name.clone(),
+            message,
+        };
+        if archive.name == DEFAULT_STORE {
+            return Err(problem(
+                "the default store holds live tables; it cannot be an archive store".into(),
+            ));
+        }
+        let hot = stores.get(of).ok_or_else(|| {
+            problem(format!(
+                "archive_for names {of:?}, which is not a configured store"
+            ))
+        })?;
+        if hot.archive_for.is_some() {
+            return Err(problem(format!(
+                "archive_for names {of:?}, itself an archive store"
+            )));
+        }
+        if hot.region != archive.region {
+            return Err(problem(format!(
+                "region {} differs from that of {of:?} ({}): archived tenants must stay in their region",
+                archive.region.as_deref().unwrap_or("none"),
+                hot.region.as_deref().unwrap_or("none")
+            )));
+        }
+        if hot.kind != archive.kind || hot.overlaps(archive) {
+            return Err(problem(format!(
+                "its location must be of the same kind as {of:?}'s and lie outside it (and it outside this one): {} and {}",
+                archive.root, hot.root
+            )));
+        }
+        if let Some(other) = archives.insert(of.clone(), archive.clone()) {
+            return Err(problem(format!(
+                "{of:?} already has archive store {:?}; give each store one",
+                other.name
+            )));
+        }
+    }
+    Ok(archives)
 }
 
 #[cfg(test)]

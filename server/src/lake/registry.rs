@@ -83,6 +83,18 @@ impl TableRegistry {
             .retain(|(t, _), _| t != tenant);
     }
 
+    /// Drops the handles of a tenant's tables and refuses further commits through the ones
+    /// still held (an open stream's): the tenant's tables are closing.
+    pub(super) fn retire_tenant(&self, tenant: &str, why: LakeError) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        for ((t, _), entry) in entries.iter() {
+            if t == tenant {
+                entry.handle.retire(why.clone());
+            }
+        }
+        entries.retain(|(t, _), _| t != tenant);
+    }
+
     /// Drops every handle (shutdown): committers finish what is queued, then end.
     pub(super) fn clear(&self) {
         self.entries

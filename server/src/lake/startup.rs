@@ -15,7 +15,7 @@ pub(super) fn reachable<'a>(
     unreachable: &'a HashMap<String, String>,
 ) -> impl Iterator<Item = &'a Arc<Store>> {
     placement
-        .stores()
+        .hot_stores()
         .filter(|s| !unreachable.contains_key(&s.name))
 }
 

@@ -32,6 +32,8 @@ pub struct TableHandle {
     table: Arc<Mutex<DeltaTable>>,
     committer: mpsc::Sender<CommitRequest>,
     incoming: Arc<Incoming>,
+    /// Set when the tenant's tables closed (archived, deleted) while this handle was held.
+    retired: std::sync::Mutex<Option<LakeError>>,
 }
 
 impl std::fmt::Debug for TableHandle {
@@ -79,7 +81,13 @@ impl TableHandle {
             table,
             committer,
             incoming,
+            retired: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Refuses this handle's further commits.
+    pub(super) fn retire(&self, why: LakeError) {
+        *self.retired.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
     }
 
     /// `tenant.dataset`, as errors and logs name a table.
@@ -141,6 +149,14 @@ impl TableHandle {
         stream_failed: Arc<AtomicBool>,
         announced: Option<IncomingUnit>,
     ) -> Result<PendingCommit, LakeError> {
+        if let Some(why) = self
+            .retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Err(why);
+        }
         let (respond, outcome) = oneshot::channel();
         let request = CommitRequest {
             adds,

@@ -9,7 +9,7 @@ use deltalake::DeltaTable;
 
 use super::delta::refresh;
 use super::layout::FileTargets;
-use super::{Lake, LakeError, StoreKind, TableHandle};
+use super::{Lake, LakeError, Sealed, StoreKind, TableHandle};
 use crate::datasets::{Dataset, Datasets};
 
 /// Tenants that exist without a file in any store yet (the registry's), handed in by the
@@ -17,11 +17,6 @@ use crate::datasets::{Dataset, Datasets};
 pub trait TenantDirectory: Send + Sync + std::fmt::Debug {
     /// Every registered or configured tenant id.
     fn registered(&self) -> Vec<String>;
-
-    /// True while the tenant's data is being deleted: its tables are not read.
-    fn is_deleting(&self, _tenant: &str) -> bool {
-        false
-    }
 }
 
 /// A directory that knows no tenant beyond the stores' (tests, tools).
@@ -109,11 +104,12 @@ impl LakeTables {
         self.datasets().into_iter().find(|d| d.name == name)
     }
 
-    /// Registered tenants plus every `tenant_id=*` directory in every store.
+    /// Registered tenants plus every `tenant_id=*` directory in every store, but those
+    /// being deleted (an archived tenant is listed, with no tables).
     pub async fn tenants(&self) -> Result<Vec<String>, LakeError> {
         let mut tenants: BTreeSet<String> = self.directory.registered().into_iter().collect();
         tenants.extend(self.lake.tenants_in_stores().await?);
-        tenants.retain(|t| !self.directory.is_deleting(t));
+        tenants.retain(|t| self.lake.sealed(t) != Some(Sealed::Deleting));
         Ok(tenants.into_iter().collect())
     }
 
@@ -212,12 +208,12 @@ impl LakeTables {
         tenant: &str,
         dataset: &Arc<Dataset>,
     ) -> Result<Option<Arc<TableHandle>>, LakeError> {
-        if self.directory.is_deleting(tenant) {
-            return Err(LakeError::TenantDeleting(tenant.to_string()));
-        }
         match self.lake.table(tenant, dataset) {
             Ok(handle) => Ok(Some(handle)),
             Err(LakeError::NoPlacement { .. }) => Ok(None),
+            // Its tables are in the archive store: a read of every tenant skips them (a
+            // tenant's own query restored it before it got here).
+            Err(LakeError::TenantArchived(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }

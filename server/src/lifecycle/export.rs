@@ -13,8 +13,8 @@ use deltalake::DeltaTable;
 use object_store::path::Path;
 use tracing::info;
 
-use super::copy::{copy_all, CopyItem};
 use super::{Lifecycle, LifecycleError};
+use crate::lake::copy::{copy_all, CopyEnds, CopyItem};
 use crate::lake::delta::ensure_local_dir;
 use crate::lake::{partition_hour, LakeError, Store, StoreSpec};
 
@@ -138,9 +138,15 @@ impl Lifecycle {
                 to: Path::parse(format!("{root}/{}", p.add.path))
                     .unwrap_or_else(|_| root.clone().join(p.add.path.as_str())),
                 size: p.add.size.max(0) as u64,
+                always: false,
             })
             .collect();
-        let copied = copy_all(source.object_store(), target.client(None)?, &items).await?;
+        let ends = CopyEnds {
+            source: source.object_store(),
+            target: target.client(None)?,
+            attributes: Default::default(),
+        };
+        let copied = copy_all(&ends, &items).await?.objects;
         let version = commit_once(&source, &target, &picked, &request).await?;
         let report = ExportReport {
             url: target.root.to_string(),

@@ -2,7 +2,6 @@
 //! over as a standalone Delta table (`export`). Beside the wings, it reaches tables only
 //! through `lake::LakeTables` and writes elsewhere only through `lake::Store`.
 
-mod copy;
 mod export;
 
 use std::sync::Arc;
@@ -24,12 +23,6 @@ pub enum LifecycleError {
     Refused(String),
     #[error("{url} already holds a Delta table with other files; export into an empty location")]
     TargetHoldsTable { url: String },
-    #[error("the copy of {path} in the target has {found} bytes where the source has {expected}; run the export again")]
-    CopyMismatch {
-        path: String,
-        expected: u64,
-        found: u64,
-    },
 }
 
 #[derive(Debug)]

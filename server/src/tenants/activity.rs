@@ -1,5 +1,5 @@
 //! When each tenant last wrote and queried, shared by every replica and kept across
-//! restarts: each replica notes what it sees, and every `activity_flush` writes what moved
+//! restarts: each replica notes the writes it admits and the queries it runs, and every `activity_flush` writes what moved
 //! into the tenant's `activity.json` in the registry, merged with what is stored there
 //! (the later of each time wins, so replicas writing at once lose nothing that matters:
 //! a time lost to a race is at most one interval old and is written again by the next
@@ -69,6 +69,21 @@ impl Tenants {
         self.activity.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Notes a write admitted for the tenant (archival judges idleness by it: the
+    /// listings' last write counts maintenance's rewrites too).
+    pub fn record_write(&self, tenant: &str) {
+        let seen = Activity {
+            last_write: Some(self.clock.now()),
+            ..Default::default()
+        };
+        self.book().note(tenant, seen);
+    }
+
+    /// What this replica noted and read of the tenant's writes and queries.
+    pub(super) fn noted_activity(&self, tenant: &str) -> Activity {
+        self.book().known.get(tenant).copied().unwrap_or_default()
+    }
+
     /// Notes a query by the tenant (for `system.tenants.last_query` and archival).
     pub fn record_query(&self, tenant: &str) {
         let seen = Activity {
@@ -96,10 +111,6 @@ impl Tenants {
     /// Writes the activity that moved since the last flush; a tenant whose write fails
     /// is tried again at the next one.
     pub(super) async fn flush_activity(&self) {
-        for view in self.views() {
-            let seen = self.writes_counted(&view.record.id);
-            self.book().note(&view.record.id, seen);
-        }
         let unsaved: Vec<(String, Activity)> = {
             let mut book = self.book();
             let ids: Vec<String> = book.unsaved.drain().collect();
@@ -149,6 +160,7 @@ impl Tenants {
                 Err(e) => warn!(tenant = %id, error = %e, "stored tenant activity unreadable"),
             }
         }
+        self.activity_loaded.send_replace(true);
     }
 }
 

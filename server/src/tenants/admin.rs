@@ -13,7 +13,7 @@ use crate::names::check_name;
 const DATASET_RETENTION: &str = "dataset_retention";
 
 /// Fields `tenant.update` can change, as its mask names them.
-pub(super) const UPDATABLE: [&str; 11] = [
+pub(super) const UPDATABLE: [&str; 12] = [
     "display_name",
     "region",
     "encryption",
@@ -23,6 +23,7 @@ pub(super) const UPDATABLE: [&str; 11] = [
     "burst_rows",
     "retention",
     "dataset_retention",
+    "archive_after",
     "state",
     "quality",
 ];
@@ -206,6 +207,7 @@ impl Tenants {
         let placement = TenantPlacement {
             region: settings.region.clone(),
             key,
+            sealed: None,
         };
         self.lake
             .check_tenant(id, &placement)
@@ -224,6 +226,7 @@ fn apply_mask(settings: &mut TenantSettings, changes: &TenantSettings, mask: &[S
             "rows_per_second" => settings.rows_per_second = changes.rows_per_second,
             "burst_rows" => settings.burst_rows = changes.burst_rows,
             "retention" => settings.retention = changes.retention.clone(),
+            "archive_after" => settings.archive_after = changes.archive_after.clone(),
             "dataset_retention" => settings.dataset_retention = changes.dataset_retention.clone(),
             "state" => settings.state = changes.state,
             "quality" => settings.quality = changes.quality.clone(),

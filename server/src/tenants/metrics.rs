@@ -7,6 +7,9 @@ pub const STORAGE_BYTES: &str = "lakeport_storage_bytes";
 pub const QUOTA_STATE: &str = "lakeport_quota_state";
 pub const QUOTA_LIMIT: &str = "lakeport_quota_limit_bytes";
 pub const QUOTA_REFUSED: &str = "lakeport_quota_refused_writes_total";
+pub const ARCHIVES: &str = "lakeport_archives_total";
+pub const RESTORES: &str = "lakeport_restores_total";
+pub const ARCHIVE_BYTES_MOVED: &str = "lakeport_archive_bytes_moved_total";
 
 pub fn describe() {
     describe_gauge!(
@@ -27,6 +30,39 @@ pub fn describe() {
         QUOTA_REFUSED,
         "Write streams refused because the tenant was at its hard quota."
     );
+    describe_counter!(
+        ARCHIVES,
+        "Tenant archives run by this replica, by outcome (ok, error)."
+    );
+    describe_counter!(
+        RESTORES,
+        "Tenant restores run by this replica, by outcome (ok, error)."
+    );
+    describe_counter!(
+        ARCHIVE_BYTES_MOVED,
+        Unit::Bytes,
+        "Bytes copied by archives (to_archive) and restores (from_archive)."
+    );
+}
+
+fn outcome(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "error"
+    }
+}
+
+pub fn archive_finished(ok: bool) {
+    counter!(ARCHIVES, "outcome" => outcome(ok)).increment(1);
+}
+
+pub fn restore_finished(ok: bool) {
+    counter!(RESTORES, "outcome" => outcome(ok)).increment(1);
+}
+
+pub fn bytes_moved(direction: &'static str, bytes: u64) {
+    counter!(ARCHIVE_BYTES_MOVED, "direction" => direction).increment(bytes);
 }
 
 pub fn write_refused(tenant: &str) {

@@ -4,6 +4,8 @@
 
 mod activity;
 mod admin;
+mod archival;
+pub mod archive_record;
 pub mod metrics;
 mod offboard;
 mod quota;
@@ -24,7 +26,7 @@ use tracing::warn;
 
 use crate::auth::{Authenticator, IssuedToken, TokenHash};
 use crate::clock::Clock;
-use crate::lake::{Lake, LakeError, TenantDirectory, TenantPlacement};
+use crate::lake::{Lake, LakeError, Sealed, TenantDirectory, TenantPlacement};
 pub use activity::Activity;
 pub use quota::{QuotaState, TenantReport, WriteAdmission};
 use rate::RateLimiter;
@@ -62,6 +64,23 @@ pub enum TenantsError {
     Contended(String, usize),
     #[error("the tenant registry object {location} is unreadable: {message}")]
     Corrupt { location: String, message: String },
+    #[error("tenant {tenant:?}: {}", archival_refusal(.refused))]
+    Archival {
+        tenant: String,
+        refused: archive_record::StepRefused,
+    },
+    #[error("tenant {tenant:?} is being restored from its archive and is not back yet; retry in {retry_after}s (the restore goes on, and a retried write lands once)")]
+    Restoring { tenant: String, retry_after: u64 },
+}
+
+fn archival_refusal(refused: &archive_record::StepRefused) -> String {
+    use archive_record::{ArchivePhase, StepRefused};
+    match refused {
+        StepRefused::Busy(ArchivePhase::Archived) => "it is archived already (`lakeport tenant restore` brings it back)".into(),
+        StepRefused::Busy(phase) => format!("an archive or restore is under way (phase {phase:?}); try again once it is done"),
+        StepRefused::NotArchived => "it is not archived".into(),
+        StepRefused::Lost => "the archive was called off (the tenant was used meanwhile) or finished by another replica".into(),
+    }
 }
 
 /// The registry's settings, as plain values.
@@ -80,6 +99,8 @@ pub struct TenantsConfig {
     pub usage_reconcile_interval: Duration,
     /// How often this replica writes its tenants' activity to the registry.
     pub activity_flush: Duration,
+    /// How long a write or query for an archived tenant waits for its restore.
+    pub restore_wait: Duration,
 }
 
 /// A registry record with the revision it was read at.
@@ -113,6 +134,10 @@ pub struct Tenants {
     activity: Mutex<activity::ActivityBook>,
     /// Deletions this replica is finishing now.
     deletions: Mutex<std::collections::HashSet<String>>,
+    /// Archives and restores this replica runs now.
+    runs: archival::Runs,
+    /// True once the stored activity was read (idleness is judged only after).
+    activity_loaded: watch::Sender<bool>,
     /// Tenants warned about their soft quota (once per crossing).
     soft_warned: Mutex<std::collections::HashSet<String>>,
     /// True once the first usage listing finished.
@@ -147,6 +172,8 @@ impl Tenants {
             limiters: Mutex::default(),
             activity: Mutex::default(),
             deletions: Mutex::default(),
+            runs: Default::default(),
+            activity_loaded: watch::Sender::new(false),
             soft_warned: Mutex::default(),
             listed: watch::Sender::new(false),
             loaded: watch::Sender::new(false),
@@ -298,9 +325,18 @@ impl Tenants {
             Some(spec) => Some(spec.resolve().map_err(|e| e.to_string())?),
             None => None,
         };
+        let sealed = match settings.state {
+            Some(TenantState::Deleting) => Some(Sealed::Deleting),
+            _ => self
+                .read_records()
+                .get(tenant)
+                .and_then(|c| c.record.archive.as_ref())
+                .and_then(|a| a.phase.sealed()),
+        };
         let placement = TenantPlacement {
             region: settings.region.clone(),
             key,
+            sealed,
         };
         self.lake
             .set_tenant(tenant, placement)
@@ -356,11 +392,5 @@ impl Tenants {
 impl TenantDirectory for Tenants {
     fn registered(&self) -> Vec<String> {
         self.views().into_iter().map(|v| v.record.id).collect()
-    }
-
-    fn is_deleting(&self, tenant: &str) -> bool {
-        self.read_records()
-            .get(tenant)
-            .is_some_and(|c| c.record.settings.state == Some(TenantState::Deleting))
     }
 }

@@ -59,7 +59,8 @@ pub struct TenantReport {
     pub tenant: String,
     pub display_name: Option<String>,
     pub region: Option<String>,
-    /// `active`, `suspended`, or `unregistered` (data in a store, no registry record).
+    /// `active`, `suspended`, `archiving`, `archived`, `restoring`, `deleting`, or
+    /// `unregistered` (data in a store, no registry record).
     pub state: &'static str,
     pub usage_bytes: i64,
     pub soft: Option<u64>,
@@ -72,13 +73,15 @@ pub struct TenantReport {
     pub drift_bytes: Option<i64>,
     pub reconciled_at: Option<DateTime<Utc>>,
     pub datasets: Vec<(String, TableUsage)>,
+    /// Its archive, or the archive or restore under way.
+    pub archive: Option<super::archive_record::ArchiveRecord>,
 }
 
 impl Tenants {
     /// Whether `principal` may write to `tenant` now. An admin's write to an unknown
     /// tenant creates it when `auto_provision` is on; a tenant token never creates anything.
     pub async fn admit_write(
-        &self,
+        self: &Arc<Self>,
         principal: &Principal,
         tenant: &str,
     ) -> Result<WriteAdmission, TenantsError> {
@@ -107,6 +110,8 @@ impl Tenants {
             }
             Some(TenantState::Active) | None => {}
         }
+        self.record_write(tenant);
+        self.wake(tenant).await?;
         // Right after a start the counts hold only this server's writes until the first
         // listing ends; wait for it a while, then go by what is counted so far rather than
         // hold every write back behind a slow listing of a large store.
@@ -234,8 +239,14 @@ impl Tenants {
         TenantReport {
             state: match view {
                 None => "unregistered",
-                Some(_) => settings.state.unwrap_or_default().as_str(),
+                Some(v) => v
+                    .record
+                    .archive
+                    .as_ref()
+                    .and_then(|a| a.phase.shown_state())
+                    .unwrap_or(settings.state.unwrap_or_default().as_str()),
             },
+            archive: view.and_then(|v| v.record.archive.clone()),
             display_name: settings.display_name.clone(),
             region: settings.region.clone(),
             usage_bytes,

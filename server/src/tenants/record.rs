@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::archive_record::{parse_archive_after, ArchiveRecord};
 use crate::datasets::Expectations;
 use crate::lake::retention::parse_retention;
 use crate::lake::KeySpec;
@@ -62,6 +63,9 @@ pub struct TenantSettings {
     /// Per dataset, a retention over `retention` for that dataset's table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset_retention: Option<BTreeMap<String, String>>,
+    /// Idle this long (no write, no query), the tenant is archived: `90d`, or `never`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_after: Option<String>,
     pub state: Option<TenantState>,
     /// Data-quality expectations per dataset; a dataset named here replaces the config's
     /// `[datasets.NAME.quality]` for this tenant.
@@ -85,6 +89,7 @@ impl TenantSettings {
                 .dataset_retention
                 .clone()
                 .or(below.dataset_retention.clone()),
+            archive_after: self.archive_after.clone().or(below.archive_after.clone()),
             state: self.state.or(below.state),
             quality: self.quality.clone().or(below.quality.clone()),
         }
@@ -107,6 +112,7 @@ impl TenantSettings {
         add(self.burst_rows.is_some(), "burst_rows");
         add(self.retention.is_some(), "retention");
         add(self.dataset_retention.is_some(), "dataset_retention");
+        add(self.archive_after.is_some(), "archive_after");
         add(self.state.is_some(), "state");
         add(self.quality.is_some(), "quality");
         fields
@@ -146,6 +152,9 @@ impl TenantSettings {
         for (dataset, retention) in self.dataset_retention.iter().flatten() {
             parse_retention(retention).map_err(|e| format!("{dataset}: {e}"))?;
         }
+        if let Some(after) = &self.archive_after {
+            parse_archive_after(after)?;
+        }
         Ok(())
     }
 }
@@ -181,6 +190,9 @@ pub struct TenantRecord {
     pub updated_at: DateTime<Utc>,
     #[serde(default)]
     pub tokens: Vec<TokenRecord>,
+    /// Its archive, or the archive or restore under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveRecord>,
 }
 
 impl TenantRecord {
@@ -191,6 +203,7 @@ impl TenantRecord {
             created_at: now,
             updated_at: now,
             tokens: Vec::new(),
+            archive: None,
         }
     }
 }

@@ -69,6 +69,9 @@ fn tenants_fields() -> Vec<Field> {
         time("last_query"),
         Field::new("drift_bytes", DataType::Int64, true),
         time("reconciled_at"),
+        time("archived_at"),
+        s("archive_location", true),
+        Field::new("archived_bytes", DataType::UInt64, true),
     ]
 }
 
@@ -106,6 +109,24 @@ fn tenants_columns(reports: &[TenantReport]) -> Vec<ArrayRef> {
                 .collect::<Int64Array>(),
         ),
         time(&|r| r.reconciled_at.map(|t| t.timestamp_millis())),
+        time(&|r| {
+            r.archive
+                .as_ref()
+                .and_then(|a| a.archived_at)
+                .map(|t| t.timestamp_millis())
+        }),
+        Arc::new(
+            reports
+                .iter()
+                .map(|r| r.archive.as_ref().map(|a| a.location()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            reports
+                .iter()
+                .map(|r| r.archive.as_ref().map(|a| a.bytes()))
+                .collect::<UInt64Array>(),
+        ),
     ]
 }
 

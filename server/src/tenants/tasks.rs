@@ -17,6 +17,7 @@ impl Tenants {
     /// `usage_reconcile_interval` (the first time at once), until `shutdown`.
     pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) {
         self.resume_deletions();
+        self.resume_archival(true);
         let (tenants, stop) = (self.clone(), shutdown.clone());
         tokio::spawn(async move {
             tenants.load_activity().await;
@@ -30,7 +31,11 @@ impl Tenants {
             let period = tenants.config.registry_refresh;
             every(period, false, &stop, || async {
                 match tenants.refresh().await {
-                    Ok(()) => tenants.resume_deletions(),
+                    Ok(()) => {
+                        tenants.resume_deletions();
+                        tenants.resume_archival(false);
+                        tenants.archive_idle();
+                    }
                     Err(e) => {
                         warn!(error = %e, "tenant registry refresh failed; keeping the last one read")
                     }

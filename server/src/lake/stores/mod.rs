@@ -43,6 +43,12 @@ pub struct StoreSpec {
     /// `GOOGLE_*` environment (a tenant's export target must not borrow our credentials).
     #[serde(skip)]
     pub without_environment: bool,
+    /// This store is the archive of the named store: tenants archived out of that store
+    /// are kept here until they come back.
+    pub archive_for: Option<String>,
+    /// Storage class (S3, GCS) or access tier (Azure) of the objects archiving copies
+    /// here, e.g. `GLACIER_IR`, `STANDARD_IA`, `Cool`.
+    pub storage_class: Option<String>,
 }
 
 /// One configured store.
@@ -55,6 +61,9 @@ pub struct Store {
     single_writer: bool,
     options: BTreeMap<String, String>,
     without_environment: bool,
+    /// The store this one archives (`archive_for`).
+    pub archive_for: Option<String>,
+    storage_class: Option<String>,
     retry: RetryConfig,
     /// Root-level clients (the bucket's `/`), one per tenant key (`""`: the store's default).
     clients: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
@@ -83,6 +92,12 @@ impl Store {
                 "options: a local store takes no options",
             ));
         }
+        if kind == StoreKind::Local && spec.storage_class.is_some() {
+            return Err(config_error(
+                name,
+                "storage_class: a local store has no storage classes",
+            ));
+        }
         let mut retry = RetryConfig::default();
         if let Some(n) = spec.max_retries {
             retry.max_retries = n;
@@ -99,6 +114,8 @@ impl Store {
             single_writer: spec.single_writer,
             options: spec.options.clone(),
             without_environment: spec.without_environment,
+            archive_for: spec.archive_for.clone(),
+            storage_class: spec.storage_class.clone(),
             retry,
             clients: Mutex::new(HashMap::new()),
         };
@@ -137,6 +154,8 @@ impl Store {
             single_writer: self.single_writer,
             options: self.options.clone(),
             without_environment: self.without_environment,
+            archive_for: None,
+            storage_class: None,
             retry: self.retry.clone(),
             clients: Mutex::new(HashMap::new()),
         })
@@ -156,6 +175,21 @@ impl Store {
             StoreKind::Local => url.scheme() == "file",
             _ => url.host_str().is_some() && url.host_str() == self.root.host_str(),
         }
+    }
+
+    /// What every object written into this store by a copy carries: its storage class.
+    pub fn copy_attributes(&self) -> object_store::Attributes {
+        let mut attributes = object_store::Attributes::new();
+        if let Some(class) = &self.storage_class {
+            attributes.insert(object_store::Attribute::StorageClass, class.clone().into());
+        }
+        attributes
+    }
+
+    /// True when one store's root lies within the other's (they would share objects).
+    pub fn overlaps(&self, other: &Store) -> bool {
+        let (a, b) = (self.root.as_str(), other.root.as_str());
+        a.starts_with(b) || b.starts_with(a)
     }
 
     /// Whether a tenant of `region` (or of none) may have tables here.
