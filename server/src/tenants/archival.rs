@@ -119,8 +119,10 @@ impl Tenants {
                     continue;
                 }
                 Some((ArchivePhase::Archived, _)) => self.in_background(id, Goal::Live),
+                // A run that has not moved for as long as a caller waits is taken over
+                // (its replica may be gone); taking over a live one only repeats its work.
                 Some((_, phase_at)) => {
-                    if self.is_stale(phase_at) {
+                    if self.unmoved_for(phase_at, self.config.restore_wait) {
                         self.in_background(id, Goal::Live);
                     }
                 }
@@ -200,7 +202,7 @@ impl Tenants {
             .iter()
             .filter_map(|(id, c)| c.record.archive.as_ref().map(|a| (id, a)))
             .filter(|(_, a)| a.phase != ArchivePhase::Archived)
-            .filter(|(_, a)| at_start || self.is_stale(a.phase_at))
+            .filter(|(_, a)| at_start || self.unmoved_for(a.phase_at, TAKE_OVER_AFTER))
             .map(|(id, a)| (id.clone(), a.phase))
             .collect();
         for (id, phase) in pending {
@@ -366,10 +368,10 @@ impl Tenants {
         tokio::time::sleep(grace.saturating_sub(since)).await;
     }
 
-    fn is_stale(&self, phase_at: chrono::DateTime<chrono::Utc>) -> bool {
+    fn unmoved_for(&self, phase_at: chrono::DateTime<chrono::Utc>, long: Duration) -> bool {
         (self.clock.now() - phase_at)
             .to_std()
-            .is_ok_and(|age| age >= TAKE_OVER_AFTER)
+            .is_ok_and(|age| age >= long)
     }
 
     fn archive_of(&self, id: &str) -> Option<ArchiveRecord> {

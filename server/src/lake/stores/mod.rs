@@ -92,11 +92,8 @@ impl Store {
                 "options: a local store takes no options",
             ));
         }
-        if kind == StoreKind::Local && spec.storage_class.is_some() {
-            return Err(config_error(
-                name,
-                "storage_class: a local store has no storage classes",
-            ));
+        if let Some(class) = &spec.storage_class {
+            check_storage_class(name, kind, class)?;
         }
         let mut retry = RetryConfig::default();
         if let Some(n) = spec.max_retries {
@@ -269,6 +266,26 @@ impl Store {
             )),
         }
     }
+}
+
+/// Refuses a storage class a local store cannot have, and one whose objects cannot be read
+/// without a rehydration of hours (a restore must be able to read the archive copy).
+fn check_storage_class(name: &str, kind: StoreKind, class: &str) -> Result<(), LakeError> {
+    let offline = match kind {
+        StoreKind::Local => {
+            return Err(config_error(name, "storage_class: a local store has none"))
+        }
+        StoreKind::S3 => ["GLACIER", "DEEP_ARCHIVE"].contains(&class),
+        StoreKind::Azure => class.eq_ignore_ascii_case("archive"),
+        _ => false,
+    };
+    if offline {
+        return Err(config_error(
+            name,
+            &format!("storage_class {class:?} cannot be read before a rehydration of hours, so a restore could not read it; use e.g. GLACIER_IR or STANDARD_IA (S3), Cool or Cold (Azure)"),
+        ));
+    }
+    Ok(())
 }
 
 fn config_error(store: &str, message: &str) -> LakeError {
