@@ -83,7 +83,9 @@ async fn main() -> anyhow::Result<()> {
             lake: lake.to_string_lossy().into_owned(),
             root: "",
             archive_url: archive.to_string_lossy().into_owned(),
-            live: Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&lake)?),
+            live: Arc::new(object_store::local::LocalFileSystem::new_with_prefix(
+                &lake,
+            )?),
             archive: Arc::new(object_store::local::LocalFileSystem::new_with_prefix(
                 &archive,
             )?),
@@ -161,9 +163,7 @@ async fn run(
         remove(stores.archive.as_ref(), &scratch).await?;
         remove(stores.live.as_ref(), &scratch).await?;
 
-        let mut admin = Client::connect(&server.endpoint)
-            .await?
-            .with_token(ADMIN);
+        let mut admin = Client::connect(&server.endpoint).await?.with_token(ADMIN);
         let start = Instant::now();
         admin.tenant_archive(shape.tenant).await?;
         let archive_secs = start.elapsed().as_secs_f64();
@@ -173,7 +173,10 @@ async fn run(
         let start = Instant::now();
         let counted = count(&mut client).await?;
         let restore_secs = start.elapsed().as_secs_f64();
-        anyhow::ensure!(counted == rows as i64, "{counted} rows after the restore, not {rows}");
+        anyhow::ensure!(
+            counted == rows as i64,
+            "{counted} rows after the restore, not {rows}"
+        );
         let mib = bytes as f64 / (1 << 20) as f64;
         println!(
             "{name}, {}: {objects} objects, {mib:.0} MiB. plain copy out {out:.2} s, back {back:.2} s",

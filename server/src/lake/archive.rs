@@ -165,6 +165,7 @@ impl Lake {
             attributes,
         };
         let (from_root, to_root) = (from.root_path(), to.root_path());
+        let target_prefix = to_root.clone().join(format!("tenant_id={tenant}"));
         let skip = from_root.parts().count();
         let items: Vec<(bool, CopyItem)> = objects
             .iter()
@@ -190,7 +191,7 @@ impl Lake {
                 .filter(|(is_log, _)| *is_log == logs)
                 .map(|(_, item)| item.clone())
                 .collect();
-            let now = copy_all(&ends, &batch)
+            let now = copy_all(&ends, &batch, &target_prefix)
                 .await
                 .map_err(|e| e.in_store(&to.name))?;
             copied.objects += now.objects;

@@ -146,7 +146,7 @@ impl Lifecycle {
             target: target.client(None)?,
             attributes: Default::default(),
         };
-        let copied = copy_all(&ends, &items).await?.objects;
+        let copied = copy_all(&ends, &items, &root).await?.objects;
         let version = commit_once(&source, &target, &picked, &request).await?;
         let report = ExportReport {
             url: target.root.to_string(),

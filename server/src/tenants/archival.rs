@@ -38,6 +38,9 @@ enum Goal {
 /// Per-tenant runs of this replica: a run holds its tenant's lock.
 pub(super) type Runs = std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
 
+/// When a waiting call last read each tenant's record.
+pub(super) type Looked = std::sync::Mutex<HashMap<String, Instant>>;
+
 impl Tenants {
     /// Archives the tenant now and returns its archive once the live copy is gone.
     pub async fn archive(self: &Arc<Self>, id: &str) -> Result<ArchiveRecord, TenantsError> {
@@ -116,6 +119,8 @@ impl Tenants {
                 None | Some((ArchivePhase::RemovingArchive, _)) => return Ok(()),
                 Some((ArchivePhase::Copying, _)) => {
                     self.call_off(id).await?;
+                    // Called off, or moved on elsewhere: either way, the record as it is.
+                    self.reread(id).await?;
                     continue;
                 }
                 Some((ArchivePhase::Archived, _)) => self.in_background(id, Goal::Live),
@@ -135,7 +140,7 @@ impl Tenants {
                 });
             }
             tokio::time::sleep(WAIT_STEP.min(deadline - now)).await;
-            if !self.runs(id) {
+            if !self.runs(id) && self.due_for_a_look(id) {
                 // Another replica runs the restore: see how far it got.
                 let _ = self.reread(id).await;
             }
@@ -384,6 +389,21 @@ impl Tenants {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         runs.retain(|_, lock| Arc::strong_count(lock) > 1);
         runs.entry(id.to_string()).or_default().clone()
+    }
+
+    /// True when no caller waiting for the tenant's restore read its record in the last
+    /// `WAIT_STEP`: however many calls wait, the registry is read a few times a second.
+    fn due_for_a_look(&self, id: &str) -> bool {
+        let now = Instant::now();
+        let mut looked = self.looked.lock().unwrap_or_else(|p| p.into_inner());
+        looked.retain(|_, at| now.duration_since(*at) < WAIT_STEP * 50);
+        match looked.get(id) {
+            Some(at) if now.duration_since(*at) < WAIT_STEP => false,
+            _ => {
+                looked.insert(id.to_string(), now);
+                true
+            }
+        }
     }
 
     /// True while this replica runs an archive or restore of the tenant.

@@ -136,6 +136,7 @@ pub struct Tenants {
     deletions: Mutex<std::collections::HashSet<String>>,
     /// Archives and restores this replica runs now.
     runs: archival::Runs,
+    looked: archival::Looked,
     /// True once the stored activity was read (idleness is judged only after).
     activity_loaded: watch::Sender<bool>,
     /// Tenants warned about their soft quota (once per crossing).
@@ -173,6 +174,7 @@ impl Tenants {
             activity: Mutex::default(),
             deletions: Mutex::default(),
             runs: Default::default(),
+            looked: Default::default(),
             activity_loaded: watch::Sender::new(false),
             soft_warned: Mutex::default(),
             listed: watch::Sender::new(false),
