@@ -162,6 +162,7 @@ impl Lake {
         let ends = CopyEnds {
             source: from.client(key.as_ref())?,
             target: to.client(key.as_ref())?,
+            server_side: attributes.is_empty() && from.shares_client_with(to),
             attributes,
         };
         let (from_root, to_root) = (from.root_path(), to.root_path());

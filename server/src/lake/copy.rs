@@ -43,6 +43,10 @@ pub struct CopyEnds {
     pub source: Arc<dyn ObjectStore>,
     pub target: Arc<dyn ObjectStore>,
     pub attributes: Attributes,
+    /// Both ends are one client (two prefixes of one bucket or disk) and nothing is to be
+    /// set on the copies: the store copies each object itself (S3 CopyObject, a hard link
+    /// on a local disk), and the bytes never pass through lakeport.
+    pub server_side: bool,
 }
 
 /// Copies every item (all under `target_prefix` in the target) that the target does not
@@ -81,6 +85,14 @@ pub async fn copy_all(
 }
 
 async fn copy_one(ends: &CopyEnds, item: CopyItem) -> Result<(), LakeError> {
+    if ends.server_side {
+        match ends.source.copy(&item.from, &item.to).await {
+            Ok(()) => return Ok(()),
+            Err(e @ object_store::Error::NotFound { .. }) => return Err(e.into()),
+            // Another disk (no hard link), an object past the store's copy limit: stream it.
+            Err(_) => {}
+        }
+    }
     let got = ends.source.get(&item.from).await?;
     let mut chunks = got.into_stream();
     let mut writer = BufWriter::new(ends.target.clone(), item.to.clone())

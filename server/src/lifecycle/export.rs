@@ -145,6 +145,7 @@ impl Lifecycle {
             source: source.object_store(),
             target: target.client(None)?,
             attributes: Default::default(),
+            server_side: false,
         };
         let copied = copy_all(&ends, &items, &root).await?.objects;
         let version = commit_once(&source, &target, &picked, &request).await?;

@@ -183,6 +183,15 @@ impl Store {
         attributes
     }
 
+    /// True when one client serves both stores: the same disk, or the same bucket with the
+    /// same options (so the store can copy between them itself).
+    pub fn shares_client_with(&self, other: &Store) -> bool {
+        self.kind == other.kind
+            && self.root.host_str() == other.root.host_str()
+            && self.options == other.options
+            && self.without_environment == other.without_environment
+    }
+
     /// True when one store's root lies within the other's (they would share objects).
     pub fn overlaps(&self, other: &Store) -> bool {
         let (a, b) = (self.root.as_str(), other.root.as_str());
