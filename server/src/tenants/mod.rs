@@ -6,6 +6,7 @@ mod activity;
 mod admin;
 mod archival;
 pub mod archive_record;
+mod archive_triggers;
 pub mod metrics;
 mod offboard;
 mod quota;
@@ -136,7 +137,7 @@ pub struct Tenants {
     deletions: Mutex<std::collections::HashSet<String>>,
     /// Archives and restores this replica runs now.
     runs: archival::Runs,
-    looked: archival::Looked,
+    looked: archive_triggers::Looked,
     /// True once the stored activity was read (idleness is judged only after).
     activity_loaded: watch::Sender<bool>,
     /// Tenants warned about their soft quota (once per crossing).
