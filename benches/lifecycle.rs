@@ -33,6 +33,8 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 const ADMIN: &str = "bench-admin";
 const AT_ONCE: usize = 4;
+/// The archive's fixed waits for other replicas: 2 x 2 x `registry_refresh` (50 ms).
+const REPLICA_WAITS: f64 = 0.2;
 
 /// A data shape: a tenant, how its rows are spread, and how many puts bring them.
 struct Shape {
@@ -182,10 +184,14 @@ async fn run(
             "{name}, {}: {objects} objects, {mib:.0} MiB. plain copy out {out:.2} s, back {back:.2} s",
             shape.tenant
         );
+        // The archive waits two registry refreshes twice (50 ms each here) so that every
+        // replica sees each step: a fixed cost, shown apart from the copying.
+        let copying_secs = archive_secs - REPLICA_WAITS;
         println!(
-            "  archive {archive_secs:.2} s ({:.0} MiB/s), throughput ratio to the plain copy {:.2} (goal >= 0.8)",
+            "  archive {archive_secs:.2} s ({:.0} MiB/s), throughput ratio to the plain copy {:.2} (goal >= 0.8); without the {REPLICA_WAITS:.1} s of waits for other replicas {:.2}",
             mib / archive_secs,
-            out / archive_secs
+            out / archive_secs,
+            out / copying_secs
         );
         println!(
             "  restore on first query: time-to-first-query {restore_secs:.2} s ({:.0} MiB/s), throughput ratio to the plain copy back {:.2}",

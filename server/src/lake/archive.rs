@@ -185,20 +185,11 @@ impl Lake {
                 (is_log, item)
             })
             .collect();
-        let mut copied = Copied::default();
-        for logs in [false, true] {
-            let batch: Vec<CopyItem> = items
-                .iter()
-                .filter(|(is_log, _)| *is_log == logs)
-                .map(|(_, item)| item.clone())
-                .collect();
-            let now = copy_all(&ends, &batch, &target_prefix)
-                .await
-                .map_err(|e| e.in_store(&to.name))?;
-            copied.objects += now.objects;
-            copied.bytes += now.bytes;
-        }
-        Ok(copied)
+        let (logs, data): (Vec<_>, Vec<_>) = items.into_iter().partition(|(is_log, _)| *is_log);
+        let wave = |items: Vec<(bool, CopyItem)>| items.into_iter().map(|(_, item)| item).collect();
+        copy_all(&ends, &[wave(data), wave(logs)], &target_prefix)
+            .await
+            .map_err(|e| e.in_store(&to.name))
     }
 }
 

@@ -16,8 +16,11 @@ use tokio::io::AsyncWriteExt;
 
 use super::LakeError;
 
-/// Files copied at once.
+/// Objects streamed at once.
 const AT_ONCE: usize = 4;
+
+/// Objects the store copies itself at once (requests, no bytes through lakeport).
+const SERVER_SIDE_AT_ONCE: usize = 16;
 
 /// One object to copy: where it is in the source, where it goes, and its size.
 #[derive(Debug, Clone)]
@@ -50,25 +53,36 @@ pub struct CopyEnds {
 }
 
 /// Copies every item (all under `target_prefix` in the target) that the target does not
-/// hold yet with its size, then checks every item's size in a listing of the target.
+/// hold yet with its size, wave after wave (a wave starts once the one before is in), then
+/// checks every item's size in a listing of the target.
 pub async fn copy_all(
     ends: &CopyEnds,
-    items: &[CopyItem],
+    waves: &[Vec<CopyItem>],
     target_prefix: &Path,
 ) -> Result<Copied, LakeError> {
     let present = sizes_under(ends.target.as_ref(), target_prefix).await?;
-    let missing: Vec<CopyItem> = items
-        .iter()
-        .filter(|item| item.always || present.get(&item.to) != Some(&item.size))
-        .cloned()
-        .collect();
-    futures::stream::iter(missing.iter().cloned())
-        .map(|item| copy_one(ends, item))
-        .buffer_unordered(AT_ONCE)
-        .try_collect::<Vec<()>>()
-        .await?;
+    let at_once = if ends.server_side {
+        SERVER_SIDE_AT_ONCE
+    } else {
+        AT_ONCE
+    };
+    let mut copied = Copied::default();
+    for wave in waves {
+        let missing: Vec<CopyItem> = wave
+            .iter()
+            .filter(|item| item.always || present.get(&item.to) != Some(&item.size))
+            .cloned()
+            .collect();
+        futures::stream::iter(missing.iter().cloned())
+            .map(|item| copy_one(ends, item))
+            .buffer_unordered(at_once)
+            .try_collect::<Vec<()>>()
+            .await?;
+        copied.objects += missing.len() as u64;
+        copied.bytes += missing.iter().map(|i| i.size).sum::<u64>();
+    }
     let present = sizes_under(ends.target.as_ref(), target_prefix).await?;
-    for item in items {
+    for item in waves.iter().flatten() {
         let found = present.get(&item.to).copied();
         if found != Some(item.size) {
             return Err(LakeError::CopyMismatch {
@@ -78,10 +92,7 @@ pub async fn copy_all(
             });
         }
     }
-    Ok(Copied {
-        objects: missing.len() as u64,
-        bytes: missing.iter().map(|i| i.size).sum(),
-    })
+    Ok(copied)
 }
 
 async fn copy_one(ends: &CopyEnds, item: CopyItem) -> Result<(), LakeError> {

@@ -147,13 +147,14 @@ impl Lifecycle {
             attributes: Default::default(),
             server_side: false,
         };
-        let copied = copy_all(&ends, &items, &root).await?.objects;
+        let bytes = items.iter().map(|i| i.size).sum();
+        let copied = copy_all(&ends, &[items], &root).await?.objects;
         let version = commit_once(&source, &target, &picked, &request).await?;
         let report = ExportReport {
             url: target.root.to_string(),
             files: picked.len() as u64,
             files_copied: copied,
-            bytes: items.iter().map(|i| i.size).sum(),
+            bytes,
             rows: picked.iter().map(|p| p.rows).sum(),
             version,
         };

@@ -69,12 +69,18 @@ impl Tenants {
     /// Restores an archived tenant now (or joins the restore under way) and returns once
     /// its tables are live again.
     pub async fn restore(self: &Arc<Self>, id: &str) -> Result<(), TenantsError> {
+        let _running = self.run_lock(id).lock_owned().await;
+        self.restore_held(id).await
+    }
+
+    /// `restore`, with the tenant's run lock held by the caller.
+    pub(super) async fn restore_held(self: &Arc<Self>, id: &str) -> Result<(), TenantsError> {
         let record = self.reread(id).await?;
         let record = record.ok_or_else(|| TenantsError::Unknown(id.to_string()))?;
         if record.archive.is_none() {
             return Err(refused(id, StepRefused::NotArchived));
         }
-        let restored = self.run(id, Goal::Live).await.map(|_| ());
+        let restored = self.run_held(id, Goal::Live).await.map(|_| ());
         metrics::restore_finished(restored.is_ok());
         restored
     }
@@ -101,13 +107,21 @@ impl Tenants {
 
     /// Takes the run the record shows from step to step until `goal`; the archive when it
     /// stops at one.
-    pub(super) async fn run(
+    async fn run(
         self: &Arc<Self>,
         id: &str,
         goal: Goal,
     ) -> Result<Option<ArchiveRecord>, TenantsError> {
-        let lock = self.run_lock(id);
-        let _running = lock.lock().await;
+        let _running = self.run_lock(id).lock_owned().await;
+        self.run_held(id, goal).await
+    }
+
+    /// `run`, with the tenant's run lock held by the caller.
+    pub(super) async fn run_held(
+        self: &Arc<Self>,
+        id: &str,
+        goal: Goal,
+    ) -> Result<Option<ArchiveRecord>, TenantsError> {
         loop {
             let Some(record) = self.reread(id).await? else {
                 return Err(TenantsError::Unknown(id.to_string()));
@@ -252,7 +266,7 @@ impl Tenants {
             .and_then(|c| c.record.archive.clone())
     }
 
-    fn run_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(super) fn run_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         runs.retain(|_, lock| Arc::strong_count(lock) > 1);
         runs.entry(id.to_string()).or_default().clone()

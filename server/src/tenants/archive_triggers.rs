@@ -13,8 +13,12 @@ use super::archive_record::{idle_for, parse_archive_after, ArchivePhase};
 use super::record::TenantState;
 use super::{Tenants, TenantsError};
 
-/// How often a call waiting for a restore looks at the record.
-const WAIT_STEP: Duration = Duration::from_millis(200);
+/// How often a call waiting for a restore looks at the record this replica holds (a
+/// restore run here updates it as it goes).
+const WAIT_STEP: Duration = Duration::from_millis(20);
+
+/// How often the record is read from the registry while a restore runs on another replica.
+const LOOK_EVERY: Duration = Duration::from_millis(200);
 
 /// When a waiting call last read each tenant's record.
 pub(super) type Looked = std::sync::Mutex<std::collections::HashMap<String, Instant>>;
@@ -134,15 +138,18 @@ impl Tenants {
         }
     }
 
+    /// Runs the tenant's archive or restore in a task of its own, unless this replica
+    /// runs one already (the lock is taken here, so two calls never start two).
     fn in_background(self: &Arc<Self>, id: &str, goal: Goal) {
-        if self.runs(id) {
+        let Ok(running) = self.run_lock(id).try_lock_owned() else {
             return;
-        }
+        };
         let (tenants, id) = (self.clone(), id.to_string());
         tokio::spawn(async move {
+            let _running = running;
             let done = match goal {
-                Goal::Live => tenants.restore(&id).await,
-                Goal::Archived => tenants.run(&id, goal).await.map(|_| ()),
+                Goal::Live => tenants.restore_held(&id).await,
+                Goal::Archived => tenants.run_held(&id, goal).await.map(|_| ()),
             };
             if let Err(e) = done {
                 warn!(tenant = %id, error = %e, "archive or restore not finished; taken up again later");
@@ -151,13 +158,13 @@ impl Tenants {
     }
 
     /// True when no caller waiting for the tenant's restore read its record in the last
-    /// `WAIT_STEP`: however many calls wait, the registry is read a few times a second.
+    /// `LOOK_EVERY`: however many calls wait, the registry is read a few times a second.
     fn due_for_a_look(&self, id: &str) -> bool {
         let now = Instant::now();
         let mut looked = self.looked.lock().unwrap_or_else(|p| p.into_inner());
-        looked.retain(|_, at| now.duration_since(*at) < WAIT_STEP * 50);
+        looked.retain(|_, at| now.duration_since(*at) < LOOK_EVERY * 50);
         match looked.get(id) {
-            Some(at) if now.duration_since(*at) < WAIT_STEP => false,
+            Some(at) if now.duration_since(*at) < LOOK_EVERY => false,
             _ => {
                 looked.insert(id.to_string(), now);
                 true
