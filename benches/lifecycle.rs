@@ -14,8 +14,9 @@
 //! seen each one); the server runs with `registry_refresh = 50ms`, so that fixed cost is
 //! small here and the ratios measure the copying.
 //!
-//! `cargo run --release -p lakeport-benches --bin lifecycle -- [ROWS]` (default 12,000,000
-//! rows per shape, about 1 GiB each). S3 needs the test venv's moto (`LAKEPORT_CACHE`).
+//! `target/release/lifecycle [ROWS] [S3_ROWS]`: rows per shape on the local store (default
+//! 12,000,000, about 430 MiB; 30M is about 1 GiB) and on S3 (default: ROWS; moto takes
+//! minutes per GiB). S3 needs the test venv's moto (`LAKEPORT_CACHE`).
 
 #[path = "common.rs"]
 mod common;
@@ -76,6 +77,10 @@ struct Stores {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rows = first_arg_or(12_000_000)?;
+    let s3_rows = match std::env::args().nth(2) {
+        Some(text) => text.parse()?,
+        None => rows,
+    };
     let dir = tempfile::tempdir()?;
     let local = {
         let (lake, archive) = (dir.path().join("lake"), dir.path().join("archive"));
@@ -120,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
                 archive: s3("bench-archive")?,
                 env: moto.env(),
             };
-            run("s3 (moto)", &stores, dir.path(), rows).await?;
+            run("s3 (moto)", &stores, dir.path(), s3_rows).await?;
         }
         None => println!("s3: skipped (no test venv with moto; set LAKEPORT_CACHE)"),
     }

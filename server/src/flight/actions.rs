@@ -147,18 +147,12 @@ async fn run_action(
         TENANT_DELETE => tenant_delete(&actions.tenants, principal, action.body)
             .await
             .map(single),
-        kind @ (TENANT_ARCHIVE | TENANT_RESTORE) => tenant_archival(
-            &actions.tenants,
-            if kind == TENANT_ARCHIVE {
-                TENANT_ARCHIVE
-            } else {
-                TENANT_RESTORE
-            },
-            principal,
-            action.body,
-        )
-        .await
-        .map(single),
+        TENANT_ARCHIVE => tenant_archival(&actions.tenants, TENANT_ARCHIVE, principal, action.body)
+            .await
+            .map(single),
+        TENANT_RESTORE => tenant_archival(&actions.tenants, TENANT_RESTORE, principal, action.body)
+            .await
+            .map(single),
         TENANT_EXPORT => tenant_export(&actions.lifecycle, principal, action.body)
             .await
             .map(single),
