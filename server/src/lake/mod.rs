@@ -270,7 +270,9 @@ impl Lake {
     /// tenant may use cannot apply is refused.
     pub fn set_tenant(&self, tenant: &str, settings: TenantPlacement) -> Result<(), LakeError> {
         check_tenant_key(&self.placement, tenant, &settings)?;
-        if let Some(sealed) = settings.sealed {
+        // Closing: the handles open now (an open stream's) refuse their next commit. Only
+        // on the change, not at every registry read of a tenant long closed.
+        if let Some(sealed) = settings.sealed.filter(|s| self.sealed(tenant) != Some(*s)) {
             self.registry.retire_tenant(tenant, sealed.error(tenant));
         }
         let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());

@@ -1,9 +1,10 @@
 //! When each tenant last wrote and queried, shared by every replica and kept across
-//! restarts: each replica notes the writes it admits and the queries it runs, and every `activity_flush` writes what moved
-//! into the tenant's `activity.json` in the registry, merged with what is stored there
-//! (the later of each time wins, so replicas writing at once lose nothing that matters:
-//! a time lost to a race is at most one interval old and is written again by the next
-//! flush). A start reads every tenant's stored activity in the background.
+//! restarts: each replica notes the writes it admits and the queries it runs, and every
+//! `activity_flush` writes what moved into the tenant's `activity.json` in the registry,
+//! merged with what is stored there (the later of each time wins, so replicas writing at
+//! once lose nothing that matters: a time lost to a race is at most one interval old and
+//! is written again by the next flush). A start reads every tenant's stored activity in
+//! the background.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
