@@ -127,6 +127,7 @@ async fn an_archived_tenant_comes_back_on_its_first_query_with_every_row() {
     let shown = admin.tenant_get("acme").await.unwrap();
     assert_eq!(shown.archive_state, "archived");
     assert!(shown.archived_at_ms > 0);
+    assert_eq!(usage(&mut admin).await, 0, "nothing live to bill");
 
     let mut acme = server.client(ACME).await;
     assert_eq!(
@@ -144,6 +145,18 @@ async fn an_archived_tenant_comes_back_on_its_first_query_with_every_row() {
     .await;
     let mut beta = server.client(BETA).await;
     assert_eq!(count(&mut beta, "snowplow").await, 7);
+    let billed = before.values().sum::<u64>() as i64;
+    let server = &server;
+    eventually("the restored tables are billed again", || async move {
+        usage(&mut server.client(ADMIN).await).await == billed
+    })
+    .await;
+}
+
+/// acme's billed bytes, as `quota.report` counts them.
+async fn usage(admin: &mut Client) -> i64 {
+    let report = admin.quota_report(Some("acme")).await.unwrap();
+    report.tenants[0].usage_bytes
 }
 
 #[tokio::test]

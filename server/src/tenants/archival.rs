@@ -183,6 +183,10 @@ impl Tenants {
         self.step(id, archive, ArchivePhase::RemovingArchive, |_| {})
             .await?;
         info!(tenant = id, bytes = archive.bytes(), "tenant restored");
+        // Its usage was forgotten with the live copy; quotas count it again from now.
+        if let Err(e) = self.lake.reconcile_tenant(id, self.clock.now()).await {
+            warn!(tenant = id, error = %e, "restored tenant's usage not listed; the next usage reconcile counts it");
+        }
         Ok(())
     }
 

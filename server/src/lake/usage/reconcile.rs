@@ -38,7 +38,7 @@ impl Lake {
         let stores: Vec<Arc<Store>> = self.reachable_stores().cloned().collect();
         for store in stores {
             let before = ledger.generations();
-            let listed = list_tables(&store).await?;
+            let listed = list_tables(&store, None).await?;
             let in_store = |tenant: &str, dataset: &str| {
                 self.locate(tenant, dataset)
                     .is_ok_and(|location| location.store.name == store.name)
@@ -50,6 +50,32 @@ impl Lake {
             all.extend(changes);
         }
         Ok(all)
+    }
+
+    /// Lists one tenant's tables in every store and lays that over its counts, rows
+    /// included (a restored tenant's tables are back all at once, written by no commit
+    /// this process counted).
+    pub async fn reconcile_tenant(
+        &self,
+        tenant: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LakeError> {
+        let stores: Vec<Arc<Store>> = self.reachable_stores().cloned().collect();
+        for store in stores {
+            let before = self.usage.generations();
+            let listed = list_tables(&store, Some(tenant)).await?;
+            let in_store = |t: &str, dataset: &str| {
+                t == tenant
+                    && self
+                        .locate(t, dataset)
+                        .is_ok_and(|location| location.store.name == store.name)
+            };
+            let changes = self
+                .usage
+                .reconcile(&store.name, &listed, in_store, &before, now);
+            self.recount_rows(changes).await;
+        }
+        Ok(())
     }
 
     /// Rows of the latest version of each table whose log moved, from its snapshot; a
@@ -94,11 +120,19 @@ impl Lake {
     }
 }
 
-/// Sums every object under each `tenant_id=<t>/<dataset>/` of the store.
-async fn list_tables(store: &Store) -> Result<BTreeMap<(String, String), ListedTable>, LakeError> {
+/// Sums every object under each `tenant_id=<t>/<dataset>/` of the store (of one tenant's
+/// when `only` names it).
+async fn list_tables(
+    store: &Store,
+    only: Option<&str>,
+) -> Result<BTreeMap<(String, String), ListedTable>, LakeError> {
     let root = store.root_path();
     let client = store.client(None)?;
-    let mut objects = client.list(Some(&root));
+    let prefix = match only {
+        Some(tenant) => root.clone().join(format!("tenant_id={tenant}")),
+        None => root.clone(),
+    };
+    let mut objects = client.list(Some(&prefix));
     let mut tables: BTreeMap<(String, String), ListedTable> = BTreeMap::new();
     let skip = root.parts().count();
     while let Some(meta) = objects
