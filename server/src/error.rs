@@ -89,9 +89,22 @@ impl From<Error> for Status {
         if let Error::Ingest(IngestError::Client(status)) = e {
             return status;
         }
-        Status::new(code, bounded(message))
+        let mut status = Status::new(code, bounded(message));
+        if let Error::Tenants(t) = &e {
+            if let TenantsError::Restoring { retry_after, .. } = t.as_ref() {
+                // gRPC's retry pushback: a client with a retry policy waits this long.
+                let pushback = (retry_after * 1000).to_string();
+                if let Ok(value) = pushback.parse() {
+                    status.metadata_mut().insert(RETRY_PUSHBACK, value);
+                }
+            }
+        }
+        status
     }
 }
+
+/// The trailer gRPC clients with a retry policy read as the time to wait before retrying.
+const RETRY_PUSHBACK: &str = "grpc-retry-pushback-ms";
 
 /// Longest status message sent. gRPC carries it in a header (`grpc-message`), and HTTP/2
 /// peers refuse a header block over their limit (16 KiB by default) with a protocol error
@@ -311,6 +324,22 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    #[test]
+    fn a_restore_still_under_way_says_when_to_retry() {
+        let e = Error::from(TenantsError::Restoring {
+            tenant: "acme".into(),
+            retry_after: 30,
+        });
+        let status = Status::from(e);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(
+            status.message().contains("retry in 30s"),
+            "{}",
+            status.message()
+        );
+        assert_eq!(status.metadata().get(RETRY_PUSHBACK).unwrap(), "30000");
+    }
 
     fn store(e: object_store::Error) -> Error {
         LakeError::Store {

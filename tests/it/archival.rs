@@ -261,3 +261,37 @@ async fn two_replicas_asked_at_once_archive_the_tenant_once() {
     let mut acme = first.client(ACME).await;
     assert_eq!(count(&mut acme, "snowplow").await, 60);
 }
+
+#[tokio::test]
+async fn a_call_that_cannot_wait_is_told_to_retry_and_the_retry_finds_every_row() {
+    let archive = TempDir::new().unwrap();
+    let server = TestServer::start_with(|c| {
+        with_archive(archive.path())(c);
+        c.tenancy.restore_wait = Duration::ZERO;
+    })
+    .await;
+    load_two_tables(&server).await;
+    let mut admin = server.client(ADMIN).await;
+    admin.tenant_archive("acme").await.unwrap();
+    let mut acme = server.client(ACME).await;
+    let err = acme
+        .query("SELECT count(*) FROM snowplow")
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), Code::Unavailable, "{err}");
+    assert!(err.to_string().contains("retry in"), "{err}");
+    let server = &server;
+    eventually("a retry finds the tenant restored", || async move {
+        let mut acme = server.client(ACME).await;
+        match acme.query("SELECT count(*) FROM snowplow").await {
+            Ok((_, stream)) => {
+                let rows: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+                assert_eq!(rows[0].column(0).as_primitive::<Int64Type>().value(0), 60);
+                true
+            }
+            Err(e) if status_of(&e) == Code::Unavailable => false,
+            Err(e) => panic!("{e}"),
+        }
+    })
+    .await;
+}
