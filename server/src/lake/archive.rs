@@ -1,7 +1,7 @@
-//! Moving a tenant's objects between each store and its archive store (`archive_for`): the
-//! copies (verified object by object), and the deletions of the copy that is no longer
-//! the tenant's. Which copy is the tenant's, and when each step may run, is the registry's
-//! business (`tenants::archival`); these steps can each run again after a crash.
+//! Moving a tenant's objects between each store and its archive store (`archive_for`):
+//! the copies (each checked in a listing of the target), and the deletions of the copy
+//! that is no longer the tenant's. Which copy is the tenant's, and when each step may run,
+//! is the registry's business (`tenants::archival`); each step can run again after a crash.
 
 use futures::TryStreamExt;
 use object_store::path::Path;
@@ -81,6 +81,13 @@ impl Lake {
         for entry in archived {
             let (hot, archive) = self.pair(entry)?;
             let objects = list_tenant(archive, tenant).await?;
+            if objects.is_empty() && entry.objects > 0 {
+                // Never record a restore of nothing: the tenant stays archived, and says so.
+                return Err(LakeError::Internal(format!(
+                    "the archive copy of tenant {tenant:?} in store {} is gone ({} objects were recorded); it stays archived",
+                    archive.name, entry.objects
+                )));
+            }
             let now = self
                 .copy_between(tenant, archive, hot, &objects, Direction::FromArchive)
                 .await?;
