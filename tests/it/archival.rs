@@ -3,7 +3,6 @@
 //! sequence included; a tenant idle for `archive_after` is archived on its own; two
 //! replicas asked at once archive it once.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -43,28 +42,6 @@ async fn count(client: &mut Client, table: &str) -> i64 {
     rows[0].column(0).as_primitive::<Int64Type>().value(0)
 }
 
-/// Every file under `dir`, relative, with its size.
-fn listing(dir: &Path) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(relative, entry.metadata().unwrap().len());
-            }
-        }
-    }
-    out
-}
-
 /// Rows of the Delta table at `dir`, read with deltalake and DataFusion.
 async fn rows_in_place(dir: &Path) -> i64 {
     let url = url::Url::from_directory_path(dir).unwrap();
@@ -99,8 +76,8 @@ async fn an_archived_tenant_comes_back_on_its_first_query_with_every_row() {
     let server = TestServer::start_with(with_archive(archive.path())).await;
     load_two_tables(&server).await;
     let live = server.lake.path().join("tenant_id=acme");
-    let before = listing(&live);
-    let beta_before = listing(&server.lake.path().join("tenant_id=beta"));
+    let before = files_under(&live);
+    let beta_before = files_under(&server.lake.path().join("tenant_id=beta"));
 
     let mut admin = server.client(ADMIN).await;
     let archived = admin.tenant_archive("acme").await.unwrap();
@@ -113,14 +90,14 @@ async fn an_archived_tenant_comes_back_on_its_first_query_with_every_row() {
     );
     assert!(!live.exists(), "the live copy is gone");
     let kept = archive.path().join("tenant_id=acme");
-    assert_eq!(listing(&kept), before, "every object, the same size");
+    assert_eq!(files_under(&kept), before, "every object, the same size");
     assert_eq!(
         rows_in_place(&kept.join("snowplow")).await,
         60,
         "the archive copy is a Delta table a reader opens in place"
     );
     assert_eq!(
-        listing(&server.lake.path().join("tenant_id=beta")),
+        files_under(&server.lake.path().join("tenant_id=beta")),
         beta_before
     );
     // An admin's read of every tenant skips the archived one; it stays archived.
@@ -137,7 +114,7 @@ async fn an_archived_tenant_comes_back_on_its_first_query_with_every_row() {
     );
     let shown = admin.tenant_get("acme").await.unwrap();
     assert_eq!(shown.archive_state, "");
-    assert_eq!(listing(&live), before);
+    assert_eq!(files_under(&live), before);
     eventually("the archive copy is deleted", || {
         let kept = kept.clone();
         async move { !kept.exists() }

@@ -191,6 +191,26 @@ impl TestServer {
     }
 }
 
+/// Every file under `dir` (its path relative to `dir`) with its size: a listing to compare
+/// before and after an operation that must leave some objects untouched.
+pub fn files_under(dir: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).expect("under dir");
+                let size = entry.metadata().expect("metadata").len();
+                out.insert(relative.to_string_lossy().into_owned(), size);
+            }
+        }
+    }
+    out
+}
+
 /// A Snowplow batch: `n` events of app `app` at `at + i seconds`.
 pub fn snowplow_batch(app: &str, at: DateTime<Utc>, n: usize, id_prefix: &str) -> RecordBatch {
     let times: Vec<i64> = (0..n)

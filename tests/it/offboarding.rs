@@ -2,8 +2,6 @@
 //! nothing of another tenant is touched; the request is refused unless an admin names the
 //! tenant twice, and a tenant in the config file is refused until it leaves the file.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
@@ -12,24 +10,6 @@ use lakeport_client::{Tenant, TokenIssueRequest};
 use tonic::Code;
 
 use crate::fixture::*;
-
-/// Every file under `dir` with its size.
-fn listing(dir: &Path) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let size = entry.metadata().unwrap().len();
-                out.insert(path.to_string_lossy().into_owned(), size);
-            }
-        }
-    }
-    out
-}
 
 #[tokio::test]
 async fn a_deleted_tenant_leaves_nothing_and_others_keep_everything() {
@@ -78,8 +58,8 @@ async fn a_deleted_tenant_leaves_nothing_and_others_keep_everything() {
     assert_eq!(acks.iter().map(|a| a.rows_rejected).sum::<u64>(), 1);
     let gamma_dir = server.lake.path().join("tenant_id=gamma");
     assert!(gamma_dir.join("_rejected").exists());
-    let others = listing(&server.lake.path().join("tenant_id=acme"));
-    let gamma_files = listing(&gamma_dir);
+    let others = files_under(&server.lake.path().join("tenant_id=acme"));
+    let gamma_files = files_under(&gamma_dir);
 
     let refused = [
         (
@@ -112,9 +92,12 @@ async fn a_deleted_tenant_leaves_nothing_and_others_keep_everything() {
     assert_eq!(deleted.stores[0].objects as usize, gamma_files.len());
     assert_eq!(deleted.stores[0].bytes, gamma_files.values().sum::<u64>());
     assert!(!gamma_dir.exists(), "nothing of gamma is left");
-    assert_eq!(listing(&server.lake.path().join("tenant_id=acme")), others);
+    assert_eq!(
+        files_under(&server.lake.path().join("tenant_id=acme")),
+        others
+    );
     let registry = server.lake.path().join("_lakeport/tenants/gamma");
-    assert!(listing(&registry).is_empty(), "its record is gone");
+    assert!(files_under(&registry).is_empty(), "its record is gone");
 
     assert_eq!(
         status_of(&admin.tenant_get("gamma").await.unwrap_err()),
