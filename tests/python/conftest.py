@@ -257,14 +257,15 @@ def toml_table(options: dict) -> str:
     return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in options.items()) + " }"
 
 
-def put_table(server, table, dataset="snowplow", token=ACME, producer=None, chunk=None):
-    """DoPut of `table`; returns the decoded acks. Raises the FlightError a client sees."""
+def put_table(server, table, dataset="snowplow", token=ACME, producer=None, chunk=None, first_sequence=0):
+    """DoPut of `table` (with `producer`, its batches numbered from `first_sequence`);
+    returns the decoded acks. Raises the FlightError a client sees."""
     import pyarrow.flight as flight
     client = flight.FlightClient(server.uri)
     writer, reader = client.do_put(flight.FlightDescriptor.for_path(dataset), table.schema,
                                    options=bearer(token))
     acks = []
-    for seq, batch in enumerate(table.to_batches(max_chunksize=chunk or table.num_rows or 1)):
+    for seq, batch in enumerate(table.to_batches(max_chunksize=chunk or table.num_rows or 1), first_sequence):
         if producer is None:
             writer.write_batch(batch)
         else:

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from deltalake import DeltaTable
 
-from conftest import ACME, ADMIN, BETA, Server, auth_toml, eventually, put_table, snowplow_table, sql, toml_table
+from conftest import ADMIN, BETA, Server, auth_toml, eventually, put_table, snowplow_table, sql, toml_table
 from test_cli import cli_binary, lakeport
 
 ROWS = 300
@@ -155,7 +155,7 @@ def test_a_restore_cut_short_by_sigkill_finishes_and_a_resent_sequence_lands_onc
     more = snowplow_table(ROWS // 10, prefix="c")
     import pyarrow as pa
     resend = pa.concat_tables([tail, more])
-    acks = setup_put_from(setup, resend, first=8)
+    acks = put_table(setup.server, resend, producer="p1", chunk=ROWS // 10, first_sequence=8)
     assert sum(a["rows_committed"] for a in acks) == ROWS // 10
     assert sum(a.get("duplicates_skipped", 0) for a in acks) == 2 * (ROWS // 10)
     count = sql(setup.server, "SELECT count(*) AS n FROM snowplow").column("n")[0].as_py()
@@ -172,18 +172,3 @@ def test_a_query_on_an_archived_tenant_waits_for_its_restore(setup):
     assert acme["state"] == "archived" and acme["archived_bytes"] > 0
     setup.assert_every_row_once()
 
-
-def setup_put_from(setup, table, first):
-    """DoPut of `table` in chunks of ROWS/10 with sequences from `first` (producer p1)."""
-    import pyarrow.flight as flight
-    from conftest import bearer, decode_ack, metadata
-    client = flight.FlightClient(setup.server.uri)
-    writer, reader = client.do_put(flight.FlightDescriptor.for_path("snowplow"), table.schema, options=bearer(ACME))
-    for i, batch in enumerate(table.to_batches(max_chunksize=ROWS // 10)):
-        writer.write_with_metadata(batch, metadata("p1", first + i))
-    writer.done_writing()
-    acks = []
-    while (buf := reader.read()) is not None:
-        acks.append(decode_ack(buf))
-    writer.close()
-    return acks
