@@ -140,11 +140,15 @@ impl Lake {
         Ok((hot, archive))
     }
 
-    fn check_reachable(&self, store: &Store) -> Result<(), LakeError> {
+    /// Refuses a store unreachable at startup: a tenant's data cannot be moved or deleted
+    /// there until a restart reaches it (the job then finishes on its own).
+    pub(super) fn check_reachable(&self, store: &Store) -> Result<(), LakeError> {
         match self.unreachable.get(&store.name) {
             Some(reason) => Err(LakeError::StoreUnreachable {
                 store: store.name.clone(),
-                reason: format!("{reason} (at startup; restart to move the tenant's data)"),
+                reason: format!(
+                    "{reason} (at startup; after a restart that reaches it, the job finishes)"
+                ),
             }),
             None => Ok(()),
         }

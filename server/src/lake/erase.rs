@@ -28,12 +28,7 @@ impl Lake {
         self.registry.forget_tenant(tenant);
         let mut erased = Vec::new();
         for store in self.placement.stores() {
-            if let Some(reason) = self.unreachable.get(&store.name) {
-                return Err(LakeError::StoreUnreachable {
-                    store: store.name.clone(),
-                    reason: format!("{reason} (at startup; restart to finish the deletion)"),
-                });
-            }
+            self.check_reachable(store)?;
             erased.push(store.erase_tenant(tenant).await?);
         }
         self.registry.forget_tenant(tenant);

@@ -33,23 +33,7 @@ impl Lake {
     /// whose count drifted from the listing. Rows are recounted separately
     /// (`recount_rows`): that loads each moved table's snapshot, far slower than a listing.
     pub async fn reconcile_usage(&self, now: DateTime<Utc>) -> Result<Vec<Reconciled>, LakeError> {
-        let ledger = self.usage.clone();
-        let mut all = Vec::new();
-        let stores: Vec<Arc<Store>> = self.reachable_stores().cloned().collect();
-        for store in stores {
-            let before = ledger.generations();
-            let listed = list_tables(&store, None).await?;
-            let in_store = |tenant: &str, dataset: &str| {
-                self.locate(tenant, dataset)
-                    .is_ok_and(|location| location.store.name == store.name)
-            };
-            let changes = ledger.reconcile(&store.name, &listed, in_store, &before, now);
-            for change in changes.iter().filter(|c| c.drift.is_some_and(|d| d != 0)) {
-                info!(tenant = %change.tenant, dataset = %change.dataset, store = %store.name, drift_bytes = change.drift, "usage reconciled: the listing differs from the running count (writes by other replicas, or objects changed outside lakeport)");
-            }
-            all.extend(changes);
-        }
-        Ok(all)
+        self.reconcile_stores(None, now).await
     }
 
     /// Lists one tenant's tables in every store and lays that over its counts, rows
@@ -60,22 +44,39 @@ impl Lake {
         tenant: &str,
         now: DateTime<Utc>,
     ) -> Result<(), LakeError> {
+        let changes = self.reconcile_stores(Some(tenant), now).await?;
+        self.recount_rows(changes).await;
+        Ok(())
+    }
+
+    /// Lists every reachable store (only `only`'s tables, when given) and lays the listing
+    /// over the counts; logs each table whose count drifted in a full listing (a restored
+    /// tenant's tables differ from its counts by design).
+    async fn reconcile_stores(
+        &self,
+        only: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Reconciled>, LakeError> {
+        let ledger = self.usage.clone();
+        let mut all = Vec::new();
         let stores: Vec<Arc<Store>> = self.reachable_stores().cloned().collect();
         for store in stores {
-            let before = self.usage.generations();
-            let listed = list_tables(&store, Some(tenant)).await?;
-            let in_store = |t: &str, dataset: &str| {
-                t == tenant
+            let before = ledger.generations();
+            let listed = list_tables(&store, only).await?;
+            let in_store = |tenant: &str, dataset: &str| {
+                only.is_none_or(|only| only == tenant)
                     && self
-                        .locate(t, dataset)
+                        .locate(tenant, dataset)
                         .is_ok_and(|location| location.store.name == store.name)
             };
-            let changes = self
-                .usage
-                .reconcile(&store.name, &listed, in_store, &before, now);
-            self.recount_rows(changes).await;
+            let changes = ledger.reconcile(&store.name, &listed, in_store, &before, now);
+            let drifted = changes.iter().filter(|c| c.drift.is_some_and(|d| d != 0));
+            for change in drifted.filter(|_| only.is_none()) {
+                info!(tenant = %change.tenant, dataset = %change.dataset, store = %store.name, drift_bytes = change.drift, "usage reconciled: the listing differs from the running count (writes by other replicas, or objects changed outside lakeport)");
+            }
+            all.extend(changes);
         }
-        Ok(())
+        Ok(all)
     }
 
     /// Rows of the latest version of each table whose log moved, from its snapshot; a
