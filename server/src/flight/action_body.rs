@@ -31,3 +31,16 @@ pub(super) fn admin_only(principal: &Principal, action: &'static str) -> Result<
         .into()),
     }
 }
+
+/// The one tenant an action that reads or changes tenants' tables is limited to: the
+/// caller's own for a tenant (naming another is refused), the one an admin names, or
+/// `None` for an admin that names none (every tenant).
+pub(super) fn tenant_scope(who: &Principal, requested: &str) -> Result<Option<String>, Status> {
+    match (who, requested) {
+        (Principal::Admin, "") => Ok(None),
+        (who, tenant) => Ok(Some(
+            who.resolve_tenant((!tenant.is_empty()).then_some(tenant))
+                .map_err(Error::from)?,
+        )),
+    }
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use prost::Message;
 use tonic::Status;
 
-use super::action_body::{admin_only, decode};
+use super::action_body::{admin_only, decode, tenant_scope};
 use super::steps::step_message;
 use super::tenant_actions::tenant_message;
 use super::CallError;
@@ -36,13 +36,7 @@ pub(super) async fn retention_run(
     body: bytes::Bytes,
 ) -> Result<Vec<u8>, Status> {
     let request: RetentionRunRequest = decode(RETENTION_RUN, body)?;
-    let tenant = match (who, request.tenant.as_str()) {
-        (Principal::Admin, "") => None,
-        (who, tenant) => Some(
-            who.resolve_tenant((!tenant.is_empty()).then_some(tenant))
-                .map_err(Error::from)?,
-        ),
-    };
+    let tenant = tenant_scope(who, &request.tenant)?;
     let scope = RunScope {
         tenant,
         dataset: (!request.dataset.is_empty()).then_some(request.dataset),

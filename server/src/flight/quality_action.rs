@@ -5,7 +5,7 @@ use lakeport_proto::{QualityCheck, QualityReport, QualityRunRequest};
 use prost::Message;
 use tonic::Status;
 
-use super::action_body::decode;
+use super::action_body::{decode, tenant_scope};
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::quality::{Quality, QualityResult};
@@ -18,13 +18,7 @@ pub(super) async fn quality_run(
     body: bytes::Bytes,
 ) -> Result<Vec<u8>, Status> {
     let request: QualityRunRequest = decode(QUALITY_RUN, body)?;
-    let only = match (who, request.tenant.as_str()) {
-        (Principal::Admin, "") => None,
-        (who, tenant) => Some(
-            who.resolve_tenant((!tenant.is_empty()).then_some(tenant))
-                .map_err(Error::from)?,
-        ),
-    };
+    let only = tenant_scope(who, &request.tenant)?;
     let results = quality.run(only.as_deref()).await.map_err(Error::from)?;
     let report = QualityReport {
         checks: results.into_iter().map(check_message).collect(),

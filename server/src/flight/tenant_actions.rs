@@ -13,7 +13,7 @@ use lakeport_proto::{
 use prost::Message;
 use tonic::Status;
 
-use super::action_body::{admin_only, decode};
+use super::action_body::{admin_only, decode, tenant_scope};
 use super::CallError;
 use crate::auth::Principal;
 use crate::error::Error;
@@ -146,13 +146,7 @@ async fn revoke(tenants: &Tenants, who: &Principal, body: bytes::Bytes) -> Resul
 
 async fn report(tenants: &Tenants, who: &Principal, body: bytes::Bytes) -> Result<Vec<u8>, Status> {
     let request: QuotaReportRequest = decode(QUOTA_REPORT, body)?;
-    let only = match (who, request.tenant.as_str()) {
-        (Principal::Admin, "") => None,
-        (who, tenant) => Some(
-            who.resolve_tenant((!tenant.is_empty()).then_some(tenant))
-                .map_err(Error::from)?,
-        ),
-    };
+    let only = tenant_scope(who, &request.tenant)?;
     let reports = tenants.report(only.as_deref()).await;
     let report = QuotaReport {
         tenants: reports.iter().map(usage_message).collect(),
