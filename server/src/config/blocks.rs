@@ -31,6 +31,12 @@ pub struct IngestConfig {
     #[arg(id = "ingest.flush_interval", long = "flush-interval", env = "LAKEPORT_FLUSH_INTERVAL", value_parser = values::parse_duration)]
     #[serde(deserialize_with = "values::duration")]
     pub flush_interval: Duration,
+    /// A flushed unit smaller than this, e.g. `8MiB`, writes no files of its own: the
+    /// committer writes its rows into one file per partition shared with the other units of
+    /// its commit. `0` turns sharing off.
+    #[arg(id = "ingest.share_files_below", long = "share-files-below", env = "LAKEPORT_SHARE_FILES_BELOW", value_parser = values::parse_size)]
+    #[serde(deserialize_with = "values::size")]
+    pub share_files_below: usize,
     /// Memory all DoPuts together may hold in buffers; producers wait when it is used up.
     #[arg(id = "ingest.memory_limit", long = "memory-limit", env = "LAKEPORT_MEMORY_LIMIT", value_parser = values::parse_size)]
     #[serde(deserialize_with = "values::size")]
@@ -56,6 +62,7 @@ impl Default for IngestConfig {
             max_message_size: 64 << 20,
             flush_size: 64 << 20,
             flush_interval: Duration::from_secs(10),
+            share_files_below: 8 << 20,
             memory_limit: 1 << 30,
             compression: Compression::Zstd(values::DEFAULT_ZSTD_LEVEL),
             row_group_rows: 1 << 20,

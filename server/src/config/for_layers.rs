@@ -17,6 +17,7 @@ impl Config {
         IngestSettings {
             flush_size: self.ingest.flush_size,
             flush_interval: self.ingest.flush_interval,
+            share_files_below: self.ingest.share_files_below,
             compression: self.ingest.parquet_compression(),
             row_group_rows: self.ingest.row_group_rows,
         }

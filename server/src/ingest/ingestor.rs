@@ -29,6 +29,8 @@ pub struct IngestSettings {
     pub flush_size: usize,
     /// Longest rows wait in a stream's buffer.
     pub flush_interval: Duration,
+    /// A flushed unit smaller than this shares its files with the other units of its commit.
+    pub share_files_below: usize,
     pub compression: Compression,
     pub row_group_rows: usize,
 }
@@ -71,6 +73,7 @@ impl Ingestor {
         let context = StreamContext {
             flush_size: settings.flush_size,
             flush_interval: settings.flush_interval,
+            share_files_below: settings.share_files_below,
             props: settings.writer_properties(),
             clock,
             memory,

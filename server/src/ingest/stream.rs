@@ -39,6 +39,7 @@ const MAX_UNITS_IN_FLIGHT: usize = 8;
 pub(super) struct StreamContext {
     pub(super) flush_size: usize,
     pub(super) flush_interval: std::time::Duration,
+    pub(super) share_files_below: usize,
     pub(super) props: WriterProperties,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) memory: MemoryBudget,
@@ -365,6 +366,7 @@ impl StreamState {
             data_schema: normalizer.target_schema().clone(),
             rejected_schema: self.rejected_partitioner.file_schema().clone(),
             props: self.context.props.clone(),
+            share_files_below: self.context.share_files_below,
             clock: self.context.clock.clone(),
             acks: self.acks.clone(),
             failed: self.failed.clone(),

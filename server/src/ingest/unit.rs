@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::lake::files::write_data_file;
 use crate::lake::{
     CommitOutcome, IncomingUnit, LakeError, PartitionKey, PendingCommit, SequenceRange, TableHandle,
+    UnitFiles, UnitRows,
 };
 
 /// The rows a unit holds for one table, with the producer range its commit records.
@@ -82,6 +83,8 @@ pub(super) struct UnitJob {
     /// `_rejected` has no derived columns, so its file and data schemas are one.
     pub(super) rejected_schema: SchemaRef,
     pub(super) props: WriterProperties,
+    /// A unit smaller than this hands its rows to the committer to share files.
+    pub(super) share_files_below: usize,
     pub(super) clock: Arc<dyn Clock>,
     /// The ack goes out as soon as the unit is durable, not when the stream next moves.
     pub(super) acks: mpsc::Sender<IngestAck>,
@@ -111,21 +114,26 @@ impl UnitJob {
         after: Option<oneshot::Receiver<()>>,
         queued: oneshot::Sender<()>,
     ) -> Result<IngestAck, IngestError> {
-        let main_adds = self
-            .write_files(
-                &self.target.main,
-                &self.file_schema,
-                std::mem::take(&mut unit.main.parts),
-            )
-            .await?;
-        let rejected_adds = self
-            .write_files(
-                &self.target.rejected,
-                &self.rejected_schema,
-                std::mem::take(&mut unit.rejected.parts),
-            )
-            .await?;
-        drop(std::mem::take(&mut unit.memory));
+        let (main_files, rejected_files) = if unit.bytes < self.share_files_below {
+            self.rows_to_share(&mut unit)
+        } else {
+            let main = self
+                .write_files(
+                    &self.target.main,
+                    &self.file_schema,
+                    std::mem::take(&mut unit.main.parts),
+                )
+                .await?;
+            let rejected = self
+                .write_files(
+                    &self.target.rejected,
+                    &self.rejected_schema,
+                    std::mem::take(&mut unit.rejected.parts),
+                )
+                .await?;
+            drop(std::mem::take(&mut unit.memory));
+            (UnitFiles::Written(main), UnitFiles::Written(rejected))
+        };
         // A failed predecessor (its sender dropped) stops this unit too.
         if let Some(after) = after {
             after.await.map_err(|_| LakeError::EarlierUnitFailed)?;
@@ -136,7 +144,7 @@ impl UnitJob {
         let main = self
             .queue(
                 &self.target.main,
-                main_adds,
+                main_files,
                 &unit.main.sequences,
                 &self.data_schema,
                 unit.main.announced.take(),
@@ -145,7 +153,7 @@ impl UnitJob {
         let rejected = self
             .queue(
                 &self.target.rejected,
-                rejected_adds,
+                rejected_files,
                 &unit.rejected.sequences,
                 &self.rejected_schema,
                 unit.rejected.announced.take(),
@@ -204,21 +212,45 @@ impl UnitJob {
         ack
     }
 
+    /// A small unit's rows, for the committers to write into files shared with the other
+    /// units of their commits; the unit's memory stays reserved until they are written.
+    fn rows_to_share(&self, unit: &mut Unit) -> (UnitFiles, UnitFiles) {
+        let flushed_at = self.clock.now();
+        let mut memory = Some(std::mem::take(&mut unit.memory));
+        let mut rows = |table: &mut TableRows, schema: &SchemaRef| {
+            let hold: Box<dyn std::any::Any + Send + Sync> = match table.rows {
+                0 => Box::new(()),
+                _ => Box::new(memory.take()),
+            };
+            UnitFiles::Rows(UnitRows {
+                parts: std::mem::take(&mut table.parts),
+                file_schema: schema.clone(),
+                rows: table.rows,
+                props: self.props.clone(),
+                flushed_at,
+                hold,
+            })
+        };
+        let main = rows(&mut unit.main, &self.file_schema);
+        let rejected = rows(&mut unit.rejected, &self.rejected_schema);
+        (main, rejected)
+    }
+
     /// Queues one table's part of a unit; `None` when the unit has no rows for that table.
     async fn queue(
         &self,
         table: &TableHandle,
-        adds: Vec<Add>,
+        files: UnitFiles,
         sequences: &Option<SequenceRange>,
         schema: &SchemaRef,
         announced: Option<IncomingUnit>,
     ) -> Result<Option<PendingCommit>, IngestError> {
-        if adds.is_empty() {
+        if files.is_empty() {
             return Ok(None);
         }
         let pending = table
             .submit(
-                adds,
+                files,
                 sequences.clone(),
                 schema.clone(),
                 self.failed.clone(),

@@ -13,7 +13,7 @@ use super::stores::{Store, StoreSpec};
 use super::table::TableHandle;
 use super::{
     CommitOutcome, CommitPolicy, IncomingUnit, PartitionKey, PendingCommit, SequenceRange,
-    TableLocation,
+    TableLocation, UnitFiles, UnitRows,
 };
 use crate::datasets::Datasets;
 
@@ -72,7 +72,7 @@ async fn submit_unit(
     let schema = table.dataset.schema.clone().unwrap();
     table
         .submit(
-            vec![add],
+            UnitFiles::Written(vec![add]),
             Some(SequenceRange::new("p", seq)),
             schema,
             Arc::new(AtomicBool::new(false)),
@@ -178,4 +178,122 @@ async fn a_checkpoint_closes_every_interval_of_commits() {
             "00000000000000000005.checkpoint.parquet"
         ]
     );
+}
+
+/// A small unit's rows for the committer to share files: one `event_id` per hour given.
+async fn submit_rows(
+    table: &TableHandle,
+    producer: &str,
+    hours: &[i64],
+    announced: Option<IncomingUnit>,
+) -> PendingCommit {
+    use arrow::array::{RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let file_schema = Arc::new(Schema::new(vec![Field::new(
+        "event_id",
+        DataType::Utf8,
+        true,
+    )]));
+    let mut parts = std::collections::BTreeMap::new();
+    for hour in hours {
+        let batch = RecordBatch::try_new(
+            file_schema.clone(),
+            vec![Arc::new(StringArray::from(vec![format!("{producer}-{hour}")]))],
+        )
+        .unwrap();
+        let key = PartitionKey {
+            app: Some(Some("web".into())),
+            hour: *hour,
+        };
+        parts.insert(key, vec![batch]);
+    }
+    let rows = UnitRows {
+        parts,
+        file_schema,
+        rows: hours.len() as u64,
+        props: Default::default(),
+        flushed_at: chrono::Utc::now(),
+        hold: Box::new(()),
+    };
+    table
+        .submit(
+            UnitFiles::Rows(rows),
+            Some(SequenceRange::new(producer, 0)),
+            table.dataset.schema.clone().unwrap(),
+            Arc::new(AtomicBool::new(false)),
+            announced,
+        )
+        .await
+        .unwrap()
+}
+
+/// The `add` actions of one commit: (partition hour, rows).
+fn adds_of(dir: &std::path::Path, version: i64) -> Vec<(String, u64)> {
+    let path = dir.join(format!(
+        "tenant_id=acme/snowplow/_delta_log/{version:020}.json"
+    ));
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut adds: Vec<(String, u64)> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|action| {
+            let add = action.get("add")?;
+            let stats: serde_json::Value =
+                serde_json::from_str(add["stats"].as_str()?).ok()?;
+            Some((
+                add["partitionValues"]["hour"].as_str()?.to_string(),
+                stats["numRecords"].as_u64()?,
+            ))
+        })
+        .collect();
+    adds.sort();
+    adds
+}
+
+#[tokio::test(start_paused = true)]
+async fn small_units_of_one_commit_share_one_file_per_partition() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let table = table(dir.path());
+    submit_rows(&table, "seed", &[0], None)
+        .await
+        .outcome()
+        .await
+        .unwrap();
+    let (b, c) = (table.announce_unit(), table.announce_unit());
+    let a = submit_rows(&table, "a", &[0, 1], None).await;
+    let b = submit_rows(&table, "b", &[1, 2], Some(b)).await;
+    let c = submit_rows(&table, "c", &[1], Some(c)).await;
+    let outcomes = [a, b, c];
+    let mut versions = vec![];
+    for pending in outcomes {
+        versions.push(pending.outcome().await.unwrap());
+    }
+    assert_eq!(versions, vec![CommitOutcome::Committed { version: 1 }; 3]);
+    assert_eq!(
+        adds_of(dir.path(), 1),
+        [("00".into(), 1), ("01".into(), 3), ("02".into(), 1)],
+        "one file per hour holding every unit's rows of that hour"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_file_never_holds_the_rows_of_a_unit_left_out_of_its_commit() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let table = table(dir.path());
+    submit_rows(&table, "a", &[0], None)
+        .await
+        .outcome()
+        .await
+        .unwrap();
+    // "a" sends sequence 0 again (a retry) beside a new producer: the retry is a duplicate,
+    // so the shared files are written again without its rows.
+    let fresh = table.announce_unit();
+    let retry = submit_rows(&table, "a", &[0, 1], None).await;
+    let fresh = submit_rows(&table, "b", &[0], Some(fresh)).await;
+    assert_eq!(retry.outcome().await.unwrap(), CommitOutcome::Duplicate);
+    assert_eq!(
+        fresh.outcome().await.unwrap(),
+        CommitOutcome::Committed { version: 1 }
+    );
+    assert_eq!(adds_of(dir.path(), 1), [("00".into(), 1)]);
 }

@@ -21,6 +21,7 @@ use super::delta::{create_schema, delta_fields, ensure_local_dir, refresh, table
 use super::group_commit::{CommitSchedule, Decision, Incoming};
 use super::metrics;
 use super::sequences::{RangeCheck, SequenceRange};
+use super::shared_files::{write_shared, UnitRows};
 use super::stats::rows_of;
 use super::usage::TableMeter;
 use super::LakeError;
@@ -34,14 +35,47 @@ pub enum CommitOutcome {
     Committed {
         version: i64,
     },
-    /// Every sequence of the unit was already committed; its files stay unreferenced.
+    /// Every sequence of the unit was already committed; its files (if it wrote its own)
+    /// stay unreferenced.
     Duplicate,
 }
 
-/// Files of one unit of one DoPut, waiting to be committed together.
+/// What a unit brings to its commit.
+#[derive(Debug)]
+pub enum UnitFiles {
+    /// Files the unit wrote itself (a large unit).
+    Written(Vec<Add>),
+    /// Rows the committer writes into files shared with the other units of the commit.
+    Rows(UnitRows),
+}
+
+impl UnitFiles {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            UnitFiles::Written(adds) => adds.is_empty(),
+            UnitFiles::Rows(rows) => rows.parts.is_empty(),
+        }
+    }
+
+    fn rows(&self) -> i64 {
+        match self {
+            UnitFiles::Written(adds) => rows_of(adds),
+            UnitFiles::Rows(rows) => rows.rows as i64,
+        }
+    }
+
+    fn shared(&self) -> Option<&UnitRows> {
+        match self {
+            UnitFiles::Written(_) => None,
+            UnitFiles::Rows(rows) => Some(rows),
+        }
+    }
+}
+
+/// One unit of one stream, waiting to be committed with the others.
 #[derive(Debug)]
 pub struct CommitRequest {
-    pub adds: Vec<Add>,
+    pub files: UnitFiles,
     pub sequences: Option<SequenceRange>,
     /// Data schema (table columns minus derived partition columns) the files were written for.
     pub schema: SchemaRef,
@@ -104,9 +138,11 @@ async fn run(
             }
         }
         schedule.committed_at(Instant::now());
+        let object_store = table.lock().await.object_store();
+        let shared = write_before_commit(object_store, &group).await;
         let mut table = table.lock().await;
         if let Some((version, rows)) =
-            commit_group(&mut table, &dataset, &store, &meter, group).await
+            commit_group(&mut table, &dataset, &store, &meter, group, shared).await
         {
             meter.committed(rows, chrono::Utc::now());
             checkpoint_if_due(&table, version, policy.checkpoint_every);
@@ -144,6 +180,33 @@ struct Pending {
     outcome: Option<Result<CommitOutcome, LakeError>>,
 }
 
+/// The shared files written for a commit, and which units' rows they hold.
+struct SharedFiles {
+    units: Vec<usize>,
+    written: Result<Vec<Add>, LakeError>,
+}
+
+/// Writes the files the group's sharing units share, before the table is locked, so the
+/// streams' refreshes do not wait for the encoding. A unit that turns out not to be
+/// committed (its stream failed, its sequence was committed meanwhile) has the files
+/// written again without it (`commit_group`).
+async fn write_before_commit(
+    store: Arc<dyn deltalake::ObjectStore>,
+    group: &[CommitRequest],
+) -> SharedFiles {
+    let units: Vec<usize> = (0..group.len())
+        .filter(|i| {
+            group[*i].files.shared().is_some() && !group[*i].stream_failed.load(Ordering::SeqCst)
+        })
+        .collect();
+    let rows: Vec<&UnitRows> = units
+        .iter()
+        .filter_map(|i| group[*i].files.shared())
+        .collect();
+    let written = write_shared(store, &rows).await;
+    SharedFiles { units, written }
+}
+
 /// Commits `group` (retrying lost races) and answers each unit; the version committed
 /// and the rows it added, if any.
 async fn commit_group(
@@ -152,6 +215,7 @@ async fn commit_group(
     store: &str,
     meter: &TableMeter,
     group: Vec<CommitRequest>,
+    mut shared: SharedFiles,
 ) -> Option<(i64, i64)> {
     let started = Instant::now();
     let mut pending: Vec<Pending> = group
@@ -163,7 +227,7 @@ async fn commit_group(
         .collect();
     let mut last_error = None;
     for attempt in 1..=MAX_ATTEMPTS {
-        match try_commit(table, dataset, &mut pending, attempt).await {
+        match try_commit(table, dataset, &mut pending, &mut shared, attempt).await {
             Ok(()) => {
                 last_error = None;
                 break;
@@ -197,7 +261,7 @@ async fn commit_group(
         .iter()
         .filter_map(|p| match p.outcome {
             Some(Ok(CommitOutcome::Committed { version })) => {
-                Some((version, rows_of(&p.request.adds)))
+                Some((version, p.request.files.rows()))
             }
             _ => None,
         })
@@ -227,6 +291,7 @@ async fn try_commit(
     table: &mut DeltaTable,
     dataset: &Dataset,
     pending: &mut [Pending],
+    shared: &mut SharedFiles,
     attempt: usize,
 ) -> Result<(), LakeError> {
     // A loaded table is refreshed only after a lost race. delta-rs checks every commit since
@@ -294,9 +359,29 @@ async fn try_commit(
         return Ok(());
     }
 
+    let sharing: Vec<usize> = included
+        .iter()
+        .copied()
+        .filter(|i| pending[*i].request.files.shared().is_some())
+        .collect();
+    if sharing != shared.units || shared.written.is_err() {
+        let rows: Vec<&UnitRows> = sharing
+            .iter()
+            .filter_map(|i| pending[*i].request.files.shared())
+            .collect();
+        shared.written = write_shared(table.object_store(), &rows).await;
+        shared.units = sharing;
+    }
+    let shared_adds = shared.written.as_ref().map_err(Clone::clone)?;
     let adds: Vec<Action> = included
         .iter()
-        .flat_map(|i| pending[*i].request.adds.iter().cloned().map(Action::Add))
+        .flat_map(|i| match &pending[*i].request.files {
+            UnitFiles::Written(adds) => adds.as_slice(),
+            UnitFiles::Rows(_) => &[],
+        })
+        .chain(shared_adds)
+        .cloned()
+        .map(Action::Add)
         .collect();
     let txns: Vec<Transaction> = versions
         .iter()

@@ -6,12 +6,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use deltalake::kernel::Add;
 use deltalake::DeltaTable;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use url::Url;
 
-use super::committer::{self, CommitOutcome, CommitPolicy, CommitRequest};
+use super::committer::{self, CommitOutcome, CommitPolicy, CommitRequest, UnitFiles};
 use super::delta::{refresh, table_data_schema};
 use super::encryption::TenantKey;
 use super::group_commit::{Incoming, IncomingUnit};
@@ -143,7 +142,7 @@ impl TableHandle {
     /// committed past a lost one.
     pub async fn submit(
         &self,
-        adds: Vec<Add>,
+        files: UnitFiles,
         sequences: Option<SequenceRange>,
         schema: SchemaRef,
         stream_failed: Arc<AtomicBool>,
@@ -159,7 +158,7 @@ impl TableHandle {
         }
         let (respond, outcome) = oneshot::channel();
         let request = CommitRequest {
-            adds,
+            files,
             sequences,
             schema,
             stream_failed,
