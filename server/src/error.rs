@@ -89,17 +89,143 @@ impl From<Error> for Status {
         if let Error::Ingest(IngestError::Client(status)) = e {
             return status;
         }
-        let mut status = Status::new(code, bounded(message));
-        if let Error::Tenants(t) = &e {
-            if let TenantsError::Restoring { retry_after, .. } = t.as_ref() {
+        let retry = retry_after(&e, code);
+        let message = bounded(message);
+        let mut status = match retry {
+            // RetryInfo in the status details: what OTLP exporters and Google's clients read.
+            Some(seconds) => {
+                Status::with_details(code, message.clone(), retry_details(code, &message, seconds))
+            }
+            None => Status::new(code, message),
+        };
+        if let (Some(seconds), Error::Tenants(t)) = (retry, &e) {
+            if let TenantsError::Restoring { .. } = t.as_ref() {
                 // gRPC's retry pushback: a client with a retry policy waits this long.
-                let pushback = (retry_after * 1000).to_string();
-                if let Ok(value) = pushback.parse() {
+                if let Ok(value) = (seconds * 1000).to_string().parse() {
                     status.metadata_mut().insert(RETRY_PUSHBACK, value);
                 }
             }
         }
         status
+    }
+}
+
+/// Seconds a client should wait before it retries, for a failure a retry can cure: a
+/// restore under way (its estimate), a tenant over its hard quota (a minute: usage drops
+/// only when retention or an operator frees space), and a moment for the rest.
+fn retry_after(e: &Error, code: Code) -> Option<u64> {
+    if let Error::Tenants(t) = e {
+        match t.as_ref() {
+            TenantsError::Restoring { retry_after, .. } => return Some(*retry_after),
+            TenantsError::OverQuota { .. } => return Some(60),
+            _ => {}
+        }
+    }
+    matches!(code, Code::Unavailable | Code::ResourceExhausted).then_some(1)
+}
+
+/// The answer of the HTTP doors to a failure: the HTTP status a client acts on (OTLP
+/// exporters retry 429, 502, 503 and 504 only) and, for those, the seconds for
+/// `Retry-After`. The same categories as the gRPC codes above, so every door agrees.
+pub fn http_answer(e: &Error) -> (u16, Option<u64>) {
+    let code = code_of(e);
+    let status = match code {
+        Code::Ok => 200,
+        Code::InvalidArgument | Code::OutOfRange => 400,
+        Code::Unauthenticated => 401,
+        Code::PermissionDenied => 403,
+        Code::NotFound => 404,
+        Code::AlreadyExists | Code::FailedPrecondition => 409,
+        Code::ResourceExhausted => 429,
+        Code::Unimplemented => 501,
+        // A lost commit race or a store outage: the same request succeeds on a retry.
+        Code::Unavailable | Code::Aborted => 503,
+        Code::DeadlineExceeded => 504,
+        Code::Cancelled | Code::Unknown | Code::Internal | Code::DataLoss => 500,
+    };
+    let retry = match status {
+        429 | 503 | 504 => Some(retry_after(e, code).unwrap_or(1)),
+        _ => None,
+    };
+    (status, retry)
+}
+
+/// Logs a failure a door answers over HTTP, at the level its gRPC twin would have.
+pub fn log_http_failure(e: &Error) {
+    let message = e.to_string();
+    match code_of(e) {
+        Code::Internal | Code::Unknown => error!(error = %message, "request failed"),
+        Code::Unavailable | Code::Aborted | Code::ResourceExhausted | Code::DeadlineExceeded => {
+            warn!(error = %message, "request failed")
+        }
+        _ => info!(error = %message, "request refused"),
+    }
+}
+
+/// `google.rpc.Status` carrying a `google.rpc.RetryInfo`, encoded for
+/// `grpc-status-details-bin`.
+fn retry_details(code: Code, message: &str, seconds: u64) -> bytes::Bytes {
+    use prost::Message;
+    let info = rpc::RetryInfo {
+        retry_delay: Some(rpc::Duration {
+            seconds: seconds as i64,
+            nanos: 0,
+        }),
+    };
+    let status = rpc::Status {
+        code: code as i32,
+        message: message.to_string(),
+        details: vec![rpc::Any {
+            type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
+            value: info.encode_to_vec(),
+        }],
+    };
+    status.encode_to_vec().into()
+}
+
+/// A `google.rpc.Status` body (what OTLP/HTTP answers a failure with in protobuf).
+pub fn rpc_status(code: i32, message: &str) -> Vec<u8> {
+    use prost::Message;
+    rpc::Status {
+        code,
+        message: message.to_string(),
+        details: vec![],
+    }
+    .encode_to_vec()
+}
+
+/// The few `google.rpc` and `google.protobuf` messages a retryable status carries.
+mod rpc {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Status {
+        #[prost(int32, tag = "1")]
+        pub(super) code: i32,
+        #[prost(string, tag = "2")]
+        pub(super) message: String,
+        #[prost(message, repeated, tag = "3")]
+        pub(super) details: Vec<Any>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Any {
+        #[prost(string, tag = "1")]
+        pub(super) type_url: String,
+        #[prost(bytes = "vec", tag = "2")]
+        pub(super) value: Vec<u8>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct RetryInfo {
+        #[prost(message, optional, tag = "1")]
+        pub(super) retry_delay: Option<Duration>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Duration {
+        #[prost(int64, tag = "1")]
+        pub(super) seconds: i64,
+        #[prost(int32, tag = "2")]
+        pub(super) nanos: i32,
     }
 }
 

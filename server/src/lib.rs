@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod collector;
 pub mod config;
 pub mod datasets;
 pub mod error;

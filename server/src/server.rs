@@ -13,6 +13,7 @@ use tracing::info;
 
 use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
+use crate::collector::{self, otlp, Doors};
 use crate::config::{Config, ConfigError};
 use crate::datasets::{DatasetError, Datasets};
 use crate::flight::intake_gate::IntakeGate;
@@ -44,6 +45,8 @@ pub enum StartError {
     OpenNonLoopback(String),
     #[error("{0}; set operations.metrics_listen (--metrics-listen) to a free HOST:PORT")]
     SidePort(String),
+    #[error("{0}; set collector.listen (--collector-listen) to a free HOST:PORT")]
+    CollectorPort(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     #[error("transport error: {0}")]
@@ -102,10 +105,21 @@ impl Server {
             }
             None => None,
         };
+        let collector_listener = match self.config.collector.address() {
+            Some(address) => {
+                let port = TcpListener::bind(&address).await.map_err(|e| {
+                    StartError::CollectorPort(format!("cannot bind collector.listen {address}: {e}"))
+                })?;
+                info!(addr = %port.local_addr()?, "collector doors serving");
+                Some(port)
+            }
+            None => None,
+        };
         let datasets = Arc::new(Datasets::new(&self.config.dataset_specs())?);
         let lake = Lake::open(self.config.lake_settings()?).await?;
         let memory = MemoryBudget::new(self.config.ingest.memory_limit);
         let memory_gauge = memory.clone();
+        let door_memory = memory.clone();
         let gate = IntakeGate::new(memory.clone(), self.config.ingest.max_message_size);
         let tenants = Tenants::open(
             lake.clone(),
@@ -176,6 +190,13 @@ impl Server {
             self.clock.clone(),
         ));
         quality.spawn_schedule(self.config.operations.quality_interval, shutdown.clone());
+        let doors = Doors::new(
+            ingestor.clone(),
+            tenants.clone(),
+            auth.clone(),
+            door_memory,
+            self.config.collector_settings(),
+        );
         let actions = Arc::new(Actions {
             maintenance,
             readiness,
@@ -192,7 +213,12 @@ impl Server {
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX);
 
+        let (otlp_logs, otlp_traces, otlp_metrics) = otlp::services(doors.clone(), max);
+
         let side_stop = CancellationToken::new();
+        let collector = collector_listener.map(|port| {
+            tokio::spawn(collector::serve(port, doors, side_stop.clone()))
+        });
         let side_port = side_listener.map(|side| {
             tokio::spawn(side_port::serve(
                 side,
@@ -211,6 +237,9 @@ impl Server {
             .layer(MapRequestLayer::new(move |request| gate.admit(request)))
             .add_service(health_service)
             .add_service(service)
+            .add_service(otlp_logs)
+            .add_service(otlp_traces)
+            .add_service(otlp_metrics)
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY small responses (a FlightInfo, the last batch) wait
                 // for the peer's delayed ACK: ~40 ms per call.
@@ -222,6 +251,9 @@ impl Server {
         side_stop.cancel();
         if let Some(side_port) = side_port {
             let _ = side_port.await;
+        }
+        if let Some(collector) = collector {
+            let _ = collector.await;
         }
         served?;
         info!("lakeport stopped");

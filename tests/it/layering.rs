@@ -25,6 +25,8 @@ const FLOORS: &[&[&str]] = &[
     &["quality"],
     // The surface: requests in, statuses out (`error.rs` is its one status map).
     &["flight", "error", "ops"],
+    // The HTTP doors and OTLP's gRPC services: they answer with the surface's status map.
+    &["collector"],
     // Builds every layer's settings.
     &["config"],
     &["server"],

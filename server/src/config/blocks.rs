@@ -272,3 +272,51 @@ impl OperationsConfig {
         })
     }
 }
+
+/// `[collector]`: the HTTP doors (OTLP/HTTP, Snowplow, CloudEvents). The OTLP gRPC services
+/// are on the Flight port whether or not this is set.
+#[derive(Debug, Clone, clap::Args, Deserialize)]
+#[group(skip)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// Address of the HTTP doors, e.g. `0.0.0.0:4318` (off unless set; a bare port binds
+    /// loopback). HTTP/1.1 and h2c.
+    #[arg(id = "collector.listen", long = "collector-listen", env = "LAKEPORT_COLLECTOR_LISTEN")]
+    pub listen: Option<String>,
+    /// Largest request body, after decompression, e.g. `16MiB`; larger ones get 413.
+    #[arg(id = "collector.max_body", long = "collector-max-body", env = "LAKEPORT_COLLECTOR_MAX_BODY", value_parser = values::parse_size)]
+    #[serde(deserialize_with = "values::size")]
+    pub max_body: usize,
+    /// Longest a client may take to send a request body, e.g. `30s`; slower ones get 408.
+    #[arg(id = "collector.body_timeout", long = "collector-body-timeout", env = "LAKEPORT_COLLECTOR_BODY_TIMEOUT", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub body_timeout: Duration,
+    /// Connections served at once; further ones wait to be accepted.
+    #[arg(id = "collector.max_connections", long = "collector-max-connections", env = "LAKEPORT_COLLECTOR_MAX_CONNECTIONS")]
+    #[serde(deserialize_with = "values::number")]
+    pub max_connections: usize,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            max_body: 16 << 20,
+            body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+        }
+    }
+}
+
+impl CollectorConfig {
+    /// `listen` as an address: a bare port binds loopback.
+    pub fn address(&self) -> Option<String> {
+        self.listen.as_ref().map(|listen| {
+            if listen.parse::<u16>().is_ok() {
+                format!("127.0.0.1:{listen}")
+            } else {
+                listen.clone()
+            }
+        })
+    }
+}

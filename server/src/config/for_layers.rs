@@ -7,6 +7,7 @@ use super::{invalid, Config, ConfigError};
 use crate::datasets::{DatasetSpec, Expectations};
 use crate::ingest::IngestSettings;
 use crate::lake::{CommitPolicy, FileTargets, LakeSettings, TenantPlacement};
+use crate::collector::CollectorSettings;
 use crate::maintenance::{CompactionWriter, MaintenanceSettings};
 use crate::query::QuerySettings;
 use crate::tenants::TenantsConfig;
@@ -20,6 +21,15 @@ impl Config {
             share_files_below: self.ingest.share_files_below,
             compression: self.ingest.parquet_compression(),
             row_group_rows: self.ingest.row_group_rows,
+        }
+    }
+
+    /// The HTTP doors' limits.
+    pub fn collector_settings(&self) -> CollectorSettings {
+        CollectorSettings {
+            max_body: self.collector.max_body,
+            body_timeout: self.collector.body_timeout,
+            max_connections: self.collector.max_connections,
         }
     }
 

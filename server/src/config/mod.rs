@@ -17,7 +17,9 @@ use std::time::Duration;
 use clap::{ArgMatches, CommandFactory};
 
 pub use crate::auth::TokenHash;
-pub use blocks::{AuthSettings, IngestConfig, MaintenanceConfig, OperationsConfig, QueryConfig};
+pub use blocks::{
+    AuthSettings, CollectorConfig, IngestConfig, MaintenanceConfig, OperationsConfig, QueryConfig,
+};
 pub use tenants::{AuthConfig, DatasetConfig, TenantConfig};
 pub use values::Compression;
 
@@ -75,6 +77,7 @@ pub struct Config {
     pub query: QueryConfig,
     pub maintenance: MaintenanceConfig,
     pub operations: OperationsConfig,
+    pub collector: CollectorConfig,
 }
 
 /// The tenant registry's settings.
@@ -119,6 +122,7 @@ impl Default for Config {
             query: settings.query,
             maintenance: settings.maintenance,
             operations: settings.operations,
+            collector: settings.collector,
         }
     }
 }
@@ -306,6 +310,7 @@ impl Config {
             query: settings.query,
             maintenance: settings.maintenance,
             operations: settings.operations,
+            collector: settings.collector,
         })
     }
 

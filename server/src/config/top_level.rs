@@ -9,7 +9,9 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
-use super::blocks::{AuthSettings, IngestConfig, MaintenanceConfig, OperationsConfig, QueryConfig};
+use super::blocks::{
+    AuthSettings, CollectorConfig, IngestConfig, MaintenanceConfig, OperationsConfig, QueryConfig,
+};
 use super::tenants::{FileDataset, FileTenant, FileTenantDefaults};
 use super::values;
 use crate::lake::{RouteSpec, StoreSpec};
@@ -82,6 +84,8 @@ pub(super) struct Settings {
     pub(super) maintenance: MaintenanceConfig,
     #[command(flatten)]
     pub(super) operations: OperationsConfig,
+    #[command(flatten)]
+    pub(super) collector: CollectorConfig,
     #[arg(skip)]
     pub(super) stores: BTreeMap<String, StoreSpec>,
     #[arg(skip)]
@@ -131,6 +135,7 @@ impl Default for Settings {
             query: QueryConfig::default(),
             maintenance: MaintenanceConfig::default(),
             operations: OperationsConfig::default(),
+            collector: CollectorConfig::default(),
             stores: BTreeMap::new(),
             routes: Vec::new(),
             tenants: Vec::new(),

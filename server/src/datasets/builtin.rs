@@ -222,6 +222,16 @@ pub(super) fn otel_metrics() -> SchemaRef {
         ("resource_attributes", Utf8),
         ("scope_name", Utf8),
         ("scope_version", Utf8),
+        // Exponential histograms: scale, zero bucket and the two offset bucket ranges.
+        ("scale", DataType::Int32),
+        ("zero_count", Int64),
+        ("positive_offset", DataType::Int32),
+        ("positive_bucket_counts", Utf8),
+        ("negative_offset", DataType::Int32),
+        ("negative_bucket_counts", Utf8),
+        // Summaries: [[quantile, value], ...].
+        ("quantile_values", Utf8),
+        ("flags", DataType::Int32),
     ])
 }
 
@@ -240,6 +250,8 @@ pub(super) fn cloudevents() -> SchemaRef {
         ("datacontenttype", Utf8),
         ("dataschema", Utf8),
         ("data", Utf8),
+        // Extension attributes as a JSON object.
+        ("extensions", Utf8),
     ])
 }
 

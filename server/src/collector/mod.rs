@@ -1,0 +1,64 @@
+//! The HTTP doors on `[collector] listen` and the OTLP gRPC services on the Flight port:
+//! each decodes its protocol into record batches of a built-in dataset and lands them
+//! through the same ingest engine as DoPut (`land.rs`), answering once the rows are
+//! committed. Protocol refusals (a body too large, a wrong media type) are answered here;
+//! every other failure takes its status from `error.rs`, as on Flight.
+
+mod body;
+mod cloudevents;
+mod land;
+mod listener;
+pub mod otlp;
+mod respond;
+
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use serde::Serialize;
+
+use crate::ingest::IngestError;
+
+pub use land::Doors;
+pub use listener::serve;
+
+/// The doors' limits (from `[collector]`).
+#[derive(Debug, Clone)]
+pub struct CollectorSettings {
+    /// Largest request body accepted, after decompression.
+    pub max_body: usize,
+    /// Longest a client may take to send its request body.
+    pub body_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+}
+
+/// What a door refuses before anything reaches the ingest engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("the request body is over the limit of {limit} bytes (after decompression); send smaller batches or raise collector.max_body")]
+    TooLarge { limit: usize },
+    #[error("unsupported Content-Type {found:?}; send {expected}")]
+    MediaType { found: String, expected: &'static str },
+    #[error("unsupported Content-Encoding {0:?}; send gzip or an uncompressed body")]
+    Encoding(String),
+    #[error("malformed request body: {0}")]
+    Malformed(String),
+    #[error("the request body did not arrive within {0:?}")]
+    SlowBody(Duration),
+    #[error("the Idempotency-Key header must be 1 to 128 visible ASCII characters")]
+    BadIdempotencyKey,
+}
+
+/// Rows a door built, as one batch of the dataset's schema (a column the rows lack is null).
+fn rows_to_batch<R: Serialize>(rows: &[R], schema: SchemaRef) -> Result<RecordBatch, IngestError> {
+    let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
+        .with_batch_size(rows.len().max(1))
+        .build_decoder()
+        .map_err(IngestError::Arrow)?;
+    decoder.serialize(rows).map_err(IngestError::Arrow)?;
+    Ok(decoder
+        .flush()
+        .map_err(IngestError::Arrow)?
+        .unwrap_or_else(|| RecordBatch::new_empty(schema)))
+}
