@@ -31,6 +31,50 @@ pub enum AuthError {
     },
     #[error("an admin must name the tenant: use descriptor path [tenant, dataset] (or db_schema for Flight SQL ingest)")]
     AdminNeedsTenant,
+    #[error("a collector key only appends through the collector doors; use a tenant token (`lakeport token issue`) here")]
+    KeyNotToken,
+    #[error("invalid collector key: it is not known to this server (or was revoked); issue one with `lakeport key issue`")]
+    InvalidKey,
+    #[error("the collector key may not {0}")]
+    KeyRefused(String),
+}
+
+/// What a collector key may do: append to `datasets`, from browsers on `origins` (any
+/// origin when empty). Keys are public by design: they go into web pages and apps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyScope {
+    pub datasets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<String>,
+}
+
+impl KeyScope {
+    /// Whether the key may append to `dataset` for a request from `origin` (a browser's
+    /// `Origin`, or the origin of its `Referer`; none for apps and servers).
+    pub fn allows(&self, dataset: &str, origin: Option<&str>) -> Result<(), AuthError> {
+        if !self.datasets.iter().any(|d| d == dataset) {
+            return Err(AuthError::KeyRefused(format!(
+                "write to dataset {dataset:?}; it may write to: {}",
+                self.datasets.join(", ")
+            )));
+        }
+        match origin {
+            Some(origin)
+                if !self.origins.is_empty()
+                    && !self
+                        .origins
+                        .iter()
+                        .any(|o| o.trim_end_matches('/') == origin.trim_end_matches('/')) =>
+            {
+                Err(AuthError::KeyRefused(format!(
+                    "be used from origin {origin:?}; its origins are: {}",
+                    self.origins.join(", ")
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The authenticated caller.
@@ -97,6 +141,8 @@ impl Credentials {
 pub struct IssuedToken {
     pub tenant: String,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Set for a collector key, which is no bearer token.
+    pub scope: Option<KeyScope>,
 }
 
 /// Validates credentials against the configured token hashes and the registry's.
@@ -154,8 +200,27 @@ impl Authenticator {
                 expires_at: Some(at),
                 ..
             }) if *at <= self.clock.now() => Err(AuthError::Expired(*at)),
+            Some(IssuedToken { scope: Some(_), .. }) => Err(AuthError::KeyNotToken),
             Some(token) => Ok(Principal::Tenant(token.tenant.clone())),
             None => Err(AuthError::InvalidToken),
+        }
+    }
+
+    /// The tenant and scope of a collector key.
+    pub fn collector_key(&self, key: &str) -> Result<(String, KeyScope), AuthError> {
+        let hash = TokenHash::of_token(key).0;
+        let issued = self.issued.read().unwrap_or_else(|p| p.into_inner());
+        match issued.get(&hash) {
+            Some(IssuedToken {
+                expires_at: Some(at),
+                ..
+            }) if *at <= self.clock.now() => Err(AuthError::Expired(*at)),
+            Some(IssuedToken {
+                tenant,
+                scope: Some(scope),
+                ..
+            }) => Ok((tenant.clone(), scope.clone())),
+            _ => Err(AuthError::InvalidKey),
         }
     }
 
@@ -338,6 +403,7 @@ mod tests {
                 IssuedToken {
                     tenant: "acme".into(),
                     expires_at: None,
+                    scope: None,
                 },
             ),
             (
@@ -345,6 +411,7 @@ mod tests {
                 IssuedToken {
                     tenant: "acme".into(),
                     expires_at: Some(past),
+                    scope: None,
                 },
             ),
         ]));
@@ -361,6 +428,47 @@ mod tests {
             a.authenticate(&headers("Bearer fresh")),
             Err(AuthError::InvalidToken)
         ));
+    }
+
+    #[test]
+    fn a_collector_key_is_no_token_and_keeps_to_its_scope() {
+        let a = auth();
+        let scope = KeyScope {
+            datasets: vec!["snowplow".into()],
+            origins: vec!["https://shop.example".into()],
+        };
+        a.set_issued(HashMap::from([(
+            TokenHash::of_token("lpk_k").0,
+            IssuedToken {
+                tenant: "acme".into(),
+                expires_at: None,
+                scope: Some(scope.clone()),
+            },
+        )]));
+        assert!(matches!(
+            a.authenticate(&headers("Bearer lpk_k")),
+            Err(AuthError::KeyNotToken)
+        ));
+        assert_eq!(
+            a.collector_key("lpk_k").unwrap(),
+            ("acme".into(), scope.clone())
+        );
+        assert!(matches!(
+            a.collector_key("root"),
+            Err(AuthError::InvalidKey)
+        ));
+        assert!(matches!(
+            a.collector_key("nope"),
+            Err(AuthError::InvalidKey)
+        ));
+        assert!(scope.allows("snowplow", None).is_ok());
+        assert!(scope
+            .allows("snowplow", Some("https://shop.example/"))
+            .is_ok());
+        assert!(scope
+            .allows("snowplow", Some("https://evil.example"))
+            .is_err());
+        assert!(scope.allows("cloudevents", None).is_err());
     }
 
     #[test]

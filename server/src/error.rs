@@ -93,9 +93,11 @@ impl From<Error> for Status {
         let message = bounded(message);
         let mut status = match retry {
             // RetryInfo in the status details: what OTLP exporters and Google's clients read.
-            Some(seconds) => {
-                Status::with_details(code, message.clone(), retry_details(code, &message, seconds))
-            }
+            Some(seconds) => Status::with_details(
+                code,
+                message.clone(),
+                retry_details(code, &message, seconds),
+            ),
             None => Status::new(code, message),
         };
         if let (Some(seconds), Error::Tenants(t)) = (retry, &e) {
@@ -257,8 +259,12 @@ fn code_of(e: &Error) -> Code {
             | AuthError::InvalidToken
             | AuthError::Expired(_)
             | AuthError::Malformed
-            | AuthError::WrongTenant(_) => Code::Unauthenticated,
-            AuthError::OtherTenant { .. } | AuthError::AdminOnly { .. } => Code::PermissionDenied,
+            | AuthError::WrongTenant(_)
+            | AuthError::InvalidKey => Code::Unauthenticated,
+            AuthError::OtherTenant { .. }
+            | AuthError::AdminOnly { .. }
+            | AuthError::KeyNotToken
+            | AuthError::KeyRefused(_) => Code::PermissionDenied,
             AuthError::AdminNeedsTenant => Code::InvalidArgument,
         },
         Error::Name(_) => Code::InvalidArgument,

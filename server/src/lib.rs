@@ -27,6 +27,7 @@ pub use server::{Server, StartError};
 /// Describes every metric family once (HELP and unit lines on `/metrics`).
 pub(crate) fn describe_metrics() {
     ingest::metrics::describe();
+    collector::metrics::describe();
     lake::metrics::describe();
     query::metrics::describe();
     tenants::metrics::describe();

@@ -108,7 +108,9 @@ impl Server {
         let collector_listener = match self.config.collector.address() {
             Some(address) => {
                 let port = TcpListener::bind(&address).await.map_err(|e| {
-                    StartError::CollectorPort(format!("cannot bind collector.listen {address}: {e}"))
+                    StartError::CollectorPort(format!(
+                        "cannot bind collector.listen {address}: {e}"
+                    ))
                 })?;
                 info!(addr = %port.local_addr()?, "collector doors serving");
                 Some(port)
@@ -216,8 +218,21 @@ impl Server {
         let (otlp_logs, otlp_traces, otlp_metrics) = otlp::services(doors.clone(), max);
 
         let side_stop = CancellationToken::new();
+        health.door_open("flight", addr.to_string());
         let collector = collector_listener.map(|port| {
-            tokio::spawn(collector::serve(port, doors, side_stop.clone()))
+            let (health, stop) = (health.clone(), side_stop.clone());
+            if let Ok(address) = port.local_addr() {
+                health.door_open("collector", address.to_string());
+            }
+            tokio::spawn(async move {
+                let served = collector::serve(port, doors, stop.clone()).await;
+                if !stop.is_cancelled() {
+                    let why = served
+                        .err()
+                        .map_or("its listener ended".into(), |e| e.to_string());
+                    health.door_failed("collector", why).await;
+                }
+            })
         });
         let side_port = side_listener.map(|side| {
             tokio::spawn(side_port::serve(

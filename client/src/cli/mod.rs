@@ -3,6 +3,7 @@
 
 mod export;
 mod input;
+mod key;
 mod maintenance;
 mod output;
 mod put;
@@ -75,6 +76,9 @@ enum Command {
     /// Tenant tokens (admin).
     #[command(subcommand)]
     Token(tenant::TokenCommand),
+    /// Write-only collector keys for browsers and apps (a tenant for itself, or admin).
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// Table maintenance (admin).
     #[command(subcommand)]
     Maintenance(maintenance::MaintenanceCommand),
@@ -140,6 +144,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quality(args) => quality::run(&mut client, cli.tenant.as_deref(), args).await,
         Command::Tenant(command) => tenant::run_tenant(&mut client, *command).await,
         Command::Token(command) => tenant::run_token(&mut client, command).await,
+        Command::Key(command) => key::run_key(&mut client, command).await,
     }
 }
 

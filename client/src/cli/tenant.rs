@@ -295,6 +295,7 @@ pub(crate) async fn run_token(client: &mut Client, command: TokenCommand) -> any
                     tenant,
                     expires_at_ms,
                     description,
+                    ..Default::default()
                 })
                 .await?;
             eprintln!(

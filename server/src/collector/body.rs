@@ -84,6 +84,9 @@ mod tests {
             gunzip(&gz(&data), 9_999),
             Err(Refusal::TooLarge { limit: 9_999 })
         ));
-        assert!(matches!(gunzip(b"not gzip", 100), Err(Refusal::Malformed(_))));
+        assert!(matches!(
+            gunzip(b"not gzip", 100),
+            Err(Refusal::Malformed(_))
+        ));
     }
 }

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use super::body::{media_type, read};
 use super::land::{idempotent_producer, Doors};
+use super::metrics::Served;
 use super::respond::Failure;
 use super::Refusal;
 use crate::error::Error;
@@ -60,16 +61,26 @@ struct EventRow {
 }
 
 async fn receive(State(doors): State<Doors>, headers: HeaderMap, body: Body) -> Response {
-    match land(&doors, &headers, body).await {
+    let mut served = Served::start("cloudevents");
+    let response = match land(&doors, &headers, body, &mut served).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(f) => f.into_response(),
-    }
+    };
+    served.finish(response.status().as_str());
+    response
 }
 
-async fn land(doors: &Doors, headers: &HeaderMap, body: Body) -> Result<(), Failure> {
+async fn land(
+    doors: &Doors,
+    headers: &HeaderMap,
+    body: Body,
+    served: &mut Served,
+) -> Result<(), Failure> {
     let caller = doors.caller(headers)?;
+    served.tenant = Some(caller.tenant.clone());
     let producer = idempotent_producer(headers, "cloudevents")?;
     let bytes = read(headers, body, &doors.settings).await?;
+    served.bytes = bytes.len();
     let now = Utc::now();
     let rows = match media_type(headers).as_str() {
         STRUCTURED => vec![structured(parse(&bytes)?, now).map_err(|e| at(None, e))?],
@@ -78,7 +89,9 @@ async fn land(doors: &Doors, headers: &HeaderMap, body: Body) -> Result<(), Fail
     };
     let schema = doors.schema(&caller, DATASET).await?;
     let batch = super::rows_to_batch(&rows, schema).map_err(Error::from)?;
-    doors.land(&caller, DATASET, batch, producer).await?;
+    let summary = doors.land(&caller, DATASET, batch, producer).await?;
+    served.events = summary.rows_committed;
+    served.rejected = summary.rows_rejected + summary.rows_expired;
     Ok(())
 }
 
@@ -280,7 +293,10 @@ mod tests {
     #[test]
     fn an_event_without_time_takes_its_arrival_and_a_bad_one_says_why() {
         let event = json!({"specversion": "1.0", "id": "1", "source": "/s", "type": "t"});
-        assert_eq!(structured(event, now()).unwrap().time, now().timestamp_micros());
+        assert_eq!(
+            structured(event, now()).unwrap().time,
+            now().timestamp_micros()
+        );
         let missing = structured(json!({"specversion": "1.0", "id": "1", "type": "t"}), now());
         assert_eq!(missing.unwrap_err(), "required attribute source is missing");
         let old = structured(

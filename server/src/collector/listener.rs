@@ -1,14 +1,20 @@
 //! The collector port: one axum router over HTTP/1.1 and h2c, at most `max_connections`
 //! connections served at once (the rest wait in the accept queue), stopped with the server.
+//! A collector key in the path (`/k/<key>/...`) is moved into its header before routing,
+//! so every door takes it either way.
 
 use std::sync::Arc;
 
-use axum::Router;
+use axum::extract::connect_info::Connected;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Uri};
+use axum::serve::IncomingStream;
+use axum::{Router, ServiceExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::land::Doors;
+use super::land::{Doors, Peer};
 
 /// Serves the doors on `listener` until `shutdown`, letting requests under way finish.
 pub async fn serve(
@@ -20,24 +26,61 @@ pub async fn serve(
     let app: Router = Router::new()
         .merge(super::otlp::routes())
         .merge(super::cloudevents::routes())
+        .merge(super::snowplow::routes())
         .with_state(doors);
+    let app = tower::util::MapRequest::new(app, key_from_path);
     let listener = Bounded {
         inner: listener,
         slots: Arc::new(Semaphore::new(limit)),
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    axum::serve(
+        listener,
+        ServiceExt::<Request>::into_make_service_with_connect_info::<Peer>(app),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+}
+
+impl Connected<IncomingStream<'_, Bounded>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, Bounded>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// `/k/<key>/rest` becomes `/rest` with the key in `x-lakeport-key`: browsers' trackers
+/// can set an endpoint but no header.
+fn key_from_path(mut request: Request) -> Request {
+    let Some(rest) = request.uri().path().strip_prefix("/k/") else {
+        return request;
+    };
+    let (key, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (Ok(key), Ok(uri)) = (
+        HeaderValue::from_str(key),
+        format!(
+            "/{path}{}",
+            request
+                .uri()
+                .query()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default()
+        )
+        .parse::<Uri>(),
+    ) else {
+        return request;
+    };
+    request.headers_mut().insert(super::land::KEY_HEADER, key);
+    *request.uri_mut() = uri;
+    request
 }
 
 /// A listener that accepts a connection only while fewer than its slots are open.
-struct Bounded {
+pub(super) struct Bounded {
     inner: TcpListener,
     slots: Arc<Semaphore>,
 }
 
 /// A connection holding its slot until it closes.
-struct Slotted {
+pub(super) struct Slotted {
     stream: TcpStream,
     _slot: OwnedSemaphorePermit,
 }
@@ -57,7 +100,13 @@ impl axum::serve::Listener for Bounded {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
-                    return (Slotted { stream, _slot: slot }, addr);
+                    return (
+                        Slotted {
+                            stream,
+                            _slot: slot,
+                        },
+                        addr,
+                    );
                 }
                 // Out of descriptors or a connection reset before accept: wait, try again.
                 Err(e) => {

@@ -8,8 +8,10 @@ mod body;
 mod cloudevents;
 mod land;
 mod listener;
+pub mod metrics;
 pub mod otlp;
 mod respond;
+mod snowplow;
 
 use std::time::Duration;
 
@@ -31,6 +33,18 @@ pub struct CollectorSettings {
     pub body_timeout: Duration,
     /// Connections served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The Snowplow `network_userid` cookie, when set.
+    pub cookie: Option<CookieSettings>,
+}
+
+/// The first-party cookie that carries Snowplow's `network_userid`.
+#[derive(Debug, Clone)]
+pub struct CookieSettings {
+    pub name: String,
+    pub domain: Option<String>,
+    pub lifetime: Duration,
 }
 
 /// What a door refuses before anything reaches the ingest engine.
@@ -39,7 +53,10 @@ pub enum Refusal {
     #[error("the request body is over the limit of {limit} bytes (after decompression); send smaller batches or raise collector.max_body")]
     TooLarge { limit: usize },
     #[error("unsupported Content-Type {found:?}; send {expected}")]
-    MediaType { found: String, expected: &'static str },
+    MediaType {
+        found: String,
+        expected: &'static str,
+    },
     #[error("unsupported Content-Encoding {0:?}; send gzip or an uncompressed body")]
     Encoding(String),
     #[error("malformed request body: {0}")]

@@ -46,7 +46,8 @@ impl Failure {
             Failure::Failed(e) => {
                 log_http_failure(e);
                 let (status, retry) = http_answer(e);
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 (status, retry, e.to_string())
             }
         }

@@ -281,7 +281,11 @@ impl OperationsConfig {
 pub struct CollectorConfig {
     /// Address of the HTTP doors, e.g. `0.0.0.0:4318` (off unless set; a bare port binds
     /// loopback). HTTP/1.1 and h2c.
-    #[arg(id = "collector.listen", long = "collector-listen", env = "LAKEPORT_COLLECTOR_LISTEN")]
+    #[arg(
+        id = "collector.listen",
+        long = "collector-listen",
+        env = "LAKEPORT_COLLECTOR_LISTEN"
+    )]
     pub listen: Option<String>,
     /// Largest request body, after decompression, e.g. `16MiB`; larger ones get 413.
     #[arg(id = "collector.max_body", long = "collector-max-body", env = "LAKEPORT_COLLECTOR_MAX_BODY", value_parser = values::parse_size)]
@@ -292,9 +296,41 @@ pub struct CollectorConfig {
     #[serde(deserialize_with = "values::duration")]
     pub body_timeout: Duration,
     /// Connections served at once; further ones wait to be accepted.
-    #[arg(id = "collector.max_connections", long = "collector-max-connections", env = "LAKEPORT_COLLECTOR_MAX_CONNECTIONS")]
+    #[arg(
+        id = "collector.max_connections",
+        long = "collector-max-connections",
+        env = "LAKEPORT_COLLECTOR_MAX_CONNECTIONS"
+    )]
     #[serde(deserialize_with = "values::number")]
     pub max_connections: usize,
+    /// Proxies and load balancers whose `X-Forwarded-For` is believed, e.g.
+    /// `10.0.0.0/8,192.168.1.7`; from anyone else the peer address is the client's.
+    #[arg(id = "collector.trusted_proxies", long = "collector-trusted-proxies", env = "LAKEPORT_COLLECTOR_TRUSTED_PROXIES", value_parser = values::parse_networks)]
+    #[serde(deserialize_with = "values::networks")]
+    pub trusted_proxies: values::Networks,
+    /// Set a first-party `network_userid` cookie on Snowplow requests (`true`/`false`;
+    /// default false). A request with `SP-Anonymous` gets none.
+    #[arg(id = "collector.cookie", long = "collector-cookie", env = "LAKEPORT_COLLECTOR_COOKIE", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    #[serde(deserialize_with = "values::flag")]
+    pub cookie: bool,
+    /// The cookie's name.
+    #[arg(
+        id = "collector.cookie_name",
+        long = "collector-cookie-name",
+        env = "LAKEPORT_COLLECTOR_COOKIE_NAME"
+    )]
+    pub cookie_name: String,
+    /// The cookie's domain, e.g. `.shop.example` (default: the collector's host only).
+    #[arg(
+        id = "collector.cookie_domain",
+        long = "collector-cookie-domain",
+        env = "LAKEPORT_COLLECTOR_COOKIE_DOMAIN"
+    )]
+    pub cookie_domain: Option<String>,
+    /// How long the cookie lives, e.g. `365d`.
+    #[arg(id = "collector.cookie_lifetime", long = "collector-cookie-lifetime", env = "LAKEPORT_COLLECTOR_COOKIE_LIFETIME", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub cookie_lifetime: Duration,
 }
 
 impl Default for CollectorConfig {
@@ -304,6 +340,11 @@ impl Default for CollectorConfig {
             max_body: 16 << 20,
             body_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            trusted_proxies: values::Networks::default(),
+            cookie: false,
+            cookie_name: "sp".into(),
+            cookie_domain: None,
+            cookie_lifetime: Duration::from_secs(365 * 24 * 3600),
         }
     }
 }

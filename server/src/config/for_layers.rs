@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::{invalid, Config, ConfigError};
+use crate::collector::{CollectorSettings, CookieSettings};
 use crate::datasets::{DatasetSpec, Expectations};
 use crate::ingest::IngestSettings;
 use crate::lake::{CommitPolicy, FileTargets, LakeSettings, TenantPlacement};
-use crate::collector::CollectorSettings;
 use crate::maintenance::{CompactionWriter, MaintenanceSettings};
 use crate::query::QuerySettings;
 use crate::tenants::TenantsConfig;
@@ -30,6 +30,12 @@ impl Config {
             max_body: self.collector.max_body,
             body_timeout: self.collector.body_timeout,
             max_connections: self.collector.max_connections,
+            trusted_proxies: self.collector.trusted_proxies.0.clone(),
+            cookie: self.collector.cookie.then(|| CookieSettings {
+                name: self.collector.cookie_name.clone(),
+                domain: self.collector.cookie_domain.clone(),
+                lifetime: self.collector.cookie_lifetime,
+            }),
         }
     }
 

@@ -71,6 +71,37 @@ pub(crate) fn optional_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bo
     }
 }
 
+/// IP networks (`10.0.0.0/8`) or single addresses, as a TOML array or comma-separated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Networks(pub Vec<ipnet::IpNet>);
+
+pub(crate) fn parse_networks(text: &str) -> Result<Networks, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(parse_network)
+        .collect::<Result<_, _>>()
+        .map(Networks)
+}
+
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an IP address or network like 10.0.0.0/8"))
+}
+
+pub(crate) fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Networks, D::Error> {
+    match TextOr::<Vec<String>>::deserialize(d)? {
+        TextOr::Value(list) => list
+            .iter()
+            .map(|t| parse_network(t.trim()))
+            .collect::<Result<_, _>>()
+            .map(Networks)
+            .map_err(serde::de::Error::custom),
+        TextOr::Text(text) => parse_networks(&text).map_err(serde::de::Error::custom),
+    }
+}
+
 pub(crate) fn compression<'de, D: Deserializer<'de>>(d: D) -> Result<Compression, D::Error> {
     String::deserialize(d)?
         .parse()

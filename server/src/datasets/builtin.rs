@@ -20,7 +20,8 @@ fn fields(spec: &[(&str, DataType)]) -> SchemaRef {
 
 pub(super) const SNOWPLOW_REQUIRED: &[&str] = &["app_id", "collector_tstamp", "event_id"];
 
-/// The Snowplow enriched event (atomic.events), without self-describing contexts.
+/// The Snowplow enriched event (atomic.events); the self-describing event and contexts
+/// are JSON text, under the names of Snowplow's enriched-event format.
 pub(super) fn snowplow() -> SchemaRef {
     use DataType::{Float64, Int32, Utf8};
     let s = || Utf8;
@@ -141,6 +142,8 @@ pub(super) fn snowplow() -> SchemaRef {
         ("event_version", s()),
         ("event_fingerprint", s()),
         ("true_tstamp", ts()),
+        ("unstruct_event", s()),
+        ("contexts", s()),
     ];
     fields(&spec)
 }

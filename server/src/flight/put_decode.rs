@@ -31,8 +31,11 @@ fn incoming(
         DecodedPayload::None => None,
         DecodedPayload::Schema(schema) => Some(Ok(Incoming::Schema(schema))),
         DecodedPayload::RecordBatch(batch) => Some(
-            put_metadata::parse(&decoded.inner.app_metadata)
-                .map(|sequence| Incoming::Batch { batch, sequence }),
+            put_metadata::parse(&decoded.inner.app_metadata).map(|sequence| Incoming::Batch {
+                batch,
+                sequence,
+                refused: Vec::new(),
+            }),
         ),
     }
 }

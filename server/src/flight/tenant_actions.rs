@@ -15,7 +15,7 @@ use tonic::Status;
 
 use super::action_body::{admin_only, decode, tenant_scope};
 use super::CallError;
-use crate::auth::Principal;
+use crate::auth::{KeyScope, Principal};
 use crate::error::Error;
 use crate::lake::KeySpec;
 use crate::tenants::{TenantReport, TenantSettings, TenantState, TenantView, Tenants};
@@ -111,15 +111,29 @@ fn list(tenants: &Tenants, who: &Principal, body: bytes::Bytes) -> Result<Vec<u8
     Ok(list.encode_to_vec())
 }
 
+/// An admin issues tokens and keys; a tenant issues collector keys for itself.
 async fn issue(tenants: &Tenants, who: &Principal, body: bytes::Bytes) -> Result<Vec<u8>, Status> {
-    admin_only(who, TOKEN_ISSUE)?;
-    let request: TokenIssueRequest = decode(TOKEN_ISSUE, body)?;
+    let mut request: TokenIssueRequest = decode(TOKEN_ISSUE, body)?;
+    if request.key_datasets.is_empty() {
+        admin_only(who, TOKEN_ISSUE)?;
+    } else if let Some(own) = tenant_scope(who, &request.tenant)? {
+        request.tenant = own;
+    }
     let expires_at = match request.expires_at_ms {
         0 => None,
         ms => Some(time_of(ms, "expires_at_ms")?),
     };
+    let scope = (!request.key_datasets.is_empty()).then(|| KeyScope {
+        datasets: request.key_datasets.clone(),
+        origins: request.key_origins.clone(),
+    });
+    if scope.is_none() && !request.key_origins.is_empty() {
+        return Err(bad(
+            "key_origins is for collector keys: name their key_datasets too".into(),
+        ));
+    }
     let (token, secret) = tenants
-        .issue_token(&request.tenant, expires_at, &request.description)
+        .issue_token(&request.tenant, expires_at, &request.description, scope)
         .await
         .map_err(Error::from)?;
     let result = TokenIssueResult {
@@ -131,14 +145,18 @@ async fn issue(tenants: &Tenants, who: &Principal, body: bytes::Bytes) -> Result
     Ok(result.encode_to_vec())
 }
 
+/// An admin revokes any token or key; a tenant its own collector keys.
 async fn revoke(tenants: &Tenants, who: &Principal, body: bytes::Bytes) -> Result<Vec<u8>, Status> {
-    admin_only(who, TOKEN_REVOKE)?;
-    let request: TokenRevokeRequest = decode(TOKEN_REVOKE, body)?;
+    let mut request: TokenRevokeRequest = decode(TOKEN_REVOKE, body)?;
     if request.token_id.is_empty() {
         return Err(bad(format!("{TOKEN_REVOKE} needs token_id")));
     }
+    let keys_only = !matches!(who, Principal::Admin);
+    if let Some(own) = tenant_scope(who, &request.tenant)? {
+        request.tenant = own;
+    }
     tenants
-        .revoke_token(&request.tenant, &request.token_id)
+        .revoke_token(&request.tenant, &request.token_id, keys_only)
         .await
         .map_err(Error::from)?;
     Ok(Vec::new())
@@ -292,6 +310,16 @@ pub(super) fn tenant_message(tenants: &Tenants, view: &TenantView) -> Tenant {
                 created_at_ms: t.created_at.timestamp_millis(),
                 expires_at_ms: millis(t.expires_at),
                 revoked_at_ms: millis(t.revoked_at),
+                key_datasets: t
+                    .scope
+                    .as_ref()
+                    .map(|s| s.datasets.clone())
+                    .unwrap_or_default(),
+                key_origins: t
+                    .scope
+                    .as_ref()
+                    .map(|s| s.origins.clone())
+                    .unwrap_or_default(),
             })
             .collect(),
         config_fields: view.config_fields.iter().map(|f| f.to_string()).collect(),

@@ -13,5 +13,16 @@ pub enum Incoming {
         batch: RecordBatch,
         /// (producer id, sequence) of an exactly-once producer.
         sequence: Option<(String, i64)>,
+        /// Events the door could not turn into rows; they go to `_rejected` with the
+        /// batch's rows that normalization sets aside.
+        refused: Vec<Refused>,
     },
+}
+
+/// An event a door refused, as it arrived, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    pub reason: String,
+    /// The event as JSON text.
+    pub raw: String,
 }

@@ -21,7 +21,7 @@ pub mod types;
 mod unit;
 
 pub use ingestor::{IngestSettings, Ingestor, StatusOf};
-pub use input::Incoming;
+pub use input::{Incoming, Refused};
 pub use target::{IngestSummary, Target};
 
 use crate::datasets::DatasetError;

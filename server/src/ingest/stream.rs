@@ -19,11 +19,11 @@ use tracing::Instrument;
 use super::budget::MemoryBudget;
 use super::dedupe::{rejected_app_id, BatchFate, ProducerState, Producers};
 use super::expiry::keep_retained;
-use super::input::Incoming;
+use super::input::{Incoming, Refused};
 use super::intake::Intake;
 use super::normalize::Normalizer;
 use super::partition::Partitioner;
-use super::rejected::rejected_rows;
+use super::rejected::{rejected_rows, set_aside};
 use super::target::{IngestSummary, Target};
 use super::unit::{Unit, UnitJob};
 use super::IngestError;
@@ -141,7 +141,11 @@ impl StreamState {
             let Some(message) = next else { break };
             match message? {
                 Incoming::Schema(schema) => self.on_schema(schema).await?,
-                Incoming::Batch { batch, sequence } => self.on_batch(batch, sequence).await?,
+                Incoming::Batch {
+                    batch,
+                    sequence,
+                    refused,
+                } => self.on_batch(batch, sequence, refused).await?,
             }
             self.collect_finished().await?;
         }
@@ -204,10 +208,11 @@ impl StreamState {
         &mut self,
         batch: RecordBatch,
         meta: Option<(String, i64)>,
+        refused: Vec<Refused>,
     ) -> Result<(), IngestError> {
         // What the gate reserved for this message; released here unless its rows are kept.
         let intake = self.intake.take();
-        let rows = batch.num_rows() as u64;
+        let rows = (batch.num_rows() + refused.len()) as u64;
         if rows == 0 {
             return Ok(());
         }
@@ -233,7 +238,13 @@ impl StreamState {
             self.unit.duplicates += rows;
             return Ok(());
         };
-        let split = self.split(&batch, meta.as_ref(), main_committed, rejected_committed)?;
+        let split = self.split(
+            &batch,
+            refused,
+            meta.as_ref(),
+            main_committed,
+            rejected_committed,
+        )?;
         let bytes = split
             .main
             .iter()
@@ -291,6 +302,7 @@ impl StreamState {
     fn split(
         &mut self,
         batch: &RecordBatch,
+        refused: Vec<Refused>,
         meta: Option<&(String, i64)>,
         main_committed: bool,
         rejected_committed: bool,
@@ -308,17 +320,18 @@ impl StreamState {
             let parts = partitioner.split(&normalized.batch)?;
             self.drop_expired(parts)
         };
-        let rejected = if normalized.rejected.is_empty() {
+        let mut set_aside = set_aside(batch, &normalized.rejected)?;
+        set_aside.extend(refused);
+        let rejected = if set_aside.is_empty() {
             vec![]
         } else if rejected_committed {
-            self.unit.duplicates += normalized.rejected.len() as u64;
+            self.unit.duplicates += set_aside.len() as u64;
             vec![]
         } else {
             let rows = rejected_rows(
                 self.rejected_partitioner.file_schema(),
                 &self.target.dataset.name,
-                batch,
-                &normalized.rejected,
+                &set_aside,
                 meta,
                 self.context.clock.now(),
             )?;

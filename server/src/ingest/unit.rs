@@ -22,8 +22,8 @@ use super::IngestError;
 use crate::clock::Clock;
 use crate::lake::files::write_data_file;
 use crate::lake::{
-    CommitOutcome, IncomingUnit, LakeError, PartitionKey, PendingCommit, SequenceRange, TableHandle,
-    UnitFiles, UnitRows,
+    CommitOutcome, IncomingUnit, LakeError, PartitionKey, PendingCommit, SequenceRange,
+    TableHandle, UnitFiles, UnitRows,
 };
 
 /// The rows a unit holds for one table, with the producer range its commit records.
@@ -222,14 +222,14 @@ impl UnitJob {
                 0 => Box::new(()),
                 _ => Box::new(memory.take()),
             };
-            UnitFiles::Rows(UnitRows {
+            UnitFiles::Rows(Box::new(UnitRows {
                 parts: std::mem::take(&mut table.parts),
                 file_schema: schema.clone(),
                 rows: table.rows,
                 props: self.props.clone(),
                 flushed_at,
                 hold,
-            })
+            }))
         };
         let main = rows(&mut unit.main, &self.file_schema);
         let rejected = rows(&mut unit.rejected, &self.rejected_schema);

@@ -198,7 +198,9 @@ async fn submit_rows(
     for hour in hours {
         let batch = RecordBatch::try_new(
             file_schema.clone(),
-            vec![Arc::new(StringArray::from(vec![format!("{producer}-{hour}")]))],
+            vec![Arc::new(StringArray::from(vec![format!(
+                "{producer}-{hour}"
+            )]))],
         )
         .unwrap();
         let key = PartitionKey {
@@ -217,7 +219,7 @@ async fn submit_rows(
     };
     table
         .submit(
-            UnitFiles::Rows(rows),
+            UnitFiles::Rows(Box::new(rows)),
             Some(SequenceRange::new(producer, 0)),
             table.dataset.schema.clone().unwrap(),
             Arc::new(AtomicBool::new(false)),
@@ -238,8 +240,7 @@ fn adds_of(dir: &std::path::Path, version: i64) -> Vec<(String, u64)> {
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter_map(|action| {
             let add = action.get("add")?;
-            let stats: serde_json::Value =
-                serde_json::from_str(add["stats"].as_str()?).ok()?;
+            let stats: serde_json::Value = serde_json::from_str(add["stats"].as_str()?).ok()?;
             Some((
                 add["partitionValues"]["hour"].as_str()?.to_string(),
                 stats["numRecords"].as_u64()?,

@@ -46,7 +46,7 @@ pub enum UnitFiles {
     /// Files the unit wrote itself (a large unit).
     Written(Vec<Add>),
     /// Rows the committer writes into files shared with the other units of the commit.
-    Rows(UnitRows),
+    Rows(Box<UnitRows>),
 }
 
 impl UnitFiles {

@@ -147,11 +147,7 @@ mod tests {
         let a: SchemaRef = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
         let same = Arc::new(a.as_ref().clone());
         let grown: SchemaRef = Arc::new(Schema::new(vec![Field::new("w", DataType::Int64, true)]));
-        let units = [
-            unit(&a, &[1, 2]),
-            unit(&same, &[2, 3]),
-            unit(&grown, &[2]),
-        ];
+        let units = [unit(&a, &[1, 2]), unit(&same, &[2, 3]), unit(&grown, &[2])];
         let refs: Vec<&UnitRows> = units.iter().collect();
         let files = group(&refs);
         let shape: Vec<(String, i64, usize)> = files

@@ -1,5 +1,6 @@
 //! Liveness and readiness. Ready means: the tenant registry is loaded, every configured
-//! store answered its last probe, and the server is not draining. The same state drives
+//! store answered its last probe, every door that was opened still serves, and the server
+//! is not draining. The same state drives
 //! the gRPC health service on the Flight port, so probes agree whichever they ask.
 
 use std::collections::BTreeMap;
@@ -26,6 +27,8 @@ pub struct Health {
     draining: AtomicBool,
     /// Store name → why its last probe failed (`None`: it answered).
     stores: Mutex<BTreeMap<String, Option<String>>>,
+    /// Door → where it listens, or why it stopped serving.
+    doors: Mutex<BTreeMap<&'static str, Result<String, String>>>,
     grpc: HealthReporter,
 }
 
@@ -35,6 +38,8 @@ pub struct ReadyState {
     pub ready: bool,
     /// Why not, one line each.
     pub problems: Vec<String>,
+    /// The doors serving, one line each (`collector on 127.0.0.1:4318`).
+    pub doors: Vec<String>,
 }
 
 impl Health {
@@ -43,6 +48,7 @@ impl Health {
             registry_loaded: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             stores: Mutex::default(),
+            doors: Mutex::default(),
             grpc,
         })
     }
@@ -55,6 +61,22 @@ impl Health {
     /// From here on the server finishes in-flight calls and takes no new ones.
     pub async fn draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
+        self.publish().await;
+    }
+
+    /// A door (a listener of its own) serves on `address`.
+    pub fn door_open(&self, door: &'static str, address: String) {
+        let mut doors = self.doors.lock().unwrap_or_else(|p| p.into_inner());
+        doors.insert(door, Ok(address));
+    }
+
+    /// A door stopped serving while the server runs on.
+    pub async fn door_failed(&self, door: &'static str, why: String) {
+        tracing::error!(door, error = %why, "door stopped serving; not ready");
+        {
+            let mut doors = self.doors.lock().unwrap_or_else(|p| p.into_inner());
+            doors.insert(door, Err(why));
+        }
         self.publish().await;
     }
 
@@ -72,9 +94,18 @@ impl Health {
                 problems.push(format!("store {store} unreachable: {why}"));
             }
         }
+        let doors = self.doors.lock().unwrap_or_else(|p| p.into_inner());
+        let mut serving = Vec::new();
+        for (door, state) in doors.iter() {
+            match state {
+                Ok(address) => serving.push(format!("{door} on {address}")),
+                Err(why) => problems.push(format!("door {door} stopped: {why}")),
+            }
+        }
         ReadyState {
             ready: problems.is_empty(),
             problems,
+            doors: serving,
         }
     }
 
@@ -163,6 +194,21 @@ mod tests {
             vec!["store s3 unreachable: connection refused"]
         );
         health.stores.lock().unwrap().insert("s3".into(), None);
+        assert!(health.readiness().ready);
+
+        health.door_open("collector", "127.0.0.1:4318".into());
+        assert_eq!(
+            health.readiness().doors,
+            vec!["collector on 127.0.0.1:4318"]
+        );
+        health
+            .door_failed("collector", "accept failed".into())
+            .await;
+        assert_eq!(
+            health.readiness().problems,
+            vec!["door collector stopped: accept failed"]
+        );
+        health.door_open("collector", "127.0.0.1:4318".into());
         assert!(health.readiness().ready);
 
         health.draining().await;

@@ -61,7 +61,12 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<SideState>) -> (StatusCode, String) {
     let readiness = state.health.readiness();
     if readiness.ready {
-        (StatusCode::OK, "ready\n".to_string())
+        let mut body = String::from("ready\n");
+        for door in readiness.doors {
+            body.push_str(&door);
+            body.push('\n');
+        }
+        (StatusCode::OK, body)
     } else {
         let mut body = String::from("not ready\n");
         for problem in readiness.problems {

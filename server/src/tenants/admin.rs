@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::record::{TenantRecord, TenantSettings, TenantState, TokenRecord};
 use super::{Cached, TenantView, Tenants, TenantsError, MAX_WRITE_ATTEMPTS};
-use crate::auth::TokenHash;
+use crate::auth::{KeyScope, TokenHash};
 use crate::lake::{LakeError, TenantPlacement};
 use crate::names::check_name;
 
@@ -99,13 +99,14 @@ impl Tenants {
         Ok(self.view_of(&record))
     }
 
-    /// Issues a token for the tenant; the token itself is returned once and only its
-    /// SHA-256 is stored.
+    /// Issues a token for the tenant, or a collector key when `scope` is set; the secret
+    /// is returned once and only its SHA-256 is stored.
     pub async fn issue_token(
         &self,
         id: &str,
         expires_at: Option<DateTime<Utc>>,
         description: &str,
+        scope: Option<KeyScope>,
     ) -> Result<(TokenRecord, String), TenantsError> {
         let now = self.clock.now();
         if expires_at.is_some_and(|at| at <= now) {
@@ -113,7 +114,11 @@ impl Tenants {
                 "the expiry is in the past; give a future time or a positive duration".into(),
             ));
         }
-        let token = format!("lpt_{}", hex::encode(rand::random::<[u8; 32]>()));
+        if let Some(scope) = &scope {
+            self.check_key_scope(scope)?;
+        }
+        let prefix = if scope.is_some() { "lpk" } else { "lpt" };
+        let token = format!("{prefix}_{}", hex::encode(rand::random::<[u8; 32]>()));
         let issued = TokenRecord {
             id: format!("{:016x}", rand::random::<u64>()),
             sha256: hex::encode(TokenHash::of_token(&token).0),
@@ -121,6 +126,7 @@ impl Tenants {
             created_at: now,
             expires_at,
             revoked_at: None,
+            scope,
         };
         let added = issued.clone();
         self.mutate(id, move |record| {
@@ -131,14 +137,20 @@ impl Tenants {
         Ok((issued, token))
     }
 
-    /// Revokes one of the tenant's tokens (again is fine).
-    pub async fn revoke_token(&self, id: &str, token_id: &str) -> Result<(), TenantsError> {
+    /// Revokes one of the tenant's tokens or keys (again is fine); `keys_only` for a
+    /// tenant revoking its own collector keys.
+    pub async fn revoke_token(
+        &self,
+        id: &str,
+        token_id: &str,
+        keys_only: bool,
+    ) -> Result<(), TenantsError> {
         let now = self.clock.now();
         self.mutate(id, |record| {
             let token = record
                 .tokens
                 .iter_mut()
-                .find(|t| t.id == token_id)
+                .find(|t| t.id == token_id && (t.scope.is_some() || !keys_only))
                 .ok_or_else(|| TenantsError::UnknownToken {
                     tenant: id.to_string(),
                     token_id: token_id.to_string(),
@@ -192,6 +204,32 @@ impl Tenants {
             }
         }
         self.put_in_force();
+    }
+
+    /// A collector key names the datasets it appends to and the browser origins it serves.
+    fn check_key_scope(&self, scope: &KeyScope) -> Result<(), TenantsError> {
+        if scope.datasets.is_empty() {
+            return Err(TenantsError::Invalid(
+                "a collector key needs the datasets it may append to (--datasets)".into(),
+            ));
+        }
+        for dataset in &scope.datasets {
+            check_name("dataset", dataset).map_err(|e| TenantsError::Invalid(e.to_string()))?;
+        }
+        for origin in &scope.origins {
+            let parsed = url::Url::parse(origin).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+            });
+            if parsed.is_none() {
+                return Err(TenantsError::Invalid(format!(
+                    "origin {origin:?} is not a web origin like https://shop.example or http://localhost:8080"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Checks effective settings: values, a region some store has, a usable key.

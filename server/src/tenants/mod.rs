@@ -298,6 +298,7 @@ impl Tenants {
                         IssuedToken {
                             tenant: view.record.id.clone(),
                             expires_at: token.expires_at,
+                            scope: token.scope.clone(),
                         },
                     );
                 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::archive_record::{parse_archive_after, ArchiveRecord};
+use crate::auth::KeyScope;
 use crate::datasets::Expectations;
 use crate::lake::retention::parse_retention;
 use crate::lake::KeySpec;
@@ -171,6 +172,9 @@ pub struct TokenRecord {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Set for a write-only collector key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<KeyScope>,
 }
 
 impl TokenRecord {

@@ -6,25 +6,26 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
 use super::super::land::{idempotent_producer, Doors};
-use super::{export, Export, Rejected};
+use super::super::metrics::Served;
+use super::{export, Export, Rejected, Signal};
 use crate::error::Error;
 use crate::ingest::IngestError;
 
@@ -57,15 +58,41 @@ pub struct OtlpGrpc {
 }
 
 impl OtlpGrpc {
-    async fn run<T>(&self, request: Request<T>, wrap: fn(T) -> Export) -> Result<Rejected, Status> {
+    async fn run<T: prost::Message>(
+        &self,
+        request: Request<T>,
+        wrap: fn(T) -> Export,
+        door: &'static str,
+    ) -> Result<Rejected, Status> {
+        let mut served = Served::start(door);
+        let result = self.export(request, wrap, &mut served).await;
+        let code = match &result {
+            Ok(_) => tonic::Code::Ok,
+            Err(status) => status.code(),
+        };
+        served.finish(&format!("grpc_{}", code as i32));
+        result
+    }
+
+    async fn export<T: prost::Message>(
+        &self,
+        request: Request<T>,
+        wrap: fn(T) -> Export,
+        served: &mut Served,
+    ) -> Result<Rejected, Status> {
         let headers = request.metadata().clone().into_headers();
         let caller = self.doors.caller(&headers).map_err(Status::from)?;
-        let producer = idempotent_producer(&headers, "otlp").map_err(|r| {
-            Status::from(Error::from(IngestError::BadMetadata(r.to_string())))
-        })?;
-        export(&self.doors, &caller, wrap(request.into_inner()), producer)
+        served.tenant = Some(caller.tenant.clone());
+        let producer = idempotent_producer(&headers, "otlp")
+            .map_err(|r| Status::from(Error::from(IngestError::BadMetadata(r.to_string()))))?;
+        let message = request.into_inner();
+        served.bytes = message.encoded_len();
+        let rejected = export(&self.doors, &caller, wrap(message), producer)
             .await
-            .map_err(Status::from)
+            .map_err(Status::from)?;
+        served.events = rejected.stored;
+        served.rejected = rejected.count as u64;
+        Ok(rejected)
     }
 }
 
@@ -75,13 +102,8 @@ impl LogsService for OtlpGrpc {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let rejected = self.run(request, Export::Logs).await?;
-        Ok(Response::new(ExportLogsServiceResponse {
-            partial_success: (rejected.count > 0).then(|| ExportLogsPartialSuccess {
-                rejected_log_records: rejected.count,
-                error_message: rejected.message,
-            }),
-        }))
+        let rejected = self.run(request, Export::Logs, Signal::Logs.door()).await?;
+        Ok(Response::new(rejected.logs()))
     }
 }
 
@@ -91,13 +113,10 @@ impl TraceService for OtlpGrpc {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let rejected = self.run(request, Export::Traces).await?;
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: (rejected.count > 0).then(|| ExportTracePartialSuccess {
-                rejected_spans: rejected.count,
-                error_message: rejected.message,
-            }),
-        }))
+        let rejected = self
+            .run(request, Export::Traces, Signal::Traces.door())
+            .await?;
+        Ok(Response::new(rejected.traces()))
     }
 }
 
@@ -107,12 +126,9 @@ impl MetricsService for OtlpGrpc {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let rejected = self.run(request, Export::Metrics).await?;
-        Ok(Response::new(ExportMetricsServiceResponse {
-            partial_success: (rejected.count > 0).then(|| ExportMetricsPartialSuccess {
-                rejected_data_points: rejected.count,
-                error_message: rejected.message,
-            }),
-        }))
+        let rejected = self
+            .run(request, Export::Metrics, Signal::Metrics.door())
+            .await?;
+        Ok(Response::new(rejected.metrics()))
     }
 }

@@ -8,19 +8,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
-};
 use prost::Message;
 
 use super::super::body::{media_type, read};
 use super::super::land::{idempotent_producer, Doors};
+use super::super::metrics::Served;
 use super::super::respond::{with_retry_after, Failure};
 use super::super::Refusal;
 use super::{export, Export, Rejected, Signal};
@@ -49,6 +41,19 @@ async fn metrics(State(doors): State<Doors>, headers: HeaderMap, body: Body) -> 
 }
 
 async fn handle(doors: &Doors, signal: Signal, headers: HeaderMap, body: Body) -> Response {
+    let mut served = Served::start(signal.door());
+    let response = answer(doors, signal, headers, body, &mut served).await;
+    served.finish(response.status().as_str());
+    response
+}
+
+async fn answer(
+    doors: &Doors,
+    signal: Signal,
+    headers: HeaderMap,
+    body: Body,
+    served: &mut Served,
+) -> Response {
     let json = match media_type(&headers).as_str() {
         PROTOBUF | "application/protobuf" => false,
         JSON => true,
@@ -60,7 +65,7 @@ async fn handle(doors: &Doors, signal: Signal, headers: HeaderMap, body: Body) -
             return failure(Failure::Refused(refusal), false);
         }
     };
-    match run(doors, signal, &headers, body, json).await {
+    match run(doors, signal, &headers, body, json, served).await {
         Ok(rejected) => success(signal, rejected, json),
         Err(f) => failure(f, json),
     }
@@ -72,44 +77,26 @@ async fn run(
     headers: &HeaderMap,
     body: Body,
     json: bool,
+    served: &mut Served,
 ) -> Result<Rejected, Failure> {
     let caller = doors.caller(headers)?;
+    served.tenant = Some(caller.tenant.clone());
     let producer = idempotent_producer(headers, "otlp")?;
     let bytes = read(headers, body, &doors.settings).await?;
+    served.bytes = bytes.len();
     let request = Export::decode(signal, &bytes, json)?;
     drop(bytes);
-    Ok(export(doors, &caller, request, producer).await?)
+    let rejected = export(doors, &caller, request, producer).await?;
+    served.events = rejected.stored;
+    served.rejected = rejected.count as u64;
+    Ok(rejected)
 }
 
 fn success(signal: Signal, rejected: Rejected, json: bool) -> Response {
-    let partial = (rejected.count > 0).then_some(rejected);
-    macro_rules! answer {
-        ($response:ident, $partial:ident, $field:ident) => {{
-            let response = $response {
-                partial_success: partial.map(|r| $partial {
-                    $field: r.count,
-                    error_message: r.message,
-                }),
-            };
-            encoded(StatusCode::OK, &response, json)
-        }};
-    }
     match signal {
-        Signal::Logs => answer!(
-            ExportLogsServiceResponse,
-            ExportLogsPartialSuccess,
-            rejected_log_records
-        ),
-        Signal::Traces => answer!(
-            ExportTraceServiceResponse,
-            ExportTracePartialSuccess,
-            rejected_spans
-        ),
-        Signal::Metrics => answer!(
-            ExportMetricsServiceResponse,
-            ExportMetricsPartialSuccess,
-            rejected_data_points
-        ),
+        Signal::Logs => encoded(StatusCode::OK, &rejected.logs(), json),
+        Signal::Traces => encoded(StatusCode::OK, &rejected.traces(), json),
+        Signal::Metrics => encoded(StatusCode::OK, &rejected.metrics(), json),
     }
 }
 
@@ -118,7 +105,12 @@ fn encoded<M: Message + serde::Serialize>(status: StatusCode, message: &M, json:
         let body = serde_json::to_vec(message).unwrap_or_default();
         (status, [(header::CONTENT_TYPE, JSON)], body).into_response()
     } else {
-        (status, [(header::CONTENT_TYPE, PROTOBUF)], message.encode_to_vec()).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, PROTOBUF)],
+            message.encode_to_vec(),
+        )
+            .into_response()
     }
 }
 
@@ -131,7 +123,12 @@ fn failure(failure: Failure, json: bool) -> Response {
         let body = serde_json::json!({ "code": code, "message": message }).to_string();
         (status, [(header::CONTENT_TYPE, JSON)], body).into_response()
     } else {
-        (status, [(header::CONTENT_TYPE, PROTOBUF)], rpc_status(code, &message)).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, PROTOBUF)],
+            rpc_status(code, &message),
+        )
+            .into_response()
     };
     with_retry_after(&mut response, retry);
     response

@@ -14,9 +14,15 @@ mod values;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message;
 
 use super::land::{Caller, Doors};
@@ -44,6 +50,17 @@ pub(super) enum Export {
     Metrics(ExportMetricsServiceRequest),
 }
 
+impl Signal {
+    /// The door's name in metrics and logs.
+    pub(super) fn door(self) -> &'static str {
+        match self {
+            Signal::Logs => "otlp_logs",
+            Signal::Traces => "otlp_traces",
+            Signal::Metrics => "otlp_metrics",
+        }
+    }
+}
+
 impl Export {
     /// Decodes a body in the protobuf encoding or the OTLP JSON mapping.
     pub(super) fn decode(signal: Signal, body: &[u8], json: bool) -> Result<Self, Refusal> {
@@ -52,8 +69,9 @@ impl Export {
             json: bool,
         ) -> Result<T, Refusal> {
             if json {
-                serde_json::from_slice(body)
-                    .map_err(|e| Refusal::Malformed(format!("not an OTLP JSON export request: {e}")))
+                serde_json::from_slice(body).map_err(|e| {
+                    Refusal::Malformed(format!("not an OTLP JSON export request: {e}"))
+                })
             } else {
                 T::decode(body).map_err(|e| {
                     Refusal::Malformed(format!("not an OTLP protobuf export request: {e}"))
@@ -85,11 +103,52 @@ impl Export {
     }
 }
 
-/// What OTLP calls a partial success: the rows not stored, and why.
+/// What OTLP calls a partial success: the rows not stored, and why (and, for the
+/// metrics, the rows stored).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Rejected {
     pub(super) count: i64,
     pub(super) message: String,
+    pub(super) stored: u64,
+}
+
+impl Rejected {
+    fn partial(&self) -> Option<(i64, String)> {
+        (self.count > 0).then(|| (self.count, self.message.clone()))
+    }
+
+    pub(super) fn logs(&self) -> ExportLogsServiceResponse {
+        ExportLogsServiceResponse {
+            partial_success: self
+                .partial()
+                .map(|(count, message)| ExportLogsPartialSuccess {
+                    rejected_log_records: count,
+                    error_message: message,
+                }),
+        }
+    }
+
+    pub(super) fn traces(&self) -> ExportTraceServiceResponse {
+        ExportTraceServiceResponse {
+            partial_success: self
+                .partial()
+                .map(|(count, message)| ExportTracePartialSuccess {
+                    rejected_spans: count,
+                    error_message: message,
+                }),
+        }
+    }
+
+    pub(super) fn metrics(&self) -> ExportMetricsServiceResponse {
+        ExportMetricsServiceResponse {
+            partial_success: self
+                .partial()
+                .map(|(count, message)| ExportMetricsPartialSuccess {
+                    rejected_data_points: count,
+                    error_message: message,
+                }),
+        }
+    }
 }
 
 /// Lands an export request and reports the rows it could not store.
@@ -123,5 +182,6 @@ pub(super) async fn export(
     Ok(Rejected {
         count: (summary.rows_rejected + summary.rows_expired) as i64,
         message: reasons.join("; "),
+        stored: summary.rows_committed,
     })
 }

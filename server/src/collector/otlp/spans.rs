@@ -38,7 +38,10 @@ pub(super) fn rows(request: &ExportTraceServiceRequest) -> Vec<SpanRow> {
         for scope in &resource.scope_spans {
             let origin = origin.with_scope(scope.scope.as_ref());
             for span in &scope.spans {
-                let (start, end) = (micros(span.start_time_unix_nano), micros(span.end_time_unix_nano));
+                let (start, end) = (
+                    micros(span.start_time_unix_nano),
+                    micros(span.end_time_unix_nano),
+                );
                 let status = span.status.as_ref();
                 rows.push(SpanRow {
                     start_time: start,

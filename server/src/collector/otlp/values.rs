@@ -15,7 +15,9 @@ pub(super) fn json_of(value: &AnyValue) -> serde_json::Value {
         Some(Value::StringValue(s)) => J::String(s.clone()),
         Some(Value::BoolValue(b)) => J::Bool(*b),
         Some(Value::IntValue(i)) => J::Number((*i).into()),
-        Some(Value::DoubleValue(d)) => Number::from_f64(*d).map_or_else(|| J::String(d.to_string()), J::Number),
+        Some(Value::DoubleValue(d)) => {
+            Number::from_f64(*d).map_or_else(|| J::String(d.to_string()), J::Number)
+        }
         Some(Value::ArrayValue(array)) => J::Array(array.values.iter().map(json_of).collect()),
         Some(Value::KvlistValue(list)) => J::Object(object_of(&list.values)),
         Some(Value::BytesValue(bytes)) => {
@@ -140,7 +142,10 @@ mod tests {
     #[test]
     fn unset_times_and_ids_are_null() {
         assert_eq!(micros(0), None);
-        assert_eq!(micros(1_700_000_000_123_456_789), Some(1_700_000_000_123_456));
+        assert_eq!(
+            micros(1_700_000_000_123_456_789),
+            Some(1_700_000_000_123_456)
+        );
         assert_eq!(hex_id(&[]), None);
         assert_eq!(hex_id(&[0xab, 0x01]).as_deref(), Some("ab01"));
     }
