@@ -33,6 +33,8 @@ const SNOWPLOW_EVENTS: usize = 10;
 const HOUR_US: i64 = 1_714_557_600_000_000;
 
 type Http = HttpClient<HttpConnector, Full<Bytes>>;
+/// Makes request `n` of client `c`.
+type MakeRequest = fn(usize, usize) -> anyhow::Result<Request>;
 
 /// One request's worth of events, as each door takes it.
 #[derive(Clone)]
@@ -292,7 +294,7 @@ async fn run(
     path: Path,
     clients: usize,
     per_client: usize,
-    make: fn(usize, usize) -> anyhow::Result<Request>,
+    make: MakeRequest,
 ) -> anyhow::Result<Run> {
     let requests: Vec<Vec<Request>> = (0..clients)
         .map(|c| (0..per_client).map(|n| make(c, n)).collect())
@@ -377,7 +379,7 @@ async fn main() -> anyhow::Result<()> {
         "{:<28} {:>8} {:>11} {:>9} {:>9} {:>14} {:>12}",
         "case", "clients", "events/s", "p50 ms", "p99 ms", "CPU ms/1k ev", "HTTP/Flight"
     );
-    let cases: [(&str, fn(usize, usize) -> anyhow::Result<Request>); 2] = [
+    let cases: [(&str, MakeRequest); 2] = [
         ("OTLP/HTTP logs x100", otlp_request),
         ("Snowplow tp2 x10", snowplow_request),
     ];
@@ -391,7 +393,7 @@ async fn main() -> anyhow::Result<()> {
                     &door,
                     Some(flight.per_second() / door.per_second()),
                 ),
-                (format!("  same rows via DoPut"), &flight, None),
+                ("  same rows via DoPut".to_string(), &flight, None),
             ] {
                 println!(
                     "{:<28} {:>8} {:>11.0} {:>9.1} {:>9.1} {:>14.1} {:>12}",
