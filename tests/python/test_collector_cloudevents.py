@@ -21,7 +21,8 @@ WHEN = datetime(2024, 5, 1, 10, 20, 30, tzinfo=timezone.utc)
 @pytest.fixture
 def collector(tmp_path, lake):
     port = free_port()
-    s = Server(tmp_path, lake, extra_args=["--collector-listen", f"127.0.0.1:{port}"]).start()
+    s = Server(tmp_path, lake, extra_args=["--collector-listen", f"127.0.0.1:{port}",
+                                           "--collector-max-event", "64KiB"]).start()
     s.url = f"http://127.0.0.1:{port}/cloudevents"
     yield s
     s.stop()
@@ -79,6 +80,17 @@ def test_a_batch_with_one_invalid_event_is_refused_whole(collector, lake):
     assert r.status_code == 415
     assert requests.post(collector.url, data=JSONFormat().write(event(1)), headers={
         "content-type": "application/cloudevents+json"}).status_code == 401
+
+
+def test_an_event_over_max_event_is_413_and_nothing_of_its_request_is_written(collector, lake):
+    big = CloudEvent({"id": "big", "source": "/s", "type": "t"}, data={"blob": "x" * 70_000})
+    items = [json.loads(JSONFormat().write(event(1))), json.loads(JSONFormat().write(big))]
+    r = requests.post(collector.url, data=json.dumps(items), headers={
+        **AUTH, "content-type": "application/cloudevents-batch+json"})
+    assert r.status_code == 413 and "event 1 of the batch" in r.text and "collector.max_event" in r.text
+    binary = to_binary(big, JSONFormat())
+    assert requests.post(collector.url, data=binary.body, headers={**AUTH, **binary.headers}).status_code == 413
+    assert not (lake / "tenant_id=acme" / "cloudevents").exists()
 
 
 def test_the_webhook_handshake_allows_the_origin_that_asks(collector):

@@ -30,6 +30,7 @@ def collector(tmp_path, lake):
         "--collector-listen", f"127.0.0.1:{port}",
         "--collector-cookie", "true",
         "--collector-trusted-proxies", "127.0.0.1",
+        "--collector-max-event", "64KiB",
     ]).start()
     s.http = f"http://127.0.0.1:{port}"
     s.hostport = f"127.0.0.1:{port}"
@@ -190,13 +191,17 @@ def test_malformed_events_go_to_rejected_and_the_rest_of_the_batch_lands(collect
         {"e": "zz", "aid": "web"},
         {"e": "se", "aid": "web", "se_ca": "c", "se_ac": "a", "se_va": "lots"},
         {"e": "ue", "aid": "web", "ue_px": base64.urlsafe_b64encode(b"{not json").decode()},
+        {"e": "pv", "aid": "web", "eid": "55555555-5555-4555-8555-555555555555", "page": "x" * 70_000},
     ]}
     r = requests.post(f"{collector.http}{TP2}", json=body, headers=AUTH)
     assert r.status_code == 200, r.text
     assert [row["event"] for row in landed(lake)] == ["page_view"]
     rejected = sorted(landed(lake, "_rejected"), key=lambda row: row["reason"])
-    assert [row["dataset"] for row in rejected] == ["snowplow"] * 3
+    assert [row["dataset"] for row in rejected] == ["snowplow"] * 4
     reasons = [row["reason"] for row in rejected]
+    oversized = [row for row in rejected if "collector.max_event" in row["reason"]]
+    assert len(oversized) == 1 and json.loads(oversized[0]["row"])["eid"].startswith("5555")
+    assert len(oversized[0]["row"]) < 1000
     assert any("se_va" in reason for reason in reasons)
     assert any("unknown event type" in reason for reason in reasons)
     assert any("ue_pr/ue_px is not JSON" in reason for reason in reasons)

@@ -82,11 +82,23 @@ async fn land(
     let bytes = read(headers, body, &doors.settings).await?;
     served.bytes = bytes.len();
     let now = Utc::now();
-    let rows = match media_type(headers).as_str() {
+    let media = media_type(headers);
+    let rows = match media.as_str() {
         STRUCTURED => vec![structured(parse(&bytes)?, now).map_err(|e| at(None, e))?],
         BATCH => batch(parse(&bytes)?, now)?,
         _ => vec![binary(headers, &bytes, now)?],
     };
+    let limit = doors.settings.max_event;
+    for (i, row) in rows.iter().enumerate() {
+        let size = row.size();
+        if size > limit {
+            let which = match media.as_str() {
+                BATCH => format!("event {i} of the batch"),
+                _ => "the event".to_string(),
+            };
+            return Err(Refusal::EventTooLarge { which, size, limit }.into());
+        }
+    }
     let schema = doors.schema(&caller, DATASET).await?;
     let batch = super::rows_to_batch(&rows, schema).map_err(Error::from)?;
     let summary = doors.land(&caller, DATASET, batch, producer).await?;
@@ -117,6 +129,28 @@ fn batch(value: Value, now: DateTime<Utc>) -> Result<Vec<EventRow>, Refusal> {
         .enumerate()
         .map(|(i, event)| structured(event, now).map_err(|e| at(Some(i), e)))
         .collect()
+}
+
+impl EventRow {
+    /// The event's size as stored: its attributes, data and extensions.
+    fn size(&self) -> usize {
+        let optional = [
+            &self.subject,
+            &self.datacontenttype,
+            &self.dataschema,
+            &self.data,
+            &self.extensions,
+        ];
+        self.id.len()
+            + self.source.len()
+            + self.specversion.len()
+            + self.kind.len()
+            + optional
+                .iter()
+                .filter_map(|o| o.as_ref())
+                .map(String::len)
+                .sum::<usize>()
+    }
 }
 
 /// A structured-mode event (a JSON object).

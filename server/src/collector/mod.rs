@@ -29,6 +29,8 @@ pub use listener::serve;
 pub struct CollectorSettings {
     /// Largest request body accepted, after decompression.
     pub max_body: usize,
+    /// Largest single event.
+    pub max_event: usize,
     /// Longest a client may take to send its request body.
     pub body_timeout: Duration,
     /// Connections served at once; more wait in the kernel's accept queue.
@@ -52,6 +54,12 @@ pub struct CookieSettings {
 pub enum Refusal {
     #[error("the request body is over the limit of {limit} bytes (after decompression); send smaller batches or raise collector.max_body")]
     TooLarge { limit: usize },
+    #[error("{which} is {size} bytes, over the limit of {limit} for one event; send smaller events or raise collector.max_event")]
+    EventTooLarge {
+        which: String,
+        size: usize,
+        limit: usize,
+    },
     #[error("unsupported Content-Type {found:?}; send {expected}")]
     MediaType {
         found: String,

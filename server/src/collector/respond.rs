@@ -33,7 +33,9 @@ impl Failure {
         match self {
             Failure::Refused(r) => {
                 let status = match r {
-                    Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    Refusal::TooLarge { .. } | Refusal::EventTooLarge { .. } => {
+                        StatusCode::PAYLOAD_TOO_LARGE
+                    }
                     Refusal::MediaType { .. } | Refusal::Encoding(_) => {
                         StatusCode::UNSUPPORTED_MEDIA_TYPE
                     }

@@ -291,6 +291,11 @@ pub struct CollectorConfig {
     #[arg(id = "collector.max_body", long = "collector-max-body", env = "LAKEPORT_COLLECTOR_MAX_BODY", value_parser = values::parse_size)]
     #[serde(deserialize_with = "values::size")]
     pub max_body: usize,
+    /// Largest single event, e.g. `1MiB`: a larger CloudEvent is 413; a larger Snowplow
+    /// event goes to `_rejected` (its start only) and the rest of its batch lands.
+    #[arg(id = "collector.max_event", long = "collector-max-event", env = "LAKEPORT_COLLECTOR_MAX_EVENT", value_parser = values::parse_size)]
+    #[serde(deserialize_with = "values::size")]
+    pub max_event: usize,
     /// Longest a client may take to send a request body, e.g. `30s`; slower ones get 408.
     #[arg(id = "collector.body_timeout", long = "collector-body-timeout", env = "LAKEPORT_COLLECTOR_BODY_TIMEOUT", value_parser = values::parse_duration)]
     #[serde(deserialize_with = "values::duration")]
@@ -338,6 +343,7 @@ impl Default for CollectorConfig {
         Self {
             listen: None,
             max_body: 16 << 20,
+            max_event: 1 << 20,
             body_timeout: Duration::from_secs(30),
             max_connections: 4096,
             trusted_proxies: values::Networks::default(),

@@ -28,6 +28,7 @@ impl Config {
     pub fn collector_settings(&self) -> CollectorSettings {
         CollectorSettings {
             max_body: self.collector.max_body,
+            max_event: self.collector.max_event,
             body_timeout: self.collector.body_timeout,
             max_connections: self.collector.max_connections,
             trusted_proxies: self.collector.trusted_proxies.0.clone(),

@@ -143,8 +143,10 @@ async fn land(
     };
     let mut rows = Vec::with_capacity(events.len());
     let mut refused = Vec::new();
+    let limit = doors.settings.max_event;
     for event in events {
         match event {
+            Ok(params) if event_size(&params) > limit => refused.push(oversized(&params, limit)),
             Ok(params) => match event_row(&params, &arrival) {
                 Ok(row) => rows.push(row),
                 Err(reason) => refused.push(Refused {
@@ -163,6 +165,29 @@ async fn land(
     served.events = summary.rows_committed;
     served.rejected = summary.rows_rejected + summary.rows_expired;
     Ok(cookie)
+}
+
+fn event_size(params: &Params) -> usize {
+    params.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
+/// A Snowplow event over `collector.max_event` goes to `_rejected` (as Snowplow's own
+/// collector makes a size-violation bad row) with the parameters that identify it; a 413
+/// would have trackers resend the batch forever.
+fn oversized(params: &Params, limit: usize) -> Refused {
+    const IDENTIFYING: [&str; 7] = ["e", "eid", "aid", "p", "tna", "tv", "dtm"];
+    let kept: Params = params
+        .iter()
+        .filter(|(k, v)| IDENTIFYING.contains(&k.as_str()) && v.len() <= 256)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Refused {
+        reason: format!(
+            "the event is {} bytes, over collector.max_event ({limit}); the row keeps only its identifying parameters",
+            event_size(params)
+        ),
+        raw: serde_json::to_string(&kept).unwrap_or_default(),
+    }
 }
 
 /// The events of a `payload_data` body: each an object of parameters. An event that is
