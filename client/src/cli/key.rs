@@ -1,7 +1,7 @@
 //! `lakeport key issue|revoke`: write-only collector keys for browsers and apps, which
 //! cannot keep a secret. A tenant issues its own; an admin names the tenant.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lakeport_client::{Client, TokenIssueRequest};
 
@@ -40,12 +40,7 @@ pub(crate) async fn run_key(client: &mut Client, command: KeyCommand) -> anyhow:
             expires_in,
             description,
         } => {
-            let expires_at_ms = match expires_in {
-                None => 0,
-                Some(d) => (SystemTime::now() + d)
-                    .duration_since(UNIX_EPOCH)?
-                    .as_millis() as i64,
-            };
+            let expires_at_ms = super::tenant::expiry_ms(expires_in)?;
             let issued = client
                 .token_issue(TokenIssueRequest {
                     tenant,

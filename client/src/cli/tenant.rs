@@ -277,6 +277,16 @@ async fn print_removals(result: &TenantDeleteResult, out: OutputArgs) -> anyhow:
     super::output::write_batch(&out, batch).await
 }
 
+/// Milliseconds since 1970 of `expires_in` from now; 0 (never) without one.
+pub(crate) fn expiry_ms(expires_in: Option<Duration>) -> anyhow::Result<i64> {
+    Ok(match expires_in {
+        None => 0,
+        Some(d) => (SystemTime::now() + d)
+            .duration_since(UNIX_EPOCH)?
+            .as_millis() as i64,
+    })
+}
+
 pub(crate) async fn run_token(client: &mut Client, command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Issue {
@@ -284,12 +294,7 @@ pub(crate) async fn run_token(client: &mut Client, command: TokenCommand) -> any
             expires_in,
             description,
         } => {
-            let expires_at_ms = match expires_in {
-                None => 0,
-                Some(d) => (SystemTime::now() + d)
-                    .duration_since(UNIX_EPOCH)?
-                    .as_millis() as i64,
-            };
+            let expires_at_ms = expiry_ms(expires_in)?;
             let issued = client
                 .token_issue(TokenIssueRequest {
                     tenant,

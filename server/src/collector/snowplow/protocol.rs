@@ -188,13 +188,13 @@ pub(super) fn event_row(params: &Params, arrival: &Arrival) -> Result<SnowplowRo
     let page = get("url").map(|u| parse_url(&u, "url")).transpose()?;
     let refr = get("refr").map(|u| parse_url(&u, "refr")).transpose()?;
     let campaign = |key: &str| {
-        page.as_ref().and_then(|p| {
-            p.url
-                .query_pairs()
+        page.as_ref().and_then(|url| {
+            url.query_pairs()
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v.into_owned())
         })
     };
+    let (page_parts, refr_parts) = (UrlParts::of(page.as_ref()), UrlParts::of(refr.as_ref()));
     let (dvce_screenwidth, dvce_screenheight) = dimensions(params, "res")?;
     let (br_viewwidth, br_viewheight) = dimensions(params, "vp")?;
     let (doc_width, doc_height) = dimensions(params, "ds")?;
@@ -227,31 +227,19 @@ pub(super) fn event_row(params: &Params, arrival: &Arrival) -> Result<SnowplowRo
         mkt_term: campaign("utm_term"),
         mkt_content: campaign("utm_content"),
         mkt_campaign: campaign("utm_campaign"),
-        page_urlscheme: page.as_ref().map(|p| p.url.scheme().to_string()),
-        page_urlhost: page
-            .as_ref()
-            .and_then(|p| p.url.host_str().map(str::to_string)),
-        page_urlport: page.as_ref().and_then(|p| p.port()),
-        page_urlpath: page.as_ref().map(|p| p.url.path().to_string()),
-        page_urlquery: page
-            .as_ref()
-            .and_then(|p| p.url.query().map(str::to_string)),
-        page_urlfragment: page
-            .as_ref()
-            .and_then(|p| p.url.fragment().map(str::to_string)),
+        page_urlscheme: page_parts.scheme,
+        page_urlhost: page_parts.host,
+        page_urlport: page_parts.port,
+        page_urlpath: page_parts.path,
+        page_urlquery: page_parts.query,
+        page_urlfragment: page_parts.fragment,
         page_url: get("url"),
-        refr_urlscheme: refr.as_ref().map(|p| p.url.scheme().to_string()),
-        refr_urlhost: refr
-            .as_ref()
-            .and_then(|p| p.url.host_str().map(str::to_string)),
-        refr_urlport: refr.as_ref().and_then(|p| p.port()),
-        refr_urlpath: refr.as_ref().map(|p| p.url.path().to_string()),
-        refr_urlquery: refr
-            .as_ref()
-            .and_then(|p| p.url.query().map(str::to_string)),
-        refr_urlfragment: refr
-            .as_ref()
-            .and_then(|p| p.url.fragment().map(str::to_string)),
+        refr_urlscheme: refr_parts.scheme,
+        refr_urlhost: refr_parts.host,
+        refr_urlport: refr_parts.port,
+        refr_urlpath: refr_parts.path,
+        refr_urlquery: refr_parts.query,
+        refr_urlfragment: refr_parts.fragment,
         se_category: get("se_ca"),
         se_action: get("se_ac"),
         se_label: get("se_la"),
@@ -303,21 +291,35 @@ pub(super) fn event_row(params: &Params, arrival: &Arrival) -> Result<SnowplowRo
     })
 }
 
-struct Parsed {
-    url: Url,
+/// The parts of a URL as enrich reports them (the port defaulted from the scheme).
+#[derive(Default)]
+struct UrlParts {
+    scheme: Option<String>,
+    host: Option<String>,
+    port: Option<i32>,
+    path: Option<String>,
+    query: Option<String>,
+    fragment: Option<String>,
 }
 
-impl Parsed {
-    /// The explicit port, or the scheme's default (as Snowplow's enrich reports it).
-    fn port(&self) -> Option<i32> {
-        self.url.port_or_known_default().map(i32::from)
+impl UrlParts {
+    fn of(url: Option<&Url>) -> Self {
+        let Some(url) = url else {
+            return Self::default();
+        };
+        Self {
+            scheme: Some(url.scheme().to_string()),
+            host: url.host_str().map(str::to_string),
+            port: url.port_or_known_default().map(i32::from),
+            path: Some(url.path().to_string()),
+            query: url.query().map(str::to_string),
+            fragment: url.fragment().map(str::to_string),
+        }
     }
 }
 
-fn parse_url(text: &str, param: &str) -> Result<Parsed, String> {
-    Url::parse(text)
-        .map(|url| Parsed { url })
-        .map_err(|e| format!("{param} {text:?} is not a URL: {e}"))
+fn parse_url(text: &str, param: &str) -> Result<Url, String> {
+    Url::parse(text).map_err(|e| format!("{param} {text:?} is not a URL: {e}"))
 }
 
 /// Self-describing JSON given as text (`plain`) or base64url (`encoded`).
