@@ -178,6 +178,14 @@ async fn a_checkpoint_closes_every_interval_of_commits() {
             "00000000000000000005.checkpoint.parquet"
         ]
     );
+    // The load the checkpoint was written from becomes the table's snapshot.
+    for _ in 0..600 {
+        if versions(&table).await.0 == Some(5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(versions(&table).await, (Some(5), Some(6)));
 }
 
 /// A small unit's rows for the committer to share files: one `event_id` per hour given.
@@ -297,4 +305,91 @@ async fn a_shared_file_never_holds_the_rows_of_a_unit_left_out_of_its_commit() {
         CommitOutcome::Committed { version: 1 }
     );
     assert_eq!(adds_of(dir.path(), 1), [("00".into(), 1)]);
+}
+
+/// The (loaded snapshot, head) versions of the table's state.
+async fn versions(table: &TableHandle) -> (Option<u64>, Option<i64>) {
+    let state = table.state().lock().await;
+    (state.table().version(), state.head())
+}
+
+/// Another writer's commit of `actions` on the newest version of the table under `dir`.
+async fn commit_elsewhere(dir: &std::path::Path, actions: Vec<deltalake::kernel::Action>) -> i64 {
+    use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+    use deltalake::protocol::{DeltaOperation, SaveMode};
+    let url = url::Url::from_directory_path(dir.join("tenant_id=acme/snowplow")).unwrap();
+    let other = deltalake::open_table(url).await.unwrap();
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: None,
+        predicate: None,
+    };
+    CommitBuilder::from(CommitProperties::default())
+        .with_actions(actions)
+        .build(
+            Some(other.snapshot().unwrap()),
+            other.log_store(),
+            operation,
+        )
+        .await
+        .unwrap()
+        .version() as i64
+}
+
+#[tokio::test]
+async fn appends_are_recorded_without_reloading_the_snapshot_and_other_writers_caught_up() {
+    use deltalake::kernel::{Action, Remove, Transaction};
+    let dir = tempfile::TempDir::new().unwrap();
+    let table = table(dir.path());
+    for seq in 0..3 {
+        commit_unit(&table, seq, None).await;
+    }
+    assert_eq!(
+        versions(&table).await,
+        (Some(0), Some(2)),
+        "appends past the create"
+    );
+
+    // Another replica's blind append takes version 3: ours lands at 4, and its producer's
+    // sequence is known without a reload.
+    let theirs = commit_elsewhere(dir.path(), vec![Action::Txn(Transaction::new("q", 5))]).await;
+    assert_eq!(theirs, 3);
+    assert_eq!(
+        commit_unit(&table, 3, None).await,
+        CommitOutcome::Committed { version: 4 }
+    );
+    assert_eq!(versions(&table).await, (Some(0), Some(4)));
+    let q = table.refresh(Some("q")).await.unwrap().0;
+    assert_eq!(q, Some(5), "the other writer's txn");
+    let p = table.refresh(Some("p")).await.unwrap().0;
+    assert_eq!(p, Some(3), "our own last txn, from the recorded appends");
+
+    // A commit that removes a file is no blind append: the next catch-up reloads.
+    let remove = Remove {
+        path: "app_id=web/year=1970/month=01/day=01/hour=00/part-0.parquet".into(),
+        data_change: true,
+        deletion_timestamp: Some(1),
+        ..Default::default()
+    };
+    assert_eq!(
+        commit_elsewhere(dir.path(), vec![Action::Remove(remove)]).await,
+        5
+    );
+    assert_eq!(
+        commit_unit(&table, 4, None).await,
+        CommitOutcome::Committed { version: 6 }
+    );
+    let (loaded, head) = versions(&table).await;
+    assert_eq!(head, Some(6));
+    assert_eq!(loaded, Some(5), "reloaded at the removal, then appended");
+    // What this process recorded is what a fresh reader of the log finds.
+    let url = url::Url::from_directory_path(dir.path().join("tenant_id=acme/snowplow")).unwrap();
+    let fresh = deltalake::open_table(url).await.unwrap();
+    assert_eq!(fresh.version(), Some(6));
+    let snapshot = fresh.snapshot().unwrap();
+    let log_store = fresh.log_store();
+    for (app, version) in [("p", 4), ("q", 5)] {
+        let found = snapshot.transaction_version(log_store.as_ref(), app);
+        assert_eq!(found.await.unwrap(), Some(version), "{app}");
+    }
 }

@@ -12,17 +12,18 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, StructField, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::DeltaTable;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::delta::{create_schema, delta_fields, ensure_local_dir, refresh, table_data_schema};
+use super::blind_append::{appends_blindly, commit_blind_append};
+use super::delta::{create_schema, delta_fields, ensure_local_dir, table_data_schema};
 use super::group_commit::{CommitSchedule, Decision, Incoming};
 use super::metrics;
 use super::sequences::{RangeCheck, SequenceRange};
 use super::shared_files::{write_shared, UnitRows};
 use super::stats::rows_of;
+use super::table_state::TableState;
 use super::usage::TableMeter;
 use super::LakeError;
 use crate::datasets::Dataset;
@@ -94,7 +95,7 @@ pub struct CommitPolicy {
 }
 
 pub(super) fn spawn(
-    table: Arc<Mutex<DeltaTable>>,
+    table: Arc<Mutex<TableState>>,
     dataset: Arc<Dataset>,
     store: String,
     policy: CommitPolicy,
@@ -109,7 +110,7 @@ pub(super) fn spawn(
 
 /// Runs until every sender (the table handle and the units holding it) is gone.
 async fn run(
-    table: Arc<Mutex<DeltaTable>>,
+    table: Arc<Mutex<TableState>>,
     dataset: Arc<Dataset>,
     store: String,
     policy: CommitPolicy,
@@ -138,14 +139,14 @@ async fn run(
             }
         }
         schedule.committed_at(Instant::now());
-        let object_store = table.lock().await.object_store();
+        let object_store = table.lock().await.table().object_store();
         let shared = write_before_commit(object_store, &group).await;
-        let mut table = table.lock().await;
+        let mut state = table.lock().await;
         if let Some((version, rows)) =
-            commit_group(&mut table, &dataset, &store, &meter, group, shared).await
+            commit_group(&mut state, &dataset, &store, &meter, group, shared).await
         {
             meter.committed(rows, chrono::Utc::now());
-            checkpoint_if_due(&table, version, policy.checkpoint_every);
+            checkpoint_if_due(&table, &state, version, policy.checkpoint_every);
         }
     }
 }
@@ -153,21 +154,36 @@ async fn run(
 /// Writes a checkpoint (and `_last_checkpoint`) when `version` closes an interval of
 /// `every` commits: versions `every - 1`, `2 * every - 1`, … (Delta's own rule, so Spark and
 /// delta-rs writers of the same table checkpoint at the same versions). It runs in a task
-/// of its own after the acks went out: delta-rs rebuilds the snapshot from the log to write
-/// it, which held the next commit back by up to 200 ms (ack p99 on the ingest bench). A
-/// failure is logged, not returned: the commit is durable, readers replay JSON commits
-/// meanwhile, and the next interval writes a newer checkpoint.
-fn checkpoint_if_due(table: &DeltaTable, version: i64, every: u64) {
-    let Ok(version) = u64::try_from(version) else {
+/// of its own after the acks went out: the checkpoint needs the table's file list at
+/// `version`, a replay of the log that held the next commit back by up to 200 ms (ack p99
+/// on the ingest bench). That load then becomes the table's snapshot (`rebase`), so the
+/// appends recorded since need no replay later. A failure is logged, not returned: the
+/// commit is durable, readers replay JSON commits meanwhile, and the next interval writes a
+/// newer checkpoint.
+fn checkpoint_if_due(
+    shared: &Arc<Mutex<TableState>>,
+    state: &TableState,
+    version: i64,
+    every: u64,
+) {
+    let Ok(at) = u64::try_from(version) else {
         return;
     };
-    if !(version + 1).is_multiple_of(every) || table.version() != Some(version) {
+    if !(at + 1).is_multiple_of(every) || state.head() != Some(version) {
         return;
     }
-    let table = table.clone();
+    let mut table = state.table().clone();
+    let shared = shared.clone();
     tokio::spawn(async move {
-        match deltalake::checkpoints::create_checkpoint(&table, None).await {
-            Ok(()) => debug!(table = %table.table_url(), version, "checkpoint written"),
+        let written = match table.update_incremental(Some(at)).await {
+            Ok(()) => deltalake::checkpoints::create_checkpoint(&table, None).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(()) => {
+                debug!(table = %table.table_url(), version, "checkpoint written");
+                shared.lock().await.rebase(table);
+            }
             Err(e) => {
                 warn!(table = %table.table_url(), version, error = %e, "checkpoint failed; readers replay the JSON commits until the next one")
             }
@@ -210,7 +226,7 @@ async fn write_before_commit(
 /// Commits `group` (retrying lost races) and answers each unit; the version committed
 /// and the rows it added, if any.
 async fn commit_group(
-    table: &mut DeltaTable,
+    state: &mut TableState,
     dataset: &Dataset,
     store: &str,
     meter: &TableMeter,
@@ -227,16 +243,16 @@ async fn commit_group(
         .collect();
     let mut last_error = None;
     for attempt in 1..=MAX_ATTEMPTS {
-        match try_commit(table, dataset, &mut pending, &mut shared, attempt).await {
+        match try_commit(state, dataset, &mut pending, &mut shared, attempt).await {
             Ok(()) => {
                 last_error = None;
                 break;
             }
             Err(e) if e.is_retryable() => {
-                debug!(table = %table.table_url(), attempt, error = %e, "commit lost a race, rebuilding");
+                debug!(table = %state.table().table_url(), attempt, error = %e, "commit lost a race, rebuilding");
                 metrics::commit_retried(&meter.tenant, &meter.dataset);
                 last_error = Some(LakeError::CommitContention {
-                    table: table.table_url().to_string(),
+                    table: state.table().table_url().to_string(),
                     attempts: attempt,
                 });
             }
@@ -247,7 +263,7 @@ async fn commit_group(
         }
     }
     if let Some(e) = &last_error {
-        warn!(table = %table.table_url(), error = %e, "commit failed");
+        warn!(table = %state.table().table_url(), error = %e, "commit failed");
         for p in pending.iter_mut().filter(|p| p.outcome.is_none()) {
             p.outcome = Some(Err(e.clone()));
         }
@@ -288,23 +304,23 @@ async fn commit_group(
 
 /// One attempt: drop units already committed, commit the rest.
 async fn try_commit(
-    table: &mut DeltaTable,
+    state: &mut TableState,
     dataset: &Dataset,
     pending: &mut [Pending],
     shared: &mut SharedFiles,
     attempt: usize,
 ) -> Result<(), LakeError> {
-    // A loaded table is refreshed only after a lost race. delta-rs checks every commit since
-    // our snapshot for conflicts, a `txn` of the same producer and a schema change included,
-    // so a stale snapshot costs a retry, never a wrong commit; an idle table saves a log
-    // listing per commit.
-    let exists = if attempt == 1 && table.version().is_some() {
+    // The state catches up with the log only after a lost race: an append is written at
+    // the version after the head this process knows, and an atomic create refuses it if
+    // another writer took that version, so a stale head costs a retry, never a wrong
+    // commit; an idle table saves a log listing per commit.
+    let exists = if attempt == 1 && state.exists() {
         true
     } else {
-        refresh(table).await?
+        state.catch_up().await?
     };
     let current = if exists {
-        Some(table_data_schema(table, dataset)?)
+        Some(table_data_schema(state.table(), dataset)?)
     } else {
         None
     };
@@ -321,13 +337,7 @@ async fn try_commit(
         if let Some(range) = &p.request.sequences {
             let committed = match versions.get(&range.app_id) {
                 Some(v) => Some(*v),
-                None if exists => {
-                    table
-                        .snapshot()?
-                        .transaction_version(table.log_store().as_ref(), &range.app_id)
-                        .await?
-                }
-                None => None,
+                None => state.transaction_version(&range.app_id).await?,
             };
             let committed = committed.unwrap_or(-1);
             match range.check(committed) {
@@ -369,7 +379,7 @@ async fn try_commit(
             .iter()
             .filter_map(|i| pending[*i].request.files.shared())
             .collect();
-        shared.written = write_shared(table.object_store(), &rows).await;
+        shared.written = write_shared(state.table().object_store(), &rows).await;
         shared.units = sharing;
     }
     let shared_adds = shared.written.as_ref().map_err(Clone::clone)?;
@@ -387,67 +397,99 @@ async fn try_commit(
         .iter()
         .map(|(app_id, version)| Transaction::new(app_id, *version))
         .collect();
-    // Checkpoints follow `maintenance.checkpoint_interval` (see `checkpoint_if_due`), not
-    // delta-rs's post-commit hook, which reads the table's own `delta.checkpointInterval`;
-    // log cleanup is maintenance's (a log listing per commit otherwise). `isBlindAppend`
-    // tells conflict checkers (delta-rs, Spark) that the commit read nothing, so a
-    // compaction racing with it is rebased over it instead of failing.
-    let properties = CommitProperties::default()
-        .with_application_transactions(txns)
-        .with_create_checkpoint(false)
-        .with_cleanup_expired_logs(Some(false))
-        .with_metadata([("isBlindAppend".to_string(), serde_json::json!(true))]);
+    // `isBlindAppend` tells conflict checkers (delta-rs, Spark) that the commit read
+    // nothing, so a compaction racing with it is rebased over it instead of failing.
+    let app_metadata = HashMap::from([("isBlindAppend".to_string(), serde_json::json!(true))]);
     let partition_columns = dataset.partition_columns();
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: Some(partition_columns.clone()),
+        predicate: None,
+    };
 
     let version = if current.is_some() {
         if !new_fields.is_empty() {
+            // A schema change goes through delta-rs on the newest snapshot.
+            state.load_latest().await?;
+            let table = state.table().clone();
             let fields = delta_fields(&new_fields)?;
-            *table = table.clone().add_columns().with_fields(fields).await?;
-            debug!(table = %table.table_url(), added = new_fields.len(), "table schema grew");
+            state.replace(table.add_columns().with_fields(fields).await?);
+            debug!(table = %state.table().table_url(), added = new_fields.len(), "table schema grew");
         }
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(partition_columns),
-            predicate: None,
-        };
-        let finalized = CommitBuilder::from(properties)
-            .with_actions(adds)
-            .build(Some(table.snapshot()?), table.log_store(), operation)
-            .await?;
-        // The commit replayed the log up to its own version: keep that snapshot rather
-        // than listing the log again.
-        let version = finalized.version() as i64;
-        table.state = Some(finalized.snapshot());
-        version
+        if appends_blindly(state) {
+            commit_blind_append(state, adds, operation, app_metadata, txns).await?
+        } else {
+            commit_through_delta_rs(state, adds, operation, properties(app_metadata, txns)).await?
+        }
     } else {
         let columns: Vec<StructField> = delta_fields(&create_schema(dataset, &new_fields))?;
-        ensure_local_dir(table.table_url())?;
-        let created = table
+        ensure_local_dir(state.table().table_url())?;
+        let created = state
+            .table()
+            .clone()
             .create()
             .with_table_name(&dataset.name)
             .with_columns(columns)
             .with_partition_columns(partition_columns)
             .with_actions(adds)
-            .with_commit_properties(properties)
+            .with_commit_properties(properties(app_metadata, txns))
             .with_save_mode(SaveMode::ErrorIfExists)
             .await;
         match created {
-            Ok(created) => *table = created,
+            Ok(created) => state.replace(created),
             // Another writer created the table since our refresh: the next attempt
             // appends to it instead.
-            Err(_) if refresh(table).await? => {
-                return Err(LakeError::CreateRace(table.table_url().to_string()))
+            Err(_) if state.load_latest().await? => {
+                return Err(LakeError::CreateRace(state.table().table_url().to_string()))
             }
             Err(e) => return Err(e.into()),
         }
         // delta-rs may land a create at a later version when it lost a race it could
         // resolve; report the version actually written.
-        table.version().map_or(0, |v| v as i64)
+        state.head().unwrap_or(0)
     };
     for i in included {
         pending[i].outcome = Some(Ok(CommitOutcome::Committed { version }));
     }
     Ok(())
+}
+
+/// Commit properties for delta-rs's commit path. Checkpoints follow
+/// `maintenance.checkpoint_interval` (see `checkpoint_if_due`), not delta-rs's post-commit
+/// hook, which reads the table's own `delta.checkpointInterval`; log cleanup is
+/// maintenance's (a log listing per commit otherwise).
+fn properties(
+    app_metadata: HashMap<String, serde_json::Value>,
+    txns: Vec<Transaction>,
+) -> CommitProperties {
+    CommitProperties::default()
+        .with_application_transactions(txns)
+        .with_create_checkpoint(false)
+        .with_cleanup_expired_logs(Some(false))
+        .with_metadata(app_metadata)
+}
+
+/// Appends through delta-rs's `CommitBuilder`, on the newest snapshot (a log store without
+/// conditional create): it loads the snapshot of its own version after the commit.
+async fn commit_through_delta_rs(
+    state: &mut TableState,
+    adds: Vec<Action>,
+    operation: DeltaOperation,
+    properties: CommitProperties,
+) -> Result<i64, LakeError> {
+    if !state.loaded_at_head() {
+        state.load_latest().await?;
+    }
+    let table = state.table();
+    let finalized = CommitBuilder::from(properties)
+        .with_actions(adds)
+        .build(Some(table.snapshot()?), table.log_store(), operation)
+        .await?;
+    let version = finalized.version() as i64;
+    let mut table = table.clone();
+    table.state = Some(finalized.snapshot());
+    state.replace(table);
+    Ok(version)
 }
 
 /// Adds the unit's columns the table lacks to `new_fields`; a type clash is an error.

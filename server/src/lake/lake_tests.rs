@@ -31,7 +31,7 @@ async fn idle_tables_are_dropped_with_their_committer_unless_in_use() {
         .get("snowplow")
         .unwrap();
     let held = lake.table("acme", &snowplow).unwrap();
-    let delta = Arc::downgrade(held.delta());
+    let delta = Arc::downgrade(held.state());
     for tenant in ["t1", "t2", "t3"] {
         lake.table(tenant, &snowplow).unwrap();
     }

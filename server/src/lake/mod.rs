@@ -2,6 +2,7 @@
 //! registry of open tables, and the machinery that writes and commits their files.
 
 mod archive;
+mod blind_append;
 mod commit_log;
 #[cfg(test)]
 mod commit_tests;
@@ -28,6 +29,7 @@ mod store_kind;
 pub mod stores;
 pub mod system_table;
 pub mod table;
+mod table_state;
 mod tables;
 pub mod usage;
 

@@ -6,16 +6,16 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use deltalake::DeltaTable;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use url::Url;
 
 use super::committer::{self, CommitOutcome, CommitPolicy, CommitRequest, UnitFiles};
-use super::delta::{refresh, table_data_schema};
+use super::delta::table_data_schema;
 use super::encryption::TenantKey;
 use super::group_commit::{Incoming, IncomingUnit};
 use super::sequences::SequenceRange;
 use super::stores::Store;
+use super::table_state::TableState;
 use super::usage::TableMeter;
 use super::{LakeError, TableLocation};
 use crate::datasets::Dataset;
@@ -28,7 +28,7 @@ pub struct TableHandle {
     /// The store the routes name now (`None` when no store may take the tenant); differs
     /// from `store` for a table kept where it was created.
     pub configured: Option<Arc<Store>>,
-    table: Arc<Mutex<DeltaTable>>,
+    table: Arc<Mutex<TableState>>,
     committer: mpsc::Sender<CommitRequest>,
     incoming: Arc<Incoming>,
     /// Set when the tenant's tables closed (archived, deleted) while this handle was held.
@@ -61,7 +61,7 @@ impl TableHandle {
             .metered_table_builder(url.clone(), key, meter.clone())?
             .build()
             .map_err(|e| LakeError::from(e).in_store(&store.name))?;
-        let table = Arc::new(Mutex::new(table));
+        let table = Arc::new(Mutex::new(TableState::new(table)));
         let incoming = Arc::new(Incoming::default());
         let committer = committer::spawn(
             table.clone(),
@@ -94,39 +94,35 @@ impl TableHandle {
         format!("{}.{}", self.tenant, self.dataset.name)
     }
 
-    /// The Delta table, shared with the committer; callers refresh it and clone a snapshot.
-    pub fn delta(&self) -> &Arc<Mutex<DeltaTable>> {
+    /// The table's Delta state, shared with the committer; readers load its newest
+    /// snapshot and clone it.
+    pub(crate) fn state(&self) -> &Arc<Mutex<TableState>> {
         &self.table
     }
 
     /// Object store rooted at the table directory.
     pub async fn object_store(&self) -> Arc<dyn deltalake::ObjectStore> {
-        self.table.lock().await.object_store()
+        self.table.lock().await.table().object_store()
     }
 
-    /// Refreshes the table and returns the highest committed sequence of a producer and the
-    /// table's data schema (`None` for a table not created yet).
+    /// Catches up with the log and returns the highest committed sequence of a producer and
+    /// the table's data schema (`None` for a table not created yet).
     pub async fn refresh(
         &self,
         app_id: Option<&str>,
     ) -> Result<(Option<i64>, Option<SchemaRef>), LakeError> {
         let in_store = |e: LakeError| e.in_store(&self.store.name);
-        let mut table = self.table.lock().await;
-        if !refresh(&mut table).await.map_err(in_store)? {
+        let mut state = self.table.lock().await;
+        if !state.catch_up().await.map_err(in_store)? {
             return Ok((None, None));
         }
         let committed = match app_id {
-            Some(app_id) => table
-                .snapshot()
-                .map_err(LakeError::from)?
-                .transaction_version(table.log_store().as_ref(), app_id)
-                .await
-                .map_err(|e| in_store(e.into()))?,
+            Some(app_id) => state.transaction_version(app_id).await.map_err(in_store)?,
             None => None,
         };
         Ok((
             committed,
-            Some(Arc::new(table_data_schema(&table, &self.dataset)?)),
+            Some(Arc::new(table_data_schema(state.table(), &self.dataset)?)),
         ))
     }
 

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use deltalake::DeltaTable;
 
-use super::delta::refresh;
 use super::layout::FileTargets;
 use super::{Lake, LakeError, Sealed, StoreKind, TableHandle};
 use crate::datasets::{Dataset, Datasets};
@@ -141,9 +140,10 @@ impl LakeTables {
             let Some(handle) = self.handle(tenant, &dataset)? else {
                 continue;
             };
-            let mut table = handle.delta().lock().await;
-            let exists = table.version().is_some()
-                || refresh(&mut table)
+            let mut state = handle.state().lock().await;
+            let exists = state.exists()
+                || state
+                    .catch_up()
                     .await
                     .map_err(|e| e.in_store(&handle.store.name))?;
             if exists {
@@ -165,20 +165,21 @@ impl LakeTables {
         let Some(handle) = self.handle(tenant, dataset)? else {
             return Ok(None);
         };
-        let mut cached = handle.delta().lock().await;
+        let mut cached = handle.state().lock().await;
         let table = match version {
             None => {
-                if !refresh(&mut cached)
+                if !cached
+                    .load_latest()
                     .await
                     .map_err(|e| e.in_store(&handle.store.name))?
                 {
                     return Ok(None);
                 }
-                cached.clone()
+                cached.table().clone()
             }
-            Some(v) if cached.version() == Some(v) => cached.clone(),
+            Some(v) if cached.table().version() == Some(v) => cached.table().clone(),
             Some(v) => {
-                let mut table = cached.clone();
+                let mut table = cached.table().clone();
                 drop(cached);
                 table
                     .load_version(v)
