@@ -9,8 +9,8 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{new_null_array, RecordBatch};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use chrono::{DateTime, Utc};
 use deltalake::kernel::Add;
 use deltalake::ObjectStore;
@@ -49,36 +49,104 @@ struct SharedFile {
     batches: Vec<RecordBatch>,
 }
 
-/// Groups the units' rows by file schema and partition (units of a stream whose schema
-/// grew cannot share a file with the older columns).
-fn group(units: &[&UnitRows]) -> Vec<SharedFile> {
-    let mut files: Vec<SharedFile> = Vec::new();
-    let mut index: Vec<(&SchemaRef, BTreeMap<&PartitionKey, usize>)> = Vec::new();
+/// Units whose columns can go in one file, and their rows by partition.
+#[derive(Default)]
+struct Group<'a> {
+    schemas: Vec<&'a SchemaRef>,
+    parts: BTreeMap<&'a PartitionKey, Vec<&'a RecordBatch>>,
+}
+
+impl Group<'_> {
+    /// False when a column of `schema` has another type here.
+    fn takes(&self, schema: &Schema) -> bool {
+        schema.fields().iter().all(|field| {
+            self.schemas
+                .iter()
+                .all(|s| match s.field_with_name(field.name()) {
+                    Ok(ours) => ours.data_type() == field.data_type(),
+                    Err(_) => true,
+                })
+        })
+    }
+
+    /// Every column of the group's units, in order of first appearance; nullable unless
+    /// every unit has it and none allows null.
+    fn schema(&self) -> SchemaRef {
+        let mut fields: Vec<Field> = Vec::new();
+        for schema in &self.schemas {
+            for field in schema.fields() {
+                if !fields.iter().any(|f| f.name() == field.name()) {
+                    let everywhere = self.schemas.iter().all(|s| {
+                        s.field_with_name(field.name())
+                            .is_ok_and(|f| !f.is_nullable())
+                    });
+                    fields.push(field.as_ref().clone().with_nullable(!everywhere));
+                }
+            }
+        }
+        Arc::new(Schema::new(fields))
+    }
+}
+
+/// Groups the units' rows by partition. Units with different columns (a stream whose
+/// schema grew, requests that leave different columns null) share a file whose columns are
+/// all of theirs, a column a unit lacks written as null there (as a reader reads a column
+/// missing from a file); only a column of two types keeps them apart.
+fn group(units: &[&UnitRows]) -> Result<Vec<SharedFile>, LakeError> {
+    let mut groups: Vec<Group> = Vec::new();
     for unit in units {
-        let at = match index
-            .iter()
-            .position(|(s, _)| Arc::ptr_eq(s, &unit.file_schema) || s == &&unit.file_schema)
-        {
+        let at = match groups.iter().position(|g| g.takes(&unit.file_schema)) {
             Some(at) => at,
             None => {
-                index.push((&unit.file_schema, BTreeMap::new()));
-                index.len() - 1
+                groups.push(Group::default());
+                groups.len() - 1
             }
         };
-        let (schema, by_key) = &mut index[at];
+        let group = &mut groups[at];
+        if !group
+            .schemas
+            .iter()
+            .any(|s| Arc::ptr_eq(s, &unit.file_schema) || *s == &unit.file_schema)
+        {
+            group.schemas.push(&unit.file_schema);
+        }
         for (key, batches) in &unit.parts {
-            let file = *by_key.entry(key).or_insert_with(|| {
-                files.push(SharedFile {
-                    schema: (*schema).clone(),
-                    key: key.clone(),
-                    batches: Vec::new(),
-                });
-                files.len() - 1
-            });
-            files[file].batches.extend(batches.iter().cloned());
+            group.parts.entry(key).or_default().extend(batches);
         }
     }
-    files
+    let mut files = Vec::new();
+    for group in groups {
+        let schema = group.schema();
+        for (key, batches) in group.parts {
+            let batches = batches
+                .into_iter()
+                .map(|b| widen(b, &schema))
+                .collect::<Result<_, _>>()?;
+            files.push(SharedFile {
+                schema: schema.clone(),
+                key: key.clone(),
+                batches,
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// `batch` with the columns of `schema`, null where it has none.
+fn widen(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, LakeError> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(column) => column.clone(),
+            None => new_null_array(field.data_type(), batch.num_rows()),
+        })
+        .collect();
+    RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| LakeError::Internal(format!("shared file rows do not fit its columns: {e}")))
 }
 
 /// Writes the shared files of `units`, as many at once as there are cores; their `add`
@@ -97,7 +165,7 @@ pub(super) async fn write_shared(
         .min()
         .unwrap_or(first.flushed_at);
     let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let writes = group(units).into_iter().map(|file| {
+    let writes = group(units)?.into_iter().map(|file| {
         let store = store.clone();
         let props = props.clone();
         async move {
@@ -143,31 +211,51 @@ mod tests {
     }
 
     #[test]
-    fn units_share_one_file_per_partition_and_schema() {
-        let a: SchemaRef = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+    fn units_with_other_columns_share_one_file_per_partition() {
+        let v = Field::new("v", DataType::Int64, true);
+        let a: SchemaRef = Arc::new(Schema::new(vec![v.clone()]));
         let same = Arc::new(a.as_ref().clone());
-        let grown: SchemaRef = Arc::new(Schema::new(vec![Field::new("w", DataType::Int64, true)]));
-        let units = [unit(&a, &[1, 2]), unit(&same, &[2, 3]), unit(&grown, &[2])];
+        let other: SchemaRef = Arc::new(Schema::new(vec![Field::new("w", DataType::Int64, true)]));
+        let clash: SchemaRef = Arc::new(Schema::new(vec![Field::new("v", DataType::Utf8, true)]));
+        let mut units = vec![unit(&a, &[1, 2]), unit(&same, &[2, 3]), unit(&other, &[2])];
+        units.push(UnitRows {
+            parts: BTreeMap::from([(
+                PartitionKey { app: None, hour: 2 },
+                vec![RecordBatch::try_new(
+                    clash.clone(),
+                    vec![Arc::new(arrow::array::StringArray::from(vec!["x"]))],
+                )
+                .unwrap()],
+            )]),
+            ..unit(&clash, &[])
+        });
         let refs: Vec<&UnitRows> = units.iter().collect();
-        let files = group(&refs);
-        let shape: Vec<(String, i64, usize)> = files
+        let files = group(&refs).unwrap();
+        let shape: Vec<(Vec<String>, i64, usize)> = files
             .iter()
             .map(|f| {
+                let names = f.schema.fields().iter().map(|c| c.name().clone()).collect();
                 (
-                    f.schema.field(0).name().clone(),
+                    names,
                     f.key.hour,
-                    f.batches.len(),
+                    f.batches.iter().map(|b| b.num_rows()).sum(),
                 )
             })
             .collect();
+        let vw = || vec!["v".to_string(), "w".to_string()];
         assert_eq!(
             shape,
             vec![
-                ("v".to_string(), 1, 1),
-                ("v".to_string(), 2, 2),
-                ("v".to_string(), 3, 1),
-                ("w".to_string(), 2, 1),
-            ]
+                (vw(), 1, 1),
+                (vw(), 2, 3),
+                (vw(), 3, 1),
+                (vec!["v".to_string()], 2, 1),
+            ],
+            "one file per partition for v and w; the Utf8 v apart"
         );
+        let hour_two = &files[1].batches;
+        let w = hour_two[2].column_by_name("w").unwrap();
+        assert_eq!(w.null_count(), 0, "the w unit's own value");
+        assert_eq!(hour_two[0].column_by_name("w").unwrap().null_count(), 1);
     }
 }
