@@ -119,6 +119,7 @@ async fn run(
     mut rx: mpsc::Receiver<CommitRequest>,
 ) {
     let mut schedule = CommitSchedule::new(policy.interval);
+    let checkpointed = Arc::new(Mutex::new(-1));
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         let mut open = true;
@@ -146,7 +147,12 @@ async fn run(
             commit_group(&mut state, &dataset, &store, &meter, group, shared).await
         {
             meter.committed(rows, chrono::Utc::now());
-            checkpoint_if_due(&table, &state, version, policy.checkpoint_every);
+            let due = Checkpoint {
+                version,
+                every: policy.checkpoint_every,
+                newest: &checkpointed,
+            };
+            checkpoint_if_due(&table, &state, due);
         }
     }
 }
@@ -159,13 +165,14 @@ async fn run(
 /// on the ingest bench). That load then becomes the table's snapshot (`rebase`), so the
 /// appends recorded since need no replay later. A failure is logged, not returned: the
 /// commit is durable, readers replay JSON commits meanwhile, and the next interval writes a
-/// newer checkpoint.
-fn checkpoint_if_due(
-    shared: &Arc<Mutex<TableState>>,
-    state: &TableState,
-    version: i64,
-    every: u64,
-) {
+/// newer checkpoint. One table's checkpoints are written one at a time and never older
+/// than the newest: a slow one finishing last would point `_last_checkpoint` back.
+fn checkpoint_if_due(shared: &Arc<Mutex<TableState>>, state: &TableState, due: Checkpoint) {
+    let Checkpoint {
+        version,
+        every,
+        newest,
+    } = due;
     let Ok(at) = u64::try_from(version) else {
         return;
     };
@@ -174,7 +181,12 @@ fn checkpoint_if_due(
     }
     let mut table = state.table().clone();
     let shared = shared.clone();
+    let newest = newest.clone();
     tokio::spawn(async move {
+        let mut newest = newest.lock().await;
+        if *newest >= version {
+            return;
+        }
         let written = match table.update_incremental(Some(at)).await {
             Ok(()) => deltalake::checkpoints::create_checkpoint(&table, None).await,
             Err(e) => Err(e),
@@ -182,6 +194,7 @@ fn checkpoint_if_due(
         match written {
             Ok(()) => {
                 debug!(table = %table.table_url(), version, "checkpoint written");
+                *newest = version;
                 shared.lock().await.rebase(table);
             }
             Err(e) => {
@@ -189,6 +202,13 @@ fn checkpoint_if_due(
             }
         }
     });
+}
+
+/// A commit's version, the checkpoint interval, and the newest version checkpointed.
+struct Checkpoint<'a> {
+    version: i64,
+    every: u64,
+    newest: &'a Arc<Mutex<i64>>,
 }
 
 struct Pending {
