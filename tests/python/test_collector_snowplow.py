@@ -240,3 +240,24 @@ def test_client_address_cookie_anonymity_and_idempotent_retries(collector, lake)
     assert rows["3"]["user_ipaddress"] is None
     assert rows["3"]["network_userid"] == "00000000-0000-0000-0000-000000000000"
     assert rows["4"]["user_ipaddress"] == "127.0.0.1"
+
+
+def test_a_resent_batch_lands_each_event_once_within_the_dedupe_window(collector, lake):
+    """A tracker that got no answer resends the same events, with no Idempotency-Key."""
+    def post(*eids):
+        events = [{"e": "pv", "aid": "web", "eid": eid, "url": "https://a.example/"} for eid in eids]
+        return requests.post(f"{collector.http}{TP2}", json={"schema": PAYLOAD, "data": events},
+                             headers=AUTH)
+
+    a, b, c = (f"a0000000-0000-4000-8000-00000000000{i}" for i in (1, 2, 3))
+    assert post(a, b).status_code == 200
+    assert post(a, b).status_code == 200
+    assert post(b, c).status_code == 200
+    assert sorted(row["event_id"] for row in landed(lake)) == [a, b, c]
+    # Another tenant's events with the same ids are its own.
+    beta = requests.post(f"{collector.http}{TP2}",
+                         headers={"authorization": f"Bearer {ADMIN}", "x-lakeport-tenant": "beta"},
+                         json={"schema": PAYLOAD, "data": [{"e": "pv", "aid": "web", "eid": a}]})
+    assert beta.status_code == 200, beta.text
+    beta_rows = DeltaTable(str(lake / "tenant_id=beta" / "snowplow")).to_pyarrow_table().to_pylist()
+    assert [row["event_id"] for row in beta_rows] == [a]

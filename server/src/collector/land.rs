@@ -9,6 +9,7 @@ use arrow::datatypes::SchemaRef;
 use axum::http::HeaderMap;
 use tokio::sync::mpsc;
 
+use super::recent_events::RecentEvents;
 use super::{CollectorSettings, Refusal};
 use crate::auth::{AuthError, Authenticator, KeyScope, Principal};
 use crate::error::Error;
@@ -33,6 +34,8 @@ pub struct Doors {
     pub(super) auth: Arc<Authenticator>,
     pub(super) memory: MemoryBudget,
     pub(super) settings: CollectorSettings,
+    /// Snowplow event ids committed recently (`None`: `dedupe_window` is off).
+    pub(super) recent: Option<Arc<RecentEvents>>,
 }
 
 /// The address a connection comes from (the listener records it on each connection).
@@ -56,12 +59,14 @@ impl Doors {
         memory: MemoryBudget,
         settings: CollectorSettings,
     ) -> Self {
+        let recent = RecentEvents::new(settings.dedupe_window, settings.dedupe_max_events);
         Self {
             ingestor,
             tenants,
             auth,
             memory,
             settings,
+            recent,
         }
     }
 

@@ -10,6 +10,7 @@ mod land;
 mod listener;
 pub mod metrics;
 pub mod otlp;
+mod recent_events;
 mod respond;
 mod snowplow;
 
@@ -39,6 +40,10 @@ pub struct CollectorSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The Snowplow `network_userid` cookie, when set.
     pub cookie: Option<CookieSettings>,
+    /// How long a Snowplow event id is remembered against resends (zero: off).
+    pub dedupe_window: Duration,
+    /// Most event ids remembered at once.
+    pub dedupe_max_events: usize,
 }
 
 /// The first-party cookie that carries Snowplow's `network_userid`.
@@ -73,6 +78,8 @@ pub enum Refusal {
     SlowBody(Duration),
     #[error("the Idempotency-Key header must be 1 to 128 visible ASCII characters")]
     BadIdempotencyKey,
+    #[error("{0} events of this request are still being committed by an earlier request (a resend?); send it again shortly")]
+    EventsInFlight(usize),
 }
 
 /// Rows a door built, as one batch of the dataset's columns the rows have. A column all of

@@ -41,9 +41,11 @@ impl Failure {
                     }
                     Refusal::Malformed(_) | Refusal::BadIdempotencyKey => StatusCode::BAD_REQUEST,
                     Refusal::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
+                    Refusal::EventsInFlight(_) => StatusCode::SERVICE_UNAVAILABLE,
                 };
+                let retry = matches!(r, Refusal::EventsInFlight(_)).then_some(1);
                 info!(error = %r, status = status.as_u16(), "request refused");
-                (status, None, r.to_string())
+                (status, retry, r.to_string())
             }
             Failure::Failed(e) => {
                 log_http_failure(e);

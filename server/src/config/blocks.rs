@@ -336,6 +336,21 @@ pub struct CollectorConfig {
     #[arg(id = "collector.cookie_lifetime", long = "collector-cookie-lifetime", env = "LAKEPORT_COLLECTOR_COOKIE_LIFETIME", value_parser = values::parse_duration)]
     #[serde(deserialize_with = "values::duration")]
     pub cookie_lifetime: Duration,
+    /// How long a Snowplow event id (`eid`) is remembered, e.g. `10m`: a resend within it
+    /// (a tracker that got no answer) lands the event once. `0` turns it off. In this
+    /// process only: a resend to another replica or after a restart is not recognised.
+    #[arg(id = "collector.dedupe_window", long = "collector-dedupe-window", env = "LAKEPORT_COLLECTOR_DEDUPE_WINDOW", value_parser = values::parse_duration)]
+    #[serde(deserialize_with = "values::duration")]
+    pub dedupe_window: Duration,
+    /// Most event ids remembered at once (about 100 bytes each); beyond it the oldest are
+    /// forgotten before their window ends.
+    #[arg(
+        id = "collector.dedupe_max_events",
+        long = "collector-dedupe-max-events",
+        env = "LAKEPORT_COLLECTOR_DEDUPE_MAX_EVENTS"
+    )]
+    #[serde(deserialize_with = "values::number")]
+    pub dedupe_max_events: usize,
 }
 
 impl Default for CollectorConfig {
@@ -351,6 +366,8 @@ impl Default for CollectorConfig {
             cookie_name: "sp".into(),
             cookie_domain: None,
             cookie_lifetime: Duration::from_secs(365 * 24 * 3600),
+            dedupe_window: Duration::from_secs(600),
+            dedupe_max_events: 1_000_000,
         }
     }
 }

@@ -37,6 +37,8 @@ impl Config {
                 domain: self.collector.cookie_domain.clone(),
                 lifetime: self.collector.cookie_lifetime,
             }),
+            dedupe_window: self.collector.dedupe_window,
+            dedupe_max_events: self.collector.dedupe_max_events,
         }
     }
 

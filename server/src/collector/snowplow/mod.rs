@@ -6,6 +6,8 @@
 mod browser;
 mod protocol;
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -13,15 +15,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
+use tracing::debug;
 
 use super::body::read;
 use super::land::{idempotent_producer, Doors, Peer};
 use super::metrics::Served;
+use super::recent_events::{Check, Claim, RecentEvents};
 use super::respond::Failure;
 use super::Refusal;
 use crate::error::Error;
 use crate::ingest::Refused;
-use protocol::{event_row, Arrival, Params};
+use protocol::{event_row, Arrival, Params, SnowplowRow};
 
 const DATASET: &str = "snowplow";
 const POST_PATH: &str = "/com.snowplowanalytics.snowplow/tp2";
@@ -157,14 +161,53 @@ async fn land(
             Err(refusal) => refused.push(refusal),
         }
     }
+    let (rows, claim) = match &doors.recent {
+        Some(recent) => unseen(recent, &caller.tenant, rows)?,
+        None => (rows, None),
+    };
     let schema = doors.schema(&caller, DATASET).await?;
     let batch = super::rows_to_batch(&rows, schema).map_err(Error::from)?;
     let summary = doors
         .land_with_refused(&caller, DATASET, batch, refused, producer)
         .await?;
+    if let Some(claim) = claim {
+        claim.committed();
+    }
     served.events = summary.rows_committed;
     served.rejected = summary.rows_rejected + summary.rows_expired;
     Ok(cookie)
+}
+
+/// The rows whose event ids were not committed within `collector.dedupe_window`, and the
+/// claim on their ids; a request meeting ids still landing through another is refused.
+fn unseen(
+    recent: &Arc<RecentEvents>,
+    tenant: &str,
+    rows: Vec<SnowplowRow>,
+) -> Result<(Vec<SnowplowRow>, Option<Claim>), Refusal> {
+    let eids: Vec<Option<u128>> = rows
+        .iter()
+        .map(|r| uuid::Uuid::parse_str(&r.event_id).ok().map(|u| u.as_u128()))
+        .collect();
+    match recent.check(tenant, &eids) {
+        Check::InFlight(count) => Err(Refusal::EventsInFlight(count)),
+        Check::Fresh { keep, claim } => {
+            let resent = rows.len() - keep.len();
+            if resent > 0 {
+                debug!(
+                    tenant,
+                    resent, "events committed within the dedupe window dropped"
+                );
+            }
+            let rows = rows
+                .into_iter()
+                .enumerate()
+                .filter(|(at, _)| keep.binary_search(at).is_ok())
+                .map(|(_, row)| row)
+                .collect();
+            Ok((rows, Some(claim)))
+        }
+    }
 }
 
 fn event_size(params: &Params) -> usize {
