@@ -64,3 +64,33 @@ async fn an_unreadable_record_holds_back_only_its_own_tenant() {
     let gamma = admin.tenant_get("gamma").await.unwrap();
     assert_eq!(gamma.display_name.as_deref(), Some("gamma at first"));
 }
+
+/// The registry's generation id, which every replica's refresh reads before it decides to
+/// list the records.
+fn generation(server: &TestServer) -> Option<String> {
+    std::fs::read_to_string(server.lake.path().join("_lakeport/tenants.generation")).ok()
+}
+
+#[tokio::test]
+async fn every_change_of_a_record_gives_the_registry_a_new_generation() {
+    let server = TestServer::start().await;
+    let mut admin = server.client(ADMIN).await;
+    let tenant = Tenant {
+        id: "epsilon".into(),
+        ..Default::default()
+    };
+    admin.tenant_create(tenant.clone()).await.unwrap();
+    let created = generation(&server).expect("a generation after the first record");
+    let renamed = Tenant {
+        display_name: Some("epsilon renamed".into()),
+        ..tenant
+    };
+    admin
+        .tenant_update(renamed, vec!["display_name".into()])
+        .await
+        .unwrap();
+    let updated = generation(&server).unwrap();
+    assert_ne!(updated, created, "an update is a change");
+    admin.tenant_get("epsilon").await.unwrap();
+    assert_eq!(generation(&server).unwrap(), updated, "a read is none");
+}

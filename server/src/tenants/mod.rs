@@ -7,6 +7,7 @@ mod admin;
 mod archival;
 pub mod archive_record;
 mod archive_triggers;
+mod generation;
 pub mod metrics;
 mod offboard;
 mod quota;
@@ -29,6 +30,7 @@ use crate::auth::{Authenticator, IssuedToken, TokenHash};
 use crate::clock::Clock;
 use crate::lake::{Lake, LakeError, Sealed, TenantDirectory, TenantPlacement};
 pub use activity::Activity;
+use generation::Generations;
 pub use quota::{QuotaState, TenantReport, WriteAdmission};
 use rate::RateLimiter;
 pub use record::{TenantRecord, TenantSettings, TenantState, TokenRecord};
@@ -146,6 +148,8 @@ pub struct Tenants {
     listed: watch::Sender<bool>,
     /// True once the registry was read in full.
     loaded: watch::Sender<bool>,
+    /// The registry generation the last listing saw.
+    generations: Mutex<Generations>,
 }
 
 const MAX_WRITE_ATTEMPTS: usize = 8;
@@ -180,6 +184,7 @@ impl Tenants {
             soft_warned: Mutex::default(),
             listed: watch::Sender::new(false),
             loaded: watch::Sender::new(false),
+            generations: Mutex::default(),
         });
         // Configured tenants work without their record (see `views`), so a default store
         // that cannot be reached now only delays the registry's own tenants.
@@ -227,8 +232,19 @@ impl Tenants {
         self.records.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reads the records that changed since the last refresh and puts them in force.
+    /// Reads the records that changed since the last refresh and puts them in force; when
+    /// the registry's generation is the one the last listing saw, nothing changed and
+    /// nothing is listed (`generation.rs`).
     pub async fn refresh(&self) -> Result<(), TenantsError> {
+        let generation = self.store.generation().await?;
+        let must_list = self
+            .generations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .must_list(&generation);
+        if !must_list {
+            return Ok(());
+        }
         let heads = self.store.heads().await?;
         let known: HashMap<String, u64> = self
             .read_records()
@@ -261,6 +277,10 @@ impl Tenants {
         }
         self.put_in_force();
         self.loaded.send_replace(true);
+        self.generations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .listed(generation);
         Ok(())
     }
 

@@ -20,6 +20,10 @@ use crate::lake::{LakeError, Store};
 /// A tenant's last write and query, beside its revisions (a name no revision has).
 const ACTIVITY_OBJECT: &str = "activity.json";
 
+/// Rewritten with a fresh id after every change of a record (see `generation.rs`); beside
+/// the `tenants/` prefix, so no listing of records meets it.
+const GENERATION_OBJECT: &str = "tenants.generation";
+
 /// Revisions kept behind the newest (for a reader that listed just before a write).
 const KEEP_REVISIONS: usize = 4;
 
@@ -34,6 +38,7 @@ pub(super) struct Head {
 pub(super) struct RegistryStore {
     client: Arc<dyn ObjectStore>,
     prefix: Path,
+    generation: Path,
     store: String,
 }
 
@@ -42,6 +47,7 @@ impl RegistryStore {
         Ok(Self {
             client: store.client(None)?,
             prefix: store.root_path().join("_lakeport").join("tenants"),
+            generation: store.root_path().join("_lakeport").join(GENERATION_OBJECT),
             store: store.name.clone(),
         })
     }
@@ -55,6 +61,27 @@ impl RegistryStore {
             .clone()
             .join(id)
             .join(format!("{revision:020}.json"))
+    }
+
+    /// The registry's generation id; `None` before any server wrote one.
+    pub(super) async fn generation(&self) -> Result<Option<String>, TenantsError> {
+        let got = match self.client.get(&self.generation).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.store_error(e)),
+        };
+        let bytes = got.bytes().await.map_err(|e| self.store_error(e))?;
+        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// Tells every replica's next refresh that a record changed.
+    async fn next_generation(&self) -> Result<(), TenantsError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        self.client
+            .put(&self.generation, id.into_bytes().into())
+            .await
+            .map_err(|e| self.store_error(e))?;
+        Ok(())
     }
 
     /// Every revision of every tenant: one listing.
@@ -174,6 +201,7 @@ impl RegistryStore {
             Err(e) => return Err(self.store_error(e)),
         }
         self.prune(&record.id, revision).await;
+        self.next_generation().await?;
         Ok(true)
     }
 
@@ -222,7 +250,7 @@ impl RegistryStore {
                 Err(e) => return Err(self.store_error(e)),
             }
         }
-        Ok(())
+        self.next_generation().await
     }
 
     /// Deletes revisions older than the kept ones; failures only leave extra objects.
