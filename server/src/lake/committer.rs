@@ -29,7 +29,10 @@ use super::LakeError;
 use crate::datasets::Dataset;
 
 /// How often a commit that lost a race with another writer is rebuilt and tried again.
-const MAX_ATTEMPTS: usize = 20;
+/// An attempt is one try at the next version (delta-rs's own commit path retried up to 15
+/// times inside each attempt), so a table every replica writes gets as many tries as
+/// before; a lost try costs a log listing and a read of each newer commit.
+const MAX_ATTEMPTS: usize = 300;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitOutcome {
