@@ -19,6 +19,10 @@ use super::LakeError;
 /// table whose checkpoints are written by another replica cannot collect them forever.
 const MAX_APPENDED: usize = 1_000;
 
+/// Newer commits read one by one at a catch-up; further behind, a load (which starts from
+/// the newest checkpoint) is cheaper than reading each commit in turn.
+const MAX_COMMITS_READ: i64 = 32;
+
 /// A commit past the snapshot that only added files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Appended {
@@ -95,6 +99,9 @@ impl TableState {
             // finds the log from its checkpoint.
             return self.load_latest().await;
         };
+        if latest as i64 - head > MAX_COMMITS_READ {
+            return self.load_latest().await;
+        }
         let mut newer = Vec::new();
         for version in head + 1..=latest as i64 {
             let bytes = log_store.read_commit_entry(version as u64).await?;
