@@ -46,7 +46,7 @@ impl TableState {
         }
     }
 
-    /// The loaded snapshot, at `snapshot_version`, which may be older than `head`.
+    /// The loaded snapshot, whose version may be older than `head`.
     pub(crate) fn table(&self) -> &DeltaTable {
         &self.table
     }
