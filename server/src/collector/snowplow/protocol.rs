@@ -373,42 +373,37 @@ fn iglu_parts(uri: &str) -> Result<(String, String, String, String), String> {
     }
 }
 
-/// A timestamp in milliseconds since 1970, as microseconds.
-fn millis(params: &Params, name: &str) -> Result<Option<i64>, String> {
+/// A parameter `parse` reads: `None` when absent or empty, an error naming what it should
+/// be when `parse` cannot read it.
+fn parsed<T>(
+    params: &Params,
+    name: &str,
+    what: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, String> {
     match params.get(name).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(text) => text
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .and_then(|ms| ms.checked_mul(1000))
+        Some(text) => parse(text.trim())
             .map(Some)
-            .ok_or_else(|| format!("{name} {text:?} is not milliseconds since 1970")),
+            .ok_or_else(|| format!("{name} {text:?} is not {what}")),
     }
+}
+
+/// A timestamp in milliseconds since 1970, as microseconds.
+fn millis(params: &Params, name: &str) -> Result<Option<i64>, String> {
+    parsed(params, name, "milliseconds since 1970", |t| {
+        t.parse::<i64>().ok()?.checked_mul(1000)
+    })
 }
 
 fn int(params: &Params, name: &str) -> Result<Option<i32>, String> {
-    match params.get(name).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(text) => text
-            .trim()
-            .parse::<i32>()
-            .map(Some)
-            .map_err(|_| format!("{name} {text:?} is not a 32-bit integer")),
-    }
+    parsed(params, name, "a 32-bit integer", |t| t.parse().ok())
 }
 
 fn float(params: &Params, name: &str) -> Result<Option<f64>, String> {
-    match params.get(name).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(text) => text
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .map(Some)
-            .ok_or_else(|| format!("{name} {text:?} is not a number")),
-    }
+    parsed(params, name, "a number", |t| {
+        t.parse::<f64>().ok().filter(|v| v.is_finite())
+    })
 }
 
 fn flag(params: &Params, name: &str) -> Option<bool> {
