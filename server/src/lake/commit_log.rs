@@ -44,17 +44,25 @@ pub async fn read_commit(table: &DeltaTable, path: &Path) -> Result<CommitSummar
     Ok(summarize(&String::from_utf8_lossy(&bytes)))
 }
 
+/// The actions of a commit file, line by line; `None` for a line that is no action this
+/// version of delta-rs knows.
+pub(crate) fn actions(text: &str) -> impl Iterator<Item = Option<Action>> + '_ {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| serde_json::from_str::<Action>(line).ok())
+}
+
 /// Lines that are no action this version of delta-rs knows are skipped.
 fn summarize(text: &str) -> CommitSummary {
     let mut summary = CommitSummary::default();
     let mut adds = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<Action>(line) {
-            Ok(Action::CommitInfo(info)) => {
+    for action in actions(text) {
+        match action {
+            Some(Action::CommitInfo(info)) => {
                 summary.time = info.timestamp;
                 summary.operation = info.operation.unwrap_or_default();
             }
-            Ok(Action::Add(add)) => adds.push(add),
+            Some(Action::Add(add)) => adds.push(add),
             _ => {}
         }
     }

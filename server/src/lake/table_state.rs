@@ -12,6 +12,7 @@ use deltalake::kernel::Action;
 use deltalake::logstore::LogStore;
 use deltalake::DeltaTable;
 
+use super::commit_log::actions;
 use super::delta::refresh;
 use super::LakeError;
 
@@ -163,8 +164,8 @@ fn latest_txn(appended: &[Appended], app_id: &str) -> Option<i64> {
 pub(crate) fn blind_append_txns(commit: &[u8]) -> Option<Vec<(String, i64)>> {
     let text = std::str::from_utf8(commit).ok()?;
     let mut txns = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<Action>(line).ok()? {
+    for action in actions(text) {
+        match action? {
             Action::Add(_) | Action::CommitInfo(_) => {}
             Action::Txn(txn) => txns.push((txn.app_id, txn.version)),
             _ => return None,
