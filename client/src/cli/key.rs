@@ -50,11 +50,7 @@ pub(crate) async fn run_key(client: &mut Client, command: KeyCommand) -> anyhow:
                     key_origins: origins,
                 })
                 .await?;
-            eprintln!(
-                "collector key {} for tenant {} (shown once; the server keeps only its SHA-256):",
-                issued.token_id, issued.tenant
-            );
-            println!("{}", issued.token);
+            super::tenant::print_issued("collector key", &issued);
             Ok(())
         }
         KeyCommand::Revoke { tenant, key_id } => {

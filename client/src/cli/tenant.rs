@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
-use lakeport_client::{Client, Tenant, TenantDeleteResult, TenantEncryption, TokenIssueRequest};
+use lakeport_client::{
+    Client, Tenant, TenantDeleteResult, TenantEncryption, TokenIssueRequest, TokenIssueResult,
+};
 
 use super::OutputArgs;
 
@@ -277,6 +279,16 @@ async fn print_removals(result: &TenantDeleteResult, out: OutputArgs) -> anyhow:
     super::output::write_batch(&out, batch).await
 }
 
+/// A newly issued token or key: what it is on stderr, the secret alone on stdout (for a
+/// script to capture).
+pub(crate) fn print_issued(what: &str, issued: &TokenIssueResult) {
+    eprintln!(
+        "{what} {} for tenant {} (shown once; the server keeps only its SHA-256):",
+        issued.token_id, issued.tenant
+    );
+    println!("{}", issued.token);
+}
+
 /// Milliseconds since 1970 of `expires_in` from now; 0 (never) without one.
 pub(crate) fn expiry_ms(expires_in: Option<Duration>) -> anyhow::Result<i64> {
     Ok(match expires_in {
@@ -303,11 +315,7 @@ pub(crate) async fn run_token(client: &mut Client, command: TokenCommand) -> any
                     ..Default::default()
                 })
                 .await?;
-            eprintln!(
-                "token {} for tenant {} (shown once; the server keeps only its SHA-256):",
-                issued.token_id, issued.tenant
-            );
-            println!("{}", issued.token);
+            print_issued("token", &issued);
             Ok(())
         }
         TokenCommand::Revoke { tenant, token_id } => {
