@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::blind_append::{appends_blindly, commit_blind_append};
+use super::checkpointer::Checkpointer;
 use super::delta::{create_schema, delta_fields, ensure_local_dir, table_data_schema};
 use super::group_commit::{CommitSchedule, Decision, Incoming};
 use super::metrics;
@@ -122,7 +123,7 @@ async fn run(
     mut rx: mpsc::Receiver<CommitRequest>,
 ) {
     let mut schedule = CommitSchedule::new(policy.interval);
-    let checkpointed = Arc::new(Mutex::new(-1));
+    let checkpoints = Checkpointer::new(policy.checkpoint_every);
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         let mut open = true;
@@ -150,68 +151,9 @@ async fn run(
             commit_group(&mut state, &dataset, &store, &meter, group, shared).await
         {
             meter.committed(rows, chrono::Utc::now());
-            let due = Checkpoint {
-                version,
-                every: policy.checkpoint_every,
-                newest: &checkpointed,
-            };
-            checkpoint_if_due(&table, &state, due);
+            checkpoints.after_commit(&table, &state, version);
         }
     }
-}
-
-/// Writes a checkpoint (and `_last_checkpoint`) when `version` closes an interval of
-/// `every` commits: versions `every - 1`, `2 * every - 1`, … (Delta's own rule, so Spark and
-/// delta-rs writers of the same table checkpoint at the same versions). It runs in a task
-/// of its own after the acks went out: the checkpoint needs the table's file list at
-/// `version`, a replay of the log that held the next commit back by up to 200 ms (ack p99
-/// on the ingest bench). That load then becomes the table's snapshot (`rebase`), so the
-/// appends recorded since need no replay later. A failure is logged, not returned: the
-/// commit is durable, readers replay JSON commits meanwhile, and the next interval writes a
-/// newer checkpoint. One table's checkpoints are written one at a time and never older
-/// than the newest: a slow one finishing last would point `_last_checkpoint` back.
-fn checkpoint_if_due(shared: &Arc<Mutex<TableState>>, state: &TableState, due: Checkpoint) {
-    let Checkpoint {
-        version,
-        every,
-        newest,
-    } = due;
-    let Ok(at) = u64::try_from(version) else {
-        return;
-    };
-    if !(at + 1).is_multiple_of(every) || state.head() != Some(version) {
-        return;
-    }
-    let mut table = state.table().clone();
-    let shared = shared.clone();
-    let newest = newest.clone();
-    tokio::spawn(async move {
-        let mut newest = newest.lock().await;
-        if *newest >= version {
-            return;
-        }
-        let written = match table.update_incremental(Some(at)).await {
-            Ok(()) => deltalake::checkpoints::create_checkpoint(&table, None).await,
-            Err(e) => Err(e),
-        };
-        match written {
-            Ok(()) => {
-                debug!(table = %table.table_url(), version, "checkpoint written");
-                *newest = version;
-                shared.lock().await.rebase(table);
-            }
-            Err(e) => {
-                warn!(table = %table.table_url(), version, error = %e, "checkpoint failed; readers replay the JSON commits until the next one")
-            }
-        }
-    });
-}
-
-/// A commit's version, the checkpoint interval, and the newest version checkpointed.
-struct Checkpoint<'a> {
-    version: i64,
-    every: u64,
-    newest: &'a Arc<Mutex<i64>>,
 }
 
 struct Pending {
@@ -478,7 +420,7 @@ async fn try_commit(
 }
 
 /// Commit properties for delta-rs's commit path. Checkpoints follow
-/// `maintenance.checkpoint_interval` (see `checkpoint_if_due`), not delta-rs's post-commit
+/// `maintenance.checkpoint_interval` (see `checkpointer`), not delta-rs's post-commit
 /// hook, which reads the table's own `delta.checkpointInterval`; log cleanup is
 /// maintenance's (a log listing per commit otherwise).
 fn properties(

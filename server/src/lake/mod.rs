@@ -3,6 +3,7 @@
 
 mod archive;
 mod blind_append;
+mod checkpointer;
 mod commit_log;
 #[cfg(test)]
 mod commit_tests;
